@@ -1,0 +1,120 @@
+"""The bot: services wired in, cogs loaded from an explicit list, commands synced, clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+import yarl
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from schedules.arxiv import ArxivClient
+from schedules.jobs import register_jobs
+from schedules.ratelimit import ArxivLimiter
+from storage.db import Sessions, create_schema, make_engine, make_sessions
+from storage.notes import NoteService
+from storage.papers import PaperService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the cogs call; each cog takes only the parts it needs."""
+
+    engine: AsyncEngine
+    sessions: Sessions
+    arxiv: ArxivClient
+    papers: PaperService
+    notes: NoteService
+    scheduler: AsyncIOScheduler
+
+
+def build_services(settings: Settings) -> Services:
+    """The database, the arXiv client and the services on top of them. Nothing connects yet."""
+    engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
+    arxiv = ArxivClient(
+        api_base=settings.arxiv_api_base, limiter=ArxivLimiter(min_interval=settings.arxiv_min_interval)
+    )
+    return Services(
+        engine=engine,
+        sessions=sessions,
+        arxiv=arxiv,
+        papers=PaperService(sessions, arxiv),
+        notes=NoteService(sessions),
+        scheduler=AsyncIOScheduler(timezone="UTC"),
+    )
+
+
+class PaperClub(commands.Bot):
+    """The reading group's bot."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.services = services
+
+    async def setup_hook(self) -> None:
+        """Prepare the database, load the cogs, start the jobs and sync the commands."""
+        from bot.cogs import load_cogs
+        from bot.errors import install_error_handler
+
+        await create_schema(self.services.engine)
+        await self.services.arxiv.start()
+        install_error_handler(self.tree)
+        await load_cogs(self)
+        register_jobs(self.services.scheduler, papers=self.services.papers, settings=self.settings)
+        self.services.scheduler.start()
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync to the development server when set (instant), else globally (may take up to an hour)."""
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild=%s", len(synced), self.settings.dev_guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d commands globally", len(synced))
+
+    async def on_ready(self) -> None:
+        """Log who the bot is and where it is."""
+        log.info("online as %s (id=%s) in %d servers", self.user, self.user and self.user.id, len(self.guilds))
+
+    async def close(self) -> None:
+        """Stop the jobs, the arXiv client and the database, then disconnect."""
+        if self.services.scheduler.running:
+            self.services.scheduler.shutdown(wait=False)
+        await self.services.arxiv.close()
+        await super().close()
+        await self.services.engine.dispose()
+
+
+async def point_at_api(settings: Settings) -> None:
+    """Send REST calls to DISCORD_API_BASE and take the gateway URL from its ``/gateway/bot``."""
+    if not settings.discord_api_base:
+        return
+    discord.http.Route.BASE = settings.discord_api_base
+    headers = {"Authorization": f"Bot {settings.discord_token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{settings.discord_api_base}/gateway/bot", headers=headers) as r,
+    ):
+        r.raise_for_status()
+        data = await r.json(content_type=None)
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(data["url"])
+    log.info("using the Discord API at %s", settings.discord_api_base)

@@ -1,0 +1,19 @@
+"""The cogs, loaded from an explicit list, each given only the services it calls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app import PaperClub
+
+
+async def load_cogs(bot: PaperClub) -> None:
+    """Add every cog to the bot."""
+    from bot.cogs.help import Help
+    from bot.cogs.notes import NoteLists, Notes
+
+    services = bot.services
+    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers))
+    await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
+    await bot.add_cog(Help(bot))

@@ -1,0 +1,109 @@
+"""Settings, read once from the environment and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from storage.db import DEFAULT_DATABASE_URL
+
+ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.arxiv.org"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot is configured with. The token never appears in ``repr``."""
+
+    discord_token: str = field(repr=False)
+    database_url: str = DEFAULT_DATABASE_URL
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+    discord_api_base: str | None = None
+    arxiv_api_base: str = "https://export.arxiv.org/api/query"
+    arxiv_rss_base: str = "https://rss.arxiv.org/rss"
+    arxiv_min_interval: float = 3.0
+    metadata_retry_interval: float = 600.0
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
+        """Settings from ``env`` (the process environment by default) over the values in ``dotenv``."""
+        values: dict[str, str] = {}
+        if dotenv is not None and Path(dotenv).is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        values.update(os.environ if env is None else env)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Settings from plain key/value pairs, validated."""
+
+        def get(name: str) -> str | None:
+            value = values.get(name)
+            return value.strip() if value and value.strip() else None
+
+        token = get("DISCORD_TOKEN")
+        if not token:
+            raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env (see .env.example).")
+        level = (get("LOG_LEVEL") or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}.")
+        arxiv_api_base = get("ARXIV_API_BASE") or cls.arxiv_api_base
+        min_interval = _float(get("ARXIV_MIN_INTERVAL"), "ARXIV_MIN_INTERVAL", cls.arxiv_min_interval)
+        if urlsplit(arxiv_api_base).hostname in ARXIV_HOSTS and min_interval < 3.0:
+            raise ConfigError("ARXIV_MIN_INTERVAL can't be under 3 seconds against arXiv itself (arXiv's rule).")
+        return cls(
+            discord_token=token,
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            dev_guild_id=_int(get("DEV_GUILD_ID"), "DEV_GUILD_ID"),
+            log_level=level,
+            discord_api_base=(get("DISCORD_API_BASE") or "").rstrip("/") or None,
+            arxiv_api_base=arxiv_api_base,
+            arxiv_rss_base=(get("ARXIV_RSS_BASE") or cls.arxiv_rss_base).rstrip("/"),
+            arxiv_min_interval=min_interval,
+            metadata_retry_interval=_float(
+                get("METADATA_RETRY_INTERVAL"), "METADATA_RETRY_INTERVAL", cls.metadata_retry_interval
+            ),
+        )
+
+    def configure_logging(self) -> None:
+        """One line per event on stdout."""
+        logging.basicConfig(
+            level=self.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            handlers=[logging.StreamHandler(sys.stdout)],
+            force=True,
+        )
+        logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(self.log_level)))
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number (a server id), not {value!r}.") from None
+
+
+def _float(value: str | None, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}.") from None
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative.")
+    return number

@@ -1,0 +1,158 @@
+"""Every table the bot keeps. Group-owned rows carry ``guild_id``; papers are shared metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store in UTC; naive values are taken to be UTC already."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read back as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(*, nullable: bool = False, index: bool = False, default: bool = True) -> Any:
+    if default:
+        return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=nullable, index=index)
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _snowflake(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(default=None if nullable else ..., sa_type=BigInteger, nullable=nullable, index=index)
+
+
+class MetadataStatus:
+    """Where a paper's metadata stands."""
+
+    OK = "ok"  # filled in from its source
+    PENDING = "pending"  # the source was unreachable; a background job retries
+    MISSING = "missing"  # the source has no such paper, or none exists (plain links)
+
+
+class Paper(SQLModel, table=True):
+    """One work, known by its canonical key, with the metadata its source reports."""
+
+    __tablename__ = "papers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True, index=True)
+    version: int | None = None
+    title: str | None = Field(default=None, sa_type=Text)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON)
+    abstract: str | None = Field(default=None, sa_type=Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    published: datetime | None = _when(nullable=True, default=False)
+    updated: datetime | None = _when(nullable=True, default=False)
+    doi: str | None = Field(default=None, max_length=300)
+    journal_ref: str | None = Field(default=None, sa_type=Text)
+    comment: str | None = Field(default=None, sa_type=Text)
+    metadata_status: str = Field(default=MetadataStatus.PENDING, max_length=16, index=True)
+    metadata_attempts: int = 0
+    metadata_checked_at: datetime | None = _when(nullable=True, default=False)
+    created_at: datetime = _when()
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the key while metadata is pending."""
+        return self.title or self.key.split(":", 1)[1]
+
+
+class Note(SQLModel, table=True):
+    """What one member wrote about one paper in one group."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "paper_id", "author_id", name="uq_note_guild_paper_author"),
+        Index("ix_notes_guild_created", "guild_id", "created_at"),
+        Index("ix_notes_guild_author", "guild_id", "author_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake()
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="RESTRICT"), nullable=False, index=True))
+    author_id: int = _snowflake()
+    author_name: str = Field(max_length=100)
+    body: str = Field(sa_type=Text)
+    revision: int = 1
+    channel_id: int | None = _snowflake(nullable=True)
+    message_id: int | None = _snowflake(nullable=True)
+    thread_id: int | None = _snowflake(nullable=True)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class NoteRevision(SQLModel, table=True):
+    """An earlier version of an edited note, kept whole."""
+
+    __tablename__ = "note_revisions"
+    __table_args__ = (UniqueConstraint("note_id", "revision", name="uq_revision_note_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    note_id: int = Field(sa_column=Column(ForeignKey("notes.id", ondelete="CASCADE"), nullable=False, index=True))
+    revision: int
+    body: str = Field(sa_type=Text)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    editor_id: int = _snowflake()
+    written_at: datetime = _when()  # when this version was first written
+    replaced_at: datetime = _when()  # when a newer version replaced it
+
+
+class Tag(SQLModel, table=True):
+    """A group's topic label, lower-case, nested with ``/``."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("guild_id", "name", name="uq_tag_guild_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    name: str = Field(max_length=64)
+
+
+class NoteTag(SQLModel, table=True):
+    """Which tags a note carries."""
+
+    __tablename__ = "note_tags"
+
+    note_id: int = Field(sa_column=Column(ForeignKey("notes.id", ondelete="CASCADE"), primary_key=True))
+    tag_id: int = Field(sa_column=Column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True))
+    guild_id: int = _snowflake(index=True)
+
+
+class GuildSettings(SQLModel, table=True):
+    """A group's own choices."""
+
+    __tablename__ = "guild_settings"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    note_threads: bool = False  # open a discussion thread under each posted note
+    link_cards: bool = True  # answer pasted arXiv links with a paper card
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _when()

@@ -1,0 +1,378 @@
+"""Notes: adding, editing (every earlier version kept), deleting, reading and listing a group's notes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from rapidfuzz import fuzz, process, utils
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Sessions
+from storage.errors import AlreadyNotedError, NotFoundError, PermissionDeniedError
+from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, utcnow
+from storage.papers import PaperView
+from storage.text import clean_body
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "There is no note #{id} in this server. Pick one from the list as you type, or see `/notes`."
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    """A note with its paper and tags, detached from any session."""
+
+    id: int
+    guild_id: int
+    author_id: int
+    author_name: str
+    body: str
+    tags: tuple[str, ...]
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    channel_id: int | None
+    message_id: int | None
+    thread_id: int | None
+    paper: PaperView
+
+    @property
+    def jump_url(self) -> str | None:
+        """A link to the message the note was posted as."""
+        if self.channel_id and self.message_id:
+            return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NotePage:
+    """One page of a note listing."""
+
+    notes: tuple[NoteView, ...]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def page(self) -> int:
+        """This page's number, from 1."""
+        return self.offset // self.limit + 1
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least 1)."""
+        return max(1, -(-self.total // self.limit))
+
+
+# Queries: the session first, keyword-only arguments, never commit.
+
+
+async def get_note(session: AsyncSession, *, guild_id: int, note_id: int) -> Note | None:
+    """The group's note with this id; a note of another group is not found."""
+    return (await session.exec(select(Note).where(Note.id == note_id, Note.guild_id == guild_id))).first()
+
+
+async def find_note(session: AsyncSession, *, guild_id: int, paper_id: int, author_id: int) -> Note | None:
+    """A member's note on a paper in a group."""
+    query = select(Note).where(Note.guild_id == guild_id, Note.paper_id == paper_id, Note.author_id == author_id)
+    return (await session.exec(query)).first()
+
+
+async def note_tags(session: AsyncSession, *, guild_id: int, note_ids: list[int]) -> dict[int, list[str]]:
+    """Tag names of each note, in the order they were given."""
+    if not note_ids:
+        return {}
+    query = (
+        select(NoteTag.note_id, Tag.name)
+        .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
+        .where(NoteTag.guild_id == guild_id, col(NoteTag.note_id).in_(note_ids))
+        .order_by(col(NoteTag.note_id), col(Tag.id))
+    )
+    found: dict[int, list[str]] = {nid: [] for nid in note_ids}
+    for note_id, name in (await session.exec(query)).all():
+        found[note_id].append(name)
+    return found
+
+
+async def set_tags(session: AsyncSession, *, guild_id: int, note_id: int, names: list[str]) -> None:
+    """Make a note carry exactly these tags, creating the group's new tags."""
+    await session.exec(delete(NoteTag).where(col(NoteTag.note_id) == note_id))  # type: ignore[call-overload]
+    for name in names:
+        tag = (await session.exec(select(Tag).where(Tag.guild_id == guild_id, Tag.name == name))).first()
+        if tag is None:
+            tag = Tag(guild_id=guild_id, name=name)
+            session.add(tag)
+            await session.flush()
+        assert tag.id is not None
+        session.add(NoteTag(note_id=note_id, tag_id=tag.id, guild_id=guild_id))
+
+
+async def group_tags(session: AsyncSession, *, guild_id: int) -> list[tuple[str, int]]:
+    """The group's tags with how many notes carry each, most used first."""
+    query = (
+        select(Tag.name, func.count(col(NoteTag.note_id)))
+        .join(NoteTag, col(NoteTag.tag_id) == col(Tag.id))
+        .where(Tag.guild_id == guild_id)
+        .group_by(col(Tag.name))
+        .order_by(func.count(col(NoteTag.note_id)).desc(), col(Tag.name))
+    )
+    return [(name, count) for name, count in (await session.exec(query)).all()]
+
+
+async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> list[NoteView]:
+    tags = await note_tags(session, guild_id=guild_id, note_ids=[n.id for n in notes if n.id is not None])
+    papers = {
+        p.id: p for p in (await session.exec(select(Paper).where(col(Paper.id).in_({n.paper_id for n in notes})))).all()
+    }
+    views = []
+    for note in notes:
+        assert note.id is not None
+        views.append(
+            NoteView(
+                id=note.id,
+                guild_id=note.guild_id,
+                author_id=note.author_id,
+                author_name=note.author_name,
+                body=note.body,
+                tags=tuple(tags.get(note.id, ())),
+                revision=note.revision,
+                created_at=note.created_at,
+                updated_at=note.updated_at,
+                channel_id=note.channel_id,
+                message_id=note.message_id,
+                thread_id=note.thread_id,
+                paper=PaperView.of(papers[note.paper_id]),
+            )
+        )
+    return views
+
+
+class NoteService:
+    """The unit of work for every change to notes; each method is one transaction."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def add(
+        self,
+        *,
+        guild_id: int,
+        paper_id: int,
+        author_id: int,
+        author_name: str,
+        body: str,
+        tags: list[str],
+    ) -> NoteView:
+        """Save a member's note on a paper; a second note on the same paper raises AlreadyNotedError."""
+        body = clean_body(body)
+        async with self.sessions() as session:
+            existing = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=author_id)
+            if existing is not None:
+                assert existing.id is not None
+                raise AlreadyNotedError("You already have a note on this paper.", note_id=existing.id)
+            note = Note(
+                guild_id=guild_id, paper_id=paper_id, author_id=author_id, author_name=author_name[:100], body=body
+            )
+            session.add(note)
+            try:
+                await session.flush()
+            except IntegrityError:  # the same member, twice at once
+                await session.rollback()
+                existing = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=author_id)
+                raise AlreadyNotedError(
+                    "You already have a note on this paper.", note_id=existing.id if existing and existing.id else 0
+                ) from None
+            assert note.id is not None
+            await set_tags(session, guild_id=guild_id, note_id=note.id, names=tags)
+            await session.commit()
+            log.info("guild=%s note=%s added on paper=%s by %s", guild_id, note.id, paper_id, author_id)
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+
+    async def edit(
+        self,
+        *,
+        guild_id: int,
+        note_id: int,
+        editor_id: int,
+        body: str | None = None,
+        tags: list[str] | None = None,
+    ) -> NoteView:
+        """Replace a note's text and/or tags, keeping the version it replaces. Only its author may."""
+        async with self.sessions() as session:
+            note = await self._owned(session, guild_id=guild_id, note_id=note_id, member_id=editor_id, verb="edit")
+            assert note.id is not None
+            old_tags = (await note_tags(session, guild_id=guild_id, note_ids=[note.id]))[note.id]
+            new_body = clean_body(body) if body is not None else note.body
+            new_tags = tags if tags is not None else old_tags
+            if new_body == note.body and new_tags == old_tags:
+                return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            session.add(
+                NoteRevision(
+                    guild_id=guild_id,
+                    note_id=note.id,
+                    revision=note.revision,
+                    body=note.body,
+                    tags=old_tags,
+                    editor_id=editor_id,
+                    written_at=note.updated_at,
+                )
+            )
+            note.body = new_body
+            note.revision += 1
+            note.updated_at = utcnow()
+            await set_tags(session, guild_id=guild_id, note_id=note.id, names=new_tags)
+            await session.commit()
+            log.info("guild=%s note=%s edited to revision %s", guild_id, note.id, note.revision)
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+
+    async def check_delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
+        """The note a member is about to delete, if they may."""
+        async with self.sessions() as session:
+            if moderator:
+                note = await self._get(session, guild_id=guild_id, note_id=note_id)
+            else:
+                note = await self._owned(
+                    session, guild_id=guild_id, note_id=note_id, member_id=member_id, verb="delete"
+                )
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+
+    async def delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
+        """Delete a note with its earlier versions and tags. Its author or a moderator may."""
+        async with self.sessions() as session:
+            if moderator:
+                note = await self._get(session, guild_id=guild_id, note_id=note_id)
+            else:
+                note = await self._owned(
+                    session, guild_id=guild_id, note_id=note_id, member_id=member_id, verb="delete"
+                )
+            view = (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            await session.delete(note)
+            await session.commit()
+            log.info("guild=%s note=%s deleted by %s", guild_id, note_id, member_id)
+            return view
+
+    async def get(self, *, guild_id: int, note_id: int) -> NoteView:
+        """One of the group's notes."""
+        async with self.sessions() as session:
+            note = await self._get(session, guild_id=guild_id, note_id=note_id)
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+
+    async def find(self, *, guild_id: int, paper_id: int, author_id: int) -> NoteView | None:
+        """A member's note on a paper, if they have one."""
+        async with self.sessions() as session:
+            note = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=author_id)
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0] if note else None
+
+    async def find_by_key(self, *, guild_id: int, key: str, author_id: int) -> NoteView | None:
+        """A member's note on the paper with this key, if they have one."""
+        async with self.sessions() as session:
+            query = (
+                select(Note)
+                .join(Paper, col(Paper.id) == col(Note.paper_id))
+                .where(Note.guild_id == guild_id, Note.author_id == author_id, Paper.key == key)
+            )
+            note = (await session.exec(query)).first()
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0] if note else None
+
+    async def revisions(self, *, guild_id: int, note_id: int) -> list[NoteRevision]:
+        """Earlier versions of a note, oldest first."""
+        async with self.sessions() as session:
+            await self._get(session, guild_id=guild_id, note_id=note_id)
+            query = (
+                select(NoteRevision)
+                .where(NoteRevision.guild_id == guild_id, NoteRevision.note_id == note_id)
+                .order_by(col(NoteRevision.revision))
+            )
+            return list((await session.exec(query)).all())
+
+    async def list(
+        self,
+        *,
+        guild_id: int,
+        author_id: int | None = None,
+        tag: str | None = None,
+        paper_id: int | None = None,
+        since: datetime | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> NotePage:
+        """The group's notes, newest first, filtered as asked."""
+        where = [Note.guild_id == guild_id]
+        if author_id is not None:
+            where.append(Note.author_id == author_id)
+        if paper_id is not None:
+            where.append(Note.paper_id == paper_id)
+        if since is not None:
+            where.append(col(Note.created_at) >= since)
+        async with self.sessions() as session:
+            if tag is not None:
+                tagged = (
+                    select(NoteTag.note_id)
+                    .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
+                    .where(Tag.guild_id == guild_id, (Tag.name == tag) | col(Tag.name).startswith(tag + "/"))
+                )
+                where.append(col(Note.id).in_(tagged))
+            total = (await session.exec(select(func.count()).select_from(Note).where(*where))).one()
+            query = select(Note).where(*where).order_by(col(Note.created_at).desc(), col(Note.id).desc())
+            notes = list((await session.exec(query.offset(offset).limit(limit))).all())
+            views = await _views(session, guild_id=guild_id, notes=notes)
+            return NotePage(notes=tuple(views), total=total, offset=offset, limit=limit)
+
+    async def tags(self, *, guild_id: int) -> list[tuple[str, int]]:
+        """The group's tags with their note counts, most used first."""
+        async with self.sessions() as session:
+            return await group_tags(session, guild_id=guild_id)
+
+    async def set_message(
+        self, *, guild_id: int, note_id: int, channel_id: int, message_id: int, thread_id: int | None = None
+    ) -> None:
+        """Remember the message a note was posted as."""
+        async with self.sessions() as session:
+            note = await get_note(session, guild_id=guild_id, note_id=note_id)
+            if note is None:
+                return
+            note.channel_id, note.message_id, note.thread_id = channel_id, message_id, thread_id
+            await session.commit()
+
+    async def autocomplete(
+        self, *, guild_id: int, author_id: int | None, text: str, limit: int = 25
+    ) -> list[tuple[int, str]]:
+        """(note id, label) of a member's notes (or all the group's) best matching what is typed so far."""
+        where = [Note.guild_id == guild_id]
+        if author_id is not None:
+            where.append(Note.author_id == author_id)
+        query = (
+            select(Note.id, Note.author_name, Note.created_at, Paper.key, Paper.title)
+            .join(Paper, col(Paper.id) == col(Note.paper_id))
+            .where(*where)
+            .order_by(col(Note.created_at).desc())
+            .limit(500)
+        )
+        async with self.sessions() as session:
+            rows = (await session.exec(query)).all()
+        labels: dict[int, str] = {}
+        for note_id, author, created, key, title in rows:
+            who = "" if author_id is not None else f" — {author}"
+            label = f"#{note_id} {title or key.split(':', 1)[1]}{who} · {created:%Y-%m-%d}"
+            labels[note_id] = label if len(label) <= 100 else label[:99] + "…"
+        if text.strip():
+            hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
+            return [(note_id, label) for label, _, note_id in hits]
+        return list(labels.items())[:limit]
+
+    async def _get(self, session: AsyncSession, *, guild_id: int, note_id: int) -> Note:
+        note = await get_note(session, guild_id=guild_id, note_id=note_id)
+        if note is None:
+            raise NotFoundError(NOT_FOUND.format(id=note_id))
+        return note
+
+    async def _owned(self, session: AsyncSession, *, guild_id: int, note_id: int, member_id: int, verb: str) -> Note:
+        note = await self._get(session, guild_id=guild_id, note_id=note_id)
+        if note.author_id != member_id:
+            raise PermissionDeniedError(f"Note #{note_id} is {note.author_name}'s; only its author can {verb} it.")
+        return note

@@ -1,0 +1,322 @@
+"""Papers: stored metadata, resolving what a member typed to one paper, and filling in pending metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from rapidfuzz import fuzz, process, utils
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Sessions
+from storage.errors import NotFoundError, UserFacingError
+from storage.identity import PaperKey, TitleQuery, parse_paper
+from storage.metadata import MetadataSource, PaperMetadata
+from storage.models import MetadataStatus, Note, Paper, utcnow
+
+log = logging.getLogger(__name__)
+
+CLEAR_MATCH = 95.0  # a title score at or above this, well ahead of the next, needs no confirmation
+CLEAR_MARGIN = 8.0
+CANDIDATE_FLOOR = 55.0
+MAX_CANDIDATES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """A paper as the bot shows it, detached from any session."""
+
+    id: int
+    key: str
+    version: int | None
+    title: str | None
+    authors: tuple[str, ...]
+    abstract: str | None
+    categories: tuple[str, ...]
+    published: datetime | None
+    metadata_status: str
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the id while metadata is pending."""
+        return self.title or self.key.split(":", 1)[1]
+
+    @property
+    def pending(self) -> bool:
+        """Metadata is still to be filled in."""
+        return self.metadata_status == MetadataStatus.PENDING
+
+    @property
+    def url(self) -> str:
+        """The page to open for this paper."""
+        return PaperKey(self.key).abs_url
+
+    @property
+    def arxiv_id(self) -> str | None:
+        """The arXiv id, for arXiv papers."""
+        return PaperKey(self.key).arxiv_id
+
+    @classmethod
+    def of(cls, paper: Paper) -> PaperView:
+        """A view of a stored paper."""
+        assert paper.id is not None
+        return cls(
+            id=paper.id,
+            key=paper.key,
+            version=paper.version,
+            title=paper.title,
+            authors=tuple(paper.authors or ()),
+            abstract=paper.abstract,
+            categories=tuple(paper.categories or ()),
+            published=paper.published,
+            metadata_status=paper.metadata_status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A paper that may be the one a member meant, for them to pick."""
+
+    key: str
+    title: str
+    detail: str  # authors and year, one line
+    score: float
+    metadata: PaperMetadata | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """Free text matched several papers (or none clearly): the member picks one."""
+
+    query: str
+    candidates: tuple[Candidate, ...]
+
+
+def _detail(authors: tuple[str, ...] | list[str], when: datetime | None) -> str:
+    names = list(authors)
+    who = names[0] + (" et al." if len(names) > 1 else "") if names else "unknown authors"
+    return f"{who}, {when.year}" if when else who
+
+
+def apply_metadata(paper: Paper, meta: PaperMetadata) -> None:
+    """Copy what a source reported onto the stored paper."""
+    paper.title = meta.title or paper.title
+    paper.version = max(filter(None, (paper.version, meta.version)), default=None)
+    paper.authors = list(meta.authors)
+    paper.abstract = meta.abstract or None
+    paper.categories = list(meta.categories)
+    paper.published = meta.published
+    paper.updated = meta.updated
+    paper.doi = meta.doi
+    paper.journal_ref = meta.journal_ref
+    paper.comment = meta.comment
+    paper.metadata_status = MetadataStatus.OK
+    paper.metadata_checked_at = utcnow()
+
+
+async def get_paper(session: AsyncSession, *, key: str) -> Paper | None:
+    """The stored paper with this key."""
+    return (await session.exec(select(Paper).where(Paper.key == key))).first()
+
+
+async def known_titles(session: AsyncSession, *, guild_id: int) -> list[tuple[int, str, str]]:
+    """(id, key, title) of every paper the group has notes on."""
+    query = (
+        select(Paper.id, Paper.key, Paper.title)
+        .join(Note, col(Note.paper_id) == col(Paper.id))
+        .where(Note.guild_id == guild_id)
+        .distinct()
+    )
+    return [(pid, key, title or key) for pid, key, title in (await session.exec(query)).all() if pid is not None]
+
+
+class PaperService:
+    """Finds, creates and completes papers; arXiv (or any MetadataSource) is passed in."""
+
+    def __init__(self, sessions: Sessions, source: MetadataSource | None, *, lookup_timeout: float = 4.0) -> None:
+        self.sessions = sessions
+        self.source = source
+        self.lookup_timeout = lookup_timeout
+
+    async def get(self, paper_id: int) -> PaperView:
+        """A stored paper by id."""
+        async with self.sessions() as session:
+            paper = await session.get(Paper, paper_id)
+            if paper is None:
+                raise NotFoundError("That paper is not known here.")
+            return PaperView.of(paper)
+
+    async def get_by_key(self, key: str) -> PaperView:
+        """A stored paper by its canonical key."""
+        async with self.sessions() as session:
+            paper = await get_paper(session, key=key)
+            if paper is None:
+                raise NotFoundError("That paper is not known here yet.")
+            return PaperView.of(paper)
+
+    async def resolve(self, *, guild_id: int, text: str) -> PaperView | Ambiguous:
+        """The paper a member means by ``text``, or the candidates to pick from."""
+        parsed = parse_paper(text)
+        if isinstance(parsed, PaperKey):
+            return await self.ensure(parsed)
+        return await self._resolve_title(guild_id=guild_id, query=parsed)
+
+    async def ensure(self, key: PaperKey, *, metadata: PaperMetadata | None = None) -> PaperView:
+        """The stored paper for ``key``, created (with metadata when reachable) if new.
+
+        An arXiv id that arXiv says does not exist is refused; when arXiv cannot be reached the paper is
+        stored with its metadata pending, for the background job to fill in.
+        """
+        async with self.sessions() as session:
+            paper = await get_paper(session, key=key.key)
+            if paper is not None and paper.metadata_status != MetadataStatus.PENDING and metadata is None:
+                if key.version and (paper.version or 0) < key.version:
+                    paper.version = key.version
+                    await session.commit()
+                return PaperView.of(paper)
+        if metadata is None and key.scheme == "arxiv":
+            metadata, known = await self._lookup(key)
+            if not known and paper is None:
+                raise NotFoundError(f"arXiv has no paper `{key.value}`. Check the id, or give a link instead.")
+        return await self._store(key, metadata)
+
+    async def _lookup(self, key: PaperKey) -> tuple[PaperMetadata | None, bool]:
+        """Metadata for an arXiv key, and whether the paper may exist (False only when arXiv says it doesn't)."""
+        if self.source is None:
+            return None, True
+        try:
+            found = await asyncio.wait_for(self.source.fetch([key.key]), self.lookup_timeout)
+        except Exception as exc:  # any failure of the outside world leaves the metadata pending
+            log.info("metadata for %s is pending: %s", key.key, exc or type(exc).__name__)
+            return None, True
+        meta = found.get(key.key)
+        return meta, meta is not None
+
+    async def _store(self, key: PaperKey, metadata: PaperMetadata | None) -> PaperView:
+        async with self.sessions() as session:
+            paper = await get_paper(session, key=key.key)
+            if paper is None:
+                paper = Paper(key=key.key, version=key.version)
+                paper.metadata_status = MetadataStatus.PENDING if key.scheme == "arxiv" else MetadataStatus.MISSING
+                session.add(paper)
+            if metadata is not None:
+                apply_metadata(paper, metadata)
+            if key.version and (paper.version or 0) < key.version:
+                paper.version = key.version
+            try:
+                await session.commit()
+            except IntegrityError:  # another member added the same paper a moment ago
+                await session.rollback()
+                paper = await get_paper(session, key=key.key)
+                if paper is None:
+                    raise
+            await session.refresh(paper)
+            return PaperView.of(paper)
+
+    async def _resolve_title(self, *, guild_id: int, query: TitleQuery) -> PaperView | Ambiguous:
+        async with self.sessions() as session:
+            known = await known_titles(session, guild_id=guild_id)
+        candidates: dict[str, Candidate] = {}
+        titles = {key: title for _, key, title in known}
+        for title, score, key in process.extract(
+            query.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, limit=MAX_CANDIDATES
+        ):
+            if score >= CANDIDATE_FLOOR:
+                candidates[key] = Candidate(key=key, title=title, detail="noted in this group", score=score)
+        best = sorted(candidates.values(), key=lambda c: -c.score)
+        if best and _clear(best):
+            return await self.ensure(PaperKey(best[0].key))
+        remote_failed = False
+        if self.source is not None:
+            try:
+                found = await asyncio.wait_for(self.source.search_title(query.text, limit=MAX_CANDIDATES), 15)
+            except Exception as exc:
+                log.info("title search for %r failed: %s", query.text, exc or type(exc).__name__)
+                found, remote_failed = [], True
+            for meta in found:
+                score = fuzz.ratio(query.text, meta.title, processor=utils.default_process)
+                if meta.key not in candidates or candidates[meta.key].score < score:
+                    candidates[meta.key] = Candidate(
+                        key=meta.key,
+                        title=meta.title,
+                        detail=_detail(meta.authors, meta.published),
+                        score=score,
+                        metadata=meta,
+                    )
+        best = sorted(candidates.values(), key=lambda c: -c.score)[:MAX_CANDIDATES]
+        if best and _clear(best):
+            return await self.ensure(PaperKey(best[0].key), metadata=best[0].metadata)
+        if not best:
+            if remote_failed:
+                raise UserFacingError(
+                    "arXiv is not answering right now, and no paper here matches that title. "
+                    "Give the arXiv id or link instead."
+                )
+            raise NotFoundError(f"No paper found titled like “{query.text[:80]}”. Give its arXiv id or link instead.")
+        return Ambiguous(query=query.text, candidates=tuple(best))
+
+    async def autocomplete(self, *, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """(key, label) of the group's papers best matching what is typed so far."""
+        async with self.sessions() as session:
+            known = await known_titles(session, guild_id=guild_id)
+        if not text.strip():
+            chosen = known[-limit:][::-1]
+        else:
+            labels = {key: f"{title} {key}" for _, key, title in known}
+            hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
+            order = {key: i for i, (_, _, key) in enumerate(hits)}
+            chosen = sorted((k for k in known if k[1] in order), key=lambda k: order[k[1]])
+        return [(key, _label(title, key)) for _, key, title in chosen]
+
+    async def fill_pending(self, *, limit: int = 100) -> int:
+        """Look up metadata for papers still pending; returns how many were completed."""
+        if self.source is None:
+            return 0
+        async with self.sessions() as session:
+            query = (
+                select(Paper)
+                .where(Paper.metadata_status == MetadataStatus.PENDING, col(Paper.key).startswith("arxiv:"))
+                .order_by(col(Paper.metadata_checked_at).asc().nulls_first())
+                .limit(limit)
+            )
+            pending = list((await session.exec(query)).all())
+            if not pending:
+                return 0
+            try:
+                found = await self.source.fetch([p.key for p in pending])
+            except Exception as exc:
+                log.warning("pending metadata for %d papers still unreachable: %s", len(pending), exc)
+                for paper in pending:
+                    paper.metadata_attempts += 1
+                    paper.metadata_checked_at = utcnow()
+                await session.commit()
+                return 0
+            done = 0
+            for paper in pending:
+                paper.metadata_attempts += 1
+                meta = found.get(paper.key)
+                if meta is not None:
+                    apply_metadata(paper, meta)
+                    done += 1
+                elif paper.key in found:
+                    paper.metadata_status = MetadataStatus.MISSING
+                    paper.metadata_checked_at = utcnow()
+            await session.commit()
+            log.info("filled in metadata for %d of %d pending papers", done, len(pending))
+            return done
+
+
+def _clear(ranked: list[Candidate]) -> bool:
+    top = ranked[0].score
+    return top >= CLEAR_MATCH and (len(ranked) == 1 or top - ranked[1].score >= CLEAR_MARGIN)
+
+
+def _label(title: str, key: str) -> str:
+    ident = key.split(":", 1)[1]
+    room = 100 - len(ident) - 3
+    short = title if len(title) <= room else title[: room - 1].rstrip() + "…"
+    return f"{short} ({ident})" if short != ident else ident[:100]
