@@ -63,10 +63,10 @@ def chunk_text(text: str, limit: int = CHUNK) -> list[str]:
     while rest:
         prefix = f"{fence}\n" if fence else ""
         room = limit - len(prefix)
-        if len(rest) <= room and _open_fence(rest, fence) is None:
+        if len(rest) <= room:
             pieces.append(prefix + rest)
             break
-        at, drop = _cut(rest, room - 4) if len(rest) > room - 4 else (len(rest), 0)
+        at, drop = _cut(rest, room - 4)
         piece, rest = rest[:at], rest[at + drop :]
         fence_after = _open_fence(piece, fence)
         pieces.append(prefix + piece + ("\n```" if fence_after else ""))
