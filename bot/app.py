@@ -17,6 +17,7 @@ from schedules.arxiv import ArxivClient
 from schedules.jobs import register_jobs
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
+from storage.guilds import GuildSettingsService
 from storage.notes import NoteService
 from storage.papers import PaperService
 
@@ -32,6 +33,7 @@ class Services:
     arxiv: ArxivClient
     papers: PaperService
     notes: NoteService
+    guilds: GuildSettingsService
     scheduler: AsyncIOScheduler
 
 
@@ -48,6 +50,7 @@ def build_services(settings: Settings) -> Services:
         arxiv=arxiv,
         papers=PaperService(sessions, arxiv),
         notes=NoteService(sessions),
+        guilds=GuildSettingsService(sessions),
         scheduler=AsyncIOScheduler(timezone="UTC"),
     )
 

@@ -12,8 +12,10 @@ async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
     from bot.cogs.help import Help
     from bot.cogs.notes import NoteLists, Notes
+    from bot.cogs.settings import Settings
 
     services = bot.services
-    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers))
+    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds))
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
+    await bot.add_cog(Settings(guilds=services.guilds))
     await bot.add_cog(Help(bot))

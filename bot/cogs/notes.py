@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot.errors import Modal, View, handle_error
 from bot.render import clip, note_embeds, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
+from storage.guilds import GuildSettingsService
 from storage.identity import PaperKey, parse_paper
 from storage.notes import NoteService, NoteView
 from storage.papers import Ambiguous, PaperService, PaperView
@@ -214,9 +215,12 @@ async def send_note(target: discord.abc.Messageable, note: NoteView) -> list[dis
 class Notes(commands.GroupCog, group_name="note", group_description="Post, edit, show and delete paper notes"):
     """Members' notes on papers."""
 
-    def __init__(self, bot: commands.Bot, *, notes: NoteService, papers: PaperService) -> None:
+    def __init__(
+        self, bot: commands.Bot, *, notes: NoteService, papers: PaperService, guilds: GuildSettingsService
+    ) -> None:
         super().__init__()
         self.bot = bot
+        self.guilds = guilds
         self.notes = notes
         self.papers = papers
 
@@ -359,9 +363,16 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
                     exc,
                 )
                 problem = " I couldn't post it in this channel (missing permission?); `/note show` shows it."
+        thread_id = note.thread_id
+        if posted and not replace and (await self.guilds.get(note.guild_id)).note_threads:
+            thread_id = await self._open_thread(posted[0], note)
         if posted:
             await self.notes.set_message(
-                guild_id=note.guild_id, note_id=note.id, channel_id=posted[0].channel.id, message_id=posted[0].id
+                guild_id=note.guild_id,
+                note_id=note.id,
+                channel_id=posted[0].channel.id,
+                message_id=posted[0].id,
+                thread_id=thread_id,
             )
         pending = (
             " arXiv isn't answering right now; the paper's details will be filled in later."
@@ -374,6 +385,15 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
+
+    async def _open_thread(self, message: discord.Message, note: NoteView) -> int | None:
+        """A discussion thread under a newly posted note."""
+        try:
+            thread = await message.create_thread(name=clip(note.paper.display_title, 100), auto_archive_duration=10080)
+        except discord.HTTPException as exc:
+            log.info("guild=%s no thread for note %s: %s", note.guild_id, note.id, exc)
+            return None
+        return thread.id
 
     async def _retract(self, note: NoteView) -> None:
         """Delete the message an earlier version was posted as, if it is still there."""

@@ -57,10 +57,32 @@ def test_cut_code_block_is_closed_and_reopened() -> None:
 
 def _note(body: str, *, tags: tuple[str, ...] = ("llms",)) -> NoteView:
     now = datetime(2025, 1, 2, tzinfo=UTC)
-    paper = PaperView(id=1, key="arxiv:2403.17887", version=2, title="T" * 300, authors=tuple(f"A{i}" for i in range(40)),
-                      abstract=None, categories=("cs.LG",), published=None, metadata_status="ok")
-    return NoteView(id=7, guild_id=1, author_id=2, author_name="Ann", body=body, tags=tags, revision=2, created_at=now,
-                    updated_at=now, channel_id=None, message_id=None, thread_id=None, paper=paper)
+    paper = PaperView(
+        id=1,
+        key="arxiv:2403.17887",
+        version=2,
+        title="T" * 300,
+        authors=tuple(f"A{i}" for i in range(40)),
+        abstract=None,
+        categories=("cs.LG",),
+        published=None,
+        metadata_status="ok",
+    )
+    return NoteView(
+        id=7,
+        guild_id=1,
+        author_id=2,
+        author_name="Ann",
+        body=body,
+        tags=tags,
+        revision=2,
+        created_at=now,
+        updated_at=now,
+        channel_id=None,
+        message_id=None,
+        thread_id=None,
+        paper=paper,
+    )
 
 
 def test_twelve_thousand_character_note_spans_messages_within_limits() -> None:

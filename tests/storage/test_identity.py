@@ -51,8 +51,24 @@ def test_real_world_forms_normalise(text: str, key: str, version: int | None) ->
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "2413.12345", "2403.1788", "1412.12345", "1501.0001", "0612.0001", "foo/9901001", "hep-th/9913001",
-     "https://arxiv.org/list/cs.LG/recent", "ftp://example.org/paper", "!!", "12345", "arXiv:99", "10.12/x", "v2"],
+    [
+        "",
+        "   ",
+        "2413.12345",
+        "2403.1788",
+        "1412.12345",
+        "1501.0001",
+        "0612.0001",
+        "foo/9901001",
+        "hep-th/9913001",
+        "https://arxiv.org/list/cs.LG/recent",
+        "ftp://example.org/paper",
+        "!!",
+        "12345",
+        "arXiv:99",
+        "10.12/x",
+        "v2",
+    ],
 )
 def test_unrecognisable_input_says_what_was_expected(text: str) -> None:
     with pytest.raises(PaperInputError) as caught:
@@ -68,14 +84,26 @@ def test_free_text_is_a_title_query() -> None:
 
 new_ids = st.builds(
     lambda y, m, n, five: (f"{y:02d}{m:02d}", f"{n % 10**5:05d}" if five else f"{n % 10**4:04d}"),
-    st.integers(7, 30), st.integers(1, 12), st.integers(0, 99999), st.booleans(),
+    st.integers(7, 30),
+    st.integers(1, 12),
+    st.integers(0, 99999),
+    st.booleans(),
 ).filter(lambda t: (t[0] >= "0704") and ((len(t[1]) == 5) == (t[0] >= "1501")))
 versions = st.one_of(st.none(), st.integers(1, 40))
-url_forms = st.sampled_from([
-    "{id}", "arXiv:{id}", "arxiv:{id}", "https://arxiv.org/abs/{id}", "http://arxiv.org/abs/{id}/",
-    "https://www.arxiv.org/pdf/{id}", "https://arxiv.org/pdf/{id}.pdf", "https://export.arxiv.org/html/{id}",
-    "arxiv.org/abs/{id}?foo=bar", "https://arxiv.org/abs/{id}#x",
-])
+url_forms = st.sampled_from(
+    [
+        "{id}",
+        "arXiv:{id}",
+        "arxiv:{id}",
+        "https://arxiv.org/abs/{id}",
+        "http://arxiv.org/abs/{id}/",
+        "https://www.arxiv.org/pdf/{id}",
+        "https://arxiv.org/pdf/{id}.pdf",
+        "https://export.arxiv.org/html/{id}",
+        "arxiv.org/abs/{id}?foo=bar",
+        "https://arxiv.org/abs/{id}#x",
+    ]
+)
 
 
 @given(new_ids, versions, url_forms)
@@ -87,8 +115,13 @@ def test_every_form_of_a_new_style_id_gives_one_key(ident: tuple[str, str], vers
     assert parse_paper(parsed.key) == PaperKey(parsed.key)  # a key parses back to itself
 
 
-@given(st.sampled_from(["hep-th", "astro-ph", "math", "cond-mat", "quant-ph", "cs"]), st.integers(91, 99),
-       st.integers(1, 12), st.integers(0, 999), versions)
+@given(
+    st.sampled_from(["hep-th", "astro-ph", "math", "cond-mat", "quant-ph", "cs"]),
+    st.integers(91, 99),
+    st.integers(1, 12),
+    st.integers(0, 999),
+    versions,
+)
 def test_old_style_ids_keep_their_archive(archive: str, yy: int, mm: int, num: int, version: int | None) -> None:
     ident = f"{archive}/{yy:02d}{mm:02d}{num:03d}"
     parsed = paper_key(f"https://arxiv.org/abs/{ident}" + (f"v{version}" if version else ""))

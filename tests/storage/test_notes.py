@@ -31,8 +31,10 @@ class FakeSource:
         self.fetched.append(list(keys))
         if self.failing:
             raise ConnectionError("arXiv is down")
-        return {k: PaperMetadata(key=k, title=self.papers[k], authors=("A. Author",)) if k in self.papers else None
-                for k in keys}
+        return {
+            k: PaperMetadata(key=k, title=self.papers[k], authors=("A. Author",)) if k in self.papers else None
+            for k in keys
+        }
 
     async def search_title(self, text: str, *, limit: int = 5) -> list[PaperMetadata]:
         if self.failing:
@@ -76,8 +78,9 @@ async def test_second_note_on_same_paper_offers_update(papers: PaperService, not
 
 async def test_edit_keeps_every_earlier_version(papers: PaperService, notes: NoteService) -> None:
     paper = await papers.ensure(paper_key("1706.03762"))
-    note = await notes.add(guild_id=GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="v1",
-                           tags=["llms"])
+    note = await notes.add(
+        guild_id=GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="v1", tags=["llms"]
+    )
     await notes.edit(guild_id=GUILD, note_id=note.id, editor_id=ANN, body="v2")
     latest = await notes.edit(guild_id=GUILD, note_id=note.id, editor_id=ANN, body="v3", tags=["rl", "llms/x"])
     assert (latest.body, latest.revision, latest.tags) == ("v3", 3, ("rl", "llms/x"))
@@ -138,8 +141,14 @@ async def test_list_filters_and_pages_newest_first(papers: PaperService, notes: 
     ids = []
     for i in range(12):
         other = await papers.ensure(paper_key(f"https://example.org/p{i}"))
-        note = await notes.add(guild_id=GUILD, paper_id=other.id, author_id=ANN if i % 2 else BOB,
-                               author_name="x", body=f"n{i}", tags=["llms/prompting"] if i % 3 == 0 else ["rl"])
+        note = await notes.add(
+            guild_id=GUILD,
+            paper_id=other.id,
+            author_id=ANN if i % 2 else BOB,
+            author_name="x",
+            body=f"n{i}",
+            tags=["llms/prompting"] if i % 3 == 0 else ["rl"],
+        )
         ids.append(note.id)
     await notes.add(guild_id=GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="p", tags=[])
     first = await notes.list(guild_id=GUILD, limit=5)
@@ -178,8 +187,9 @@ async def test_slow_source_leaves_metadata_pending(sessions: Sessions) -> None:
     assert (await papers.ensure(paper_key("1706.03762"))).pending
 
 
-async def test_title_resolution_prefers_known_papers_then_asks(papers: PaperService, notes: NoteService,
-                                                               source: FakeSource) -> None:
+async def test_title_resolution_prefers_known_papers_then_asks(
+    papers: PaperService, notes: NoteService, source: FakeSource
+) -> None:
     known = await papers.ensure(paper_key("1706.03762"))
     await notes.add(guild_id=GUILD, paper_id=known.id, author_id=ANN, author_name="Ann", body="x", tags=[])
     source.fetched.clear()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from storage.errors import ValidationError
-from storage.text import compose_body, decode_note_file, first_line, modal_sections, parse_tags, questions, split_sections
+from storage.text import (
+    compose_body,
+    decode_note_file,
+    first_line,
+    modal_sections,
+    parse_tags,
+    questions,
+    split_sections,
+)
 
 NOTE = """Short intro.
 

@@ -1,0 +1,51 @@
+"""/settings: a group's choices, for moderators."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.notes import guild_of
+from bot.render import COLOUR
+from storage.guilds import GroupSettings, GuildSettingsService
+
+
+def settings_embed(settings: GroupSettings) -> discord.Embed:
+    """The group's settings, one line each."""
+    on = {True: "on", False: "off"}
+    embed = discord.Embed(title="Settings for this server", colour=COLOUR)
+    embed.description = (
+        f"Discussion thread under each new note: **{on[settings.note_threads]}** (`/settings threads`)\n"
+        f"Time zone: **{settings.timezone}**"
+    )
+    return embed
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Settings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
+    """Moderators' settings."""
+
+    def __init__(self, *, guilds: GuildSettingsService) -> None:
+        super().__init__()
+        self.guilds = guilds
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Back up the default permission: only members with Manage Server change settings."""
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    @app_commands.command(name="show", description="Show this server's settings")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Every setting."""
+        settings = await self.guilds.get(guild_of(interaction))
+        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
+
+    @app_commands.command(name="threads", description="Open a discussion thread under each new note")
+    @app_commands.describe(enabled="On: every new note gets a thread for discussion")
+    async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Turn note threads on or off."""
+        settings = await self.guilds.update(guild_of(interaction), note_threads=enabled)
+        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
