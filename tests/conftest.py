@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh SQLite database file (WAL) per test."""
+"""Shared fixtures: a fresh SQLite database file (WAL) per test, and the loopback arXiv."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from storage.db import Sessions, create_schema, make_engine, make_sessions
+from tests.arxiv_standin import Catalog, FakeArxiv
 
 DATA = Path(__file__).parent / "data"
 ARXIV_CAPTURES = DATA / "arxiv"
@@ -26,3 +29,24 @@ async def sessions(db_url: str) -> AsyncIterator[Sessions]:
     await create_schema(engine)
     yield make_sessions(engine)
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """Entries from the real captures, by id."""
+    return Catalog()
+
+
+@pytest.fixture
+async def fake_arxiv(catalog: Catalog) -> AsyncIterator[FakeArxiv]:
+    """A running loopback arXiv API."""
+    fake = FakeArxiv(catalog)
+    app = web.Application()
+    app.router.add_get("/api/query", fake.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    fake.server = server
+    try:
+        yield fake
+    finally:
+        await server.close()

@@ -1,0 +1,187 @@
+"""A loopback stand-in for the arXiv API that answers with the real captures in tests/data/arxiv."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+DATA = Path(__file__).resolve().parent / "data" / "arxiv"
+
+# These captures were taken from recorded JSON fixtures whose body had been stored as the Latin-1 reading of
+# arXiv's UTF-8 bytes, then written back out as UTF-8: every non-ASCII character is doubly encoded. Reading
+# the file as UTF-8 and writing it as Latin-1 gives back exactly the bytes arXiv sent.
+DOUBLE_ENCODED = frozenset(
+    {
+        "api2026_error_malformed_id_abc.xml",
+        "api2026_idlist_0000.0000_empty.xml",
+        "api2026_idlist_1707.08567.xml",
+        "api2026_idlist_oldstyle_astro-ph_0601001.xml",
+        "api2026_idlist_oldstyle_quant-ph_0201082v1.xml",
+        "api2026_idlist_two_ids_max1.xml",
+        "api2026_search_testing_100.xml",
+    }
+)
+
+API_CAPTURES = sorted(path.name for path in DATA.glob("api*.xml"))
+
+_ENTRY = re.compile(r"<entry>.*?</entry>", re.S)
+_ENTRY_ID = re.compile(r"<id>https?://arxiv\.org/abs/(?P<id>.+?)(?:v\d+)?</id>")
+
+
+def raw_capture(name: str) -> bytes:
+    """A capture file's bytes exactly as stored."""
+    return (DATA / name).read_bytes()
+
+
+def capture(name: str) -> bytes:
+    """The bytes arXiv sent for a capture (undoing the double encoding of the recorded ones)."""
+    body = raw_capture(name)
+    return body.decode("utf-8").encode("latin-1") if name in DOUBLE_ENCODED else body
+
+
+class Catalog:
+    """Real API entries by id, served back as id_list answers the way arXiv builds them."""
+
+    SOURCES = (
+        "api2026_search_testing_100.xml",
+        "api2016_idlist_1111.2011v2.xml",
+        "api2026_idlist_oldstyle_astro-ph_0601001.xml",
+        "api2026_idlist_oldstyle_quant-ph_0201082v1.xml",
+        "api2026_search_cs.AI_max20_2026-02-05.xml",
+        "api2026_search_cat_math.NT_OR_math.AG_max3.xml",
+    )
+
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+        for name in self.SOURCES:
+            for block in _ENTRY.findall(capture(name).decode("utf-8")):
+                match = _ENTRY_ID.search(block)
+                assert match, block[:200]
+                self.entries.setdefault(match["id"], block)
+        empty = capture("api2026_idlist_0000.0000_empty.xml").decode("utf-8")
+        self.head = empty[: empty.rindex("</feed>")]
+
+    def ids(self, count: int, *, new_style: bool = True) -> list[str]:
+        """The first ``count`` ids in the catalog (new-style ones only by default)."""
+        chosen = [i for i in self.entries if "/" not in i] if new_style else list(self.entries)
+        return chosen[:count]
+
+    def feed(self, ids: list[str]) -> bytes:
+        """An id_list answer: the entries arXiv knows, in the order asked; unknown ids are left out."""
+        blocks = [self.entries[i] for i in ids if i in self.entries]
+        return (self.head + "".join(f"  {block}\n" for block in blocks) + "</feed>\n").encode("utf-8")
+
+
+@dataclass
+class Reply:
+    """What the fake arXiv sends back for one request."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    content_type: str = "application/atom+xml"
+
+    @classmethod
+    def of(cls, name: str, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0) -> Reply:
+        """A reply carrying a real capture."""
+        content_type = "text/html" if "html" in name else "text/plain" if ".txt." in name else "application/atom+xml"
+        return cls(status, capture(name), headers or {}, delay, content_type)
+
+
+@dataclass
+class Seen:
+    """One request as the fake arXiv received it."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    at: float
+    done: float = 0.0
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids of an id_list request."""
+        return [i for i in self.query.get("id_list", "").split(",") if i]
+
+
+class FakeArxiv:
+    """Records every request; replies from a script first, then from ``respond`` (the catalog by default)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.seen: list[Seen] = []
+        self.script: deque[Reply] = deque()
+        self.refused_ids: set[str] = set()
+        self.name_refused_id = True  # arXiv's error feed names the first bad id; False serves the capture as is
+        self.search_reply: Callable[[dict[str, str]], Reply] = lambda query: Reply.of(
+            "api2026_search_cat_math.NT_OR_math.AG_max3.xml"
+        )
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.server: TestServer | None = None
+        self._changed = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        """The API address to give the client."""
+        assert self.server is not None
+        return str(self.server.make_url("/api/query"))
+
+    async def wait_for(self, count: int, *, answered: bool = False) -> None:
+        """Wait until ``count`` requests have arrived (and, if ``answered``, the last of them was answered)."""
+
+        def ready() -> bool:
+            return len(self.seen) >= count and (not answered or self.seen[count - 1].done > 0)
+
+        async with self._changed:
+            await self._changed.wait_for(ready)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def then(self, *replies: Reply) -> FakeArxiv:
+        """Queue replies for the next requests, in order."""
+        self.script.extend(replies)
+        return self
+
+    def respond(self, query: dict[str, str]) -> Reply:
+        """The default answer: id_list from the catalog (400 if a refused id is in it), searches as configured."""
+        if query.get("id_list"):
+            ids = query["id_list"].split(",")
+            refused = [i for i in ids if i in self.refused_ids]
+            if refused:
+                reply = Reply.of("api2026_error_malformed_id_abc.xml", status=400)
+                if self.name_refused_id:
+                    reply.body = re.sub(rb"(?<=format.for.)abc\b", refused[0].encode(), reply.body)
+                return reply
+            return Reply(body=self.catalog.feed(ids))
+        return self.search_reply(query)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Serve one request."""
+        seen = Seen(request.path, dict(request.query), dict(request.headers), time.monotonic())
+        self.seen.append(seen)
+        await self._notify()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            reply = self.script.popleft() if self.script else self.respond(seen.query)
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            return web.Response(
+                status=reply.status, body=reply.body, headers=reply.headers, content_type=reply.content_type
+            )
+        finally:
+            self.in_flight -= 1
+            seen.done = time.monotonic()
+            await self._notify()
