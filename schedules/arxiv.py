@@ -471,7 +471,7 @@ class ArxivClient:
             papers = await self.query(search_query, max_results=limit, sort_by="relevance")
             if papers:
                 break
-        return papers
+        return papers[:limit]
 
     async def query(
         self,

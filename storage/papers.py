@@ -238,7 +238,7 @@ class PaperService:
                 log.info("title search for %r failed: %s", query.text, exc or type(exc).__name__)
                 found, remote_failed = [], True
             for meta in found:
-                score = fuzz.ratio(query.text, meta.title, processor=utils.default_process)
+                score = fuzz.WRatio(query.text, meta.title, processor=utils.default_process)
                 if meta.key not in candidates or candidates[meta.key].score < score:
                     candidates[meta.key] = Candidate(
                         key=meta.key,

@@ -62,7 +62,8 @@ def parse_since(text: str | None, *, now: datetime | None = None) -> datetime | 
         days = int(m[1]) * {"d": 1, "w": 7, "m": 30, "y": 365}[m[2]]
         return now - timedelta(days=days)
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if len(value) == 10 else None
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
     except ValueError:
         pass
     raise ValidationError(f"`{clip(text, 40)}` is not a date: use `2025-01-31`, or `7d`, `2w`, `3m` for “since”.")
