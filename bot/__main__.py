@@ -13,18 +13,24 @@ log = logging.getLogger("bot")
 
 
 async def run(settings: Settings) -> None:
-    """Build everything from the settings and run until stopped."""
+    """Build everything from the settings and run until Discord closes the connection or a signal stops us."""
     from bot.app import PaperClub, build_services, point_at_api
 
     await point_at_api(settings)
     bot = PaperClub(settings, build_services(settings))
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(
-            sig, lambda s=sig: (log.info("%s: shutting down", s.name), asyncio.ensure_future(bot.close()))
-        )
+        loop.add_signal_handler(sig, stop.set)
     async with bot:
-        await bot.start(settings.discord_token)
+        runner = asyncio.create_task(bot.start(settings.discord_token))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("shutting down")
+            await bot.close()
+        stopper.cancel()
+        await runner
 
 
 def main(argv: list[str] | None = None) -> int:

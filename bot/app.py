@@ -69,6 +69,7 @@ class PaperClub(commands.Bot):
         )
         self.settings = settings
         self.services = services
+        self._stopping = False
 
     async def setup_hook(self) -> None:
         """Prepare the database, load the cogs, start the jobs and sync the commands."""
@@ -99,7 +100,11 @@ class PaperClub(commands.Bot):
         log.info("online as %s (id=%s) in %d servers", self.user, self.user and self.user.id, len(self.guilds))
 
     async def close(self) -> None:
-        """Stop the jobs, the arXiv client and the database, then disconnect."""
+        """Stop the jobs and the arXiv client, disconnect, then close the database. Safe to call twice."""
+        if self._stopping:
+            await super().close()
+            return
+        self._stopping = True
         if self.services.scheduler.running:
             self.services.scheduler.shutdown(wait=False)
         await self.services.arxiv.close()
