@@ -8,11 +8,14 @@ while a request waits for its turn are gathered into a single ``id_list`` reques
 from __future__ import annotations
 
 import asyncio
+import calendar
+import functools
 import io
 import itertools
 import logging
 import math
 import re
+import time
 import unicodedata
 import xml.sax
 from collections.abc import Callable, Iterable, Mapping
@@ -133,7 +136,7 @@ def _optional(text: object) -> str | None:
     return _collapse(text) or None
 
 
-def _timestamp(raw: object, parsed: object) -> datetime | None:
+def _timestamp(raw: object, parsed: time.struct_time | None) -> datetime | None:
     """An aware UTC datetime from an Atom date, preferring the text (it keeps the offset exactly)."""
     if isinstance(raw, str) and raw.strip():
         try:
@@ -144,7 +147,7 @@ def _timestamp(raw: object, parsed: object) -> datetime | None:
             return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
     if parsed:
         try:
-            return datetime(*parsed[:6], tzinfo=UTC)  # feedparser's struct_time is already UTC
+            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)  # feedparser's struct_time is UTC
         except (TypeError, ValueError):
             return None
     return None
@@ -441,7 +444,7 @@ class ArxivClient:
             parts = [dict(items[: len(items) // 2]), dict(items[len(items) // 2 :])]
         for part in parts:
             try:
-                papers = await self._request(lambda part=part: _id_params(part))
+                papers = await self._request(functools.partial(_id_params, part))
             except ArxivQueryError as exc:
                 await self._split(part, exc)
             except Exception as exc:

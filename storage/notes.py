@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import delete, func
+from sqlalchemy import ColumnElement, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -233,23 +233,17 @@ class NoteService:
     async def check_delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
         """The note a member is about to delete, if they may."""
         async with self.sessions() as session:
-            if moderator:
-                note = await self._get(session, guild_id=guild_id, note_id=note_id)
-            else:
-                note = await self._owned(
-                    session, guild_id=guild_id, note_id=note_id, member_id=member_id, verb="delete"
-                )
+            note = await self._deletable(
+                session, guild_id=guild_id, note_id=note_id, member_id=member_id, moderator=moderator
+            )
             return (await _views(session, guild_id=guild_id, notes=[note]))[0]
 
     async def delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
         """Delete a note with its earlier versions and tags. Its author or a moderator may."""
         async with self.sessions() as session:
-            if moderator:
-                note = await self._get(session, guild_id=guild_id, note_id=note_id)
-            else:
-                note = await self._owned(
-                    session, guild_id=guild_id, note_id=note_id, member_id=member_id, verb="delete"
-                )
+            note = await self._deletable(
+                session, guild_id=guild_id, note_id=note_id, member_id=member_id, moderator=moderator
+            )
             view = (await _views(session, guild_id=guild_id, notes=[note]))[0]
             await session.delete(note)
             await session.commit()
@@ -290,7 +284,7 @@ class NoteService:
             )
             return list((await session.exec(query)).all())
 
-    async def list(
+    async def page(
         self,
         *,
         guild_id: int,
@@ -302,11 +296,11 @@ class NoteService:
         limit: int = 10,
     ) -> NotePage:
         """The group's notes, newest first, filtered as asked."""
-        where = [Note.guild_id == guild_id]
+        where: list[ColumnElement[bool]] = [col(Note.guild_id) == guild_id]
         if author_id is not None:
-            where.append(Note.author_id == author_id)
+            where.append(col(Note.author_id) == author_id)
         if paper_id is not None:
-            where.append(Note.paper_id == paper_id)
+            where.append(col(Note.paper_id) == paper_id)
         if since is not None:
             where.append(col(Note.created_at) >= since)
         async with self.sessions() as session:
@@ -314,7 +308,7 @@ class NoteService:
                 tagged = (
                     select(NoteTag.note_id)
                     .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
-                    .where(Tag.guild_id == guild_id, (Tag.name == tag) | col(Tag.name).startswith(tag + "/"))
+                    .where(Tag.guild_id == guild_id, or_(col(Tag.name) == tag, col(Tag.name).startswith(tag + "/")))
                 )
                 where.append(col(Note.id).in_(tagged))
             total = (await session.exec(select(func.count()).select_from(Note).where(*where))).one()
@@ -343,11 +337,11 @@ class NoteService:
         self, *, guild_id: int, author_id: int | None, text: str, limit: int = 25
     ) -> list[tuple[int, str]]:
         """(note id, label) of a member's notes (or all the group's) best matching what is typed so far."""
-        where = [Note.guild_id == guild_id]
+        where: list[ColumnElement[bool]] = [col(Note.guild_id) == guild_id]
         if author_id is not None:
-            where.append(Note.author_id == author_id)
+            where.append(col(Note.author_id) == author_id)
         query = (
-            select(Note.id, Note.author_name, Note.created_at, Paper.key, Paper.title)
+            select(col(Note.id), col(Note.author_name), col(Note.created_at), func.coalesce(Paper.title, Paper.key))
             .join(Paper, col(Paper.id) == col(Note.paper_id))
             .where(*where)
             .order_by(col(Note.created_at).desc())
@@ -356,9 +350,10 @@ class NoteService:
         async with self.sessions() as session:
             rows = (await session.exec(query)).all()
         labels: dict[int, str] = {}
-        for note_id, author, created, key, title in rows:
+        for note_id, author, created, title in rows:
+            assert note_id is not None
             who = "" if author_id is not None else f" — {author}"
-            label = f"#{note_id} {title or key.split(':', 1)[1]}{who} · {created:%Y-%m-%d}"
+            label = f"#{note_id} {title}{who} · {created:%Y-%m-%d}"
             labels[note_id] = label if len(label) <= 100 else label[:99] + "…"
         if text.strip():
             hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
@@ -370,6 +365,13 @@ class NoteService:
         if note is None:
             raise NotFoundError(NOT_FOUND.format(id=note_id))
         return note
+
+    async def _deletable(
+        self, session: AsyncSession, *, guild_id: int, note_id: int, member_id: int, moderator: bool
+    ) -> Note:
+        if moderator:
+            return await self._get(session, guild_id=guild_id, note_id=note_id)
+        return await self._owned(session, guild_id=guild_id, note_id=note_id, member_id=member_id, verb="delete")
 
     async def _owned(self, session: AsyncSession, *, guild_id: int, note_id: int, member_id: int, verb: str) -> Note:
         note = await self._get(session, guild_id=guild_id, note_id=note_id)

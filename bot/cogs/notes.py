@@ -612,7 +612,7 @@ class NoteLists(commands.Cog):
         heading = "Notes" + (f" ({', '.join(filters)})" if filters else "")
 
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
-            result = await self.notes.list(
+            result = await self.notes.page(
                 guild_id=guild_id,
                 author_id=member.id if member else None,
                 tag=tag_name,

@@ -70,7 +70,7 @@ async def test_second_note_on_same_paper_offers_update(papers: PaperService, not
     with pytest.raises(AlreadyNotedError) as caught:
         await notes.add(guild_id=GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="two", tags=[])
     assert caught.value.note_id == first.id
-    assert (await notes.list(guild_id=GUILD)).total == 1
+    assert (await notes.page(guild_id=GUILD)).total == 1
     # another member, or the same member in another group, may note the same paper
     await notes.add(guild_id=GUILD, paper_id=paper.id, author_id=BOB, author_name="Bob", body="b", tags=[])
     await notes.add(guild_id=OTHER_GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="c", tags=[])
@@ -112,7 +112,7 @@ async def test_note_of_another_group_behaves_like_a_missing_note(papers: PaperSe
                 await call
             errors.append(caught.value.message.replace(str(note_id), "N"))
     assert len(set(errors)) == 1
-    assert (await notes.list(guild_id=OTHER_GUILD)).total == 0
+    assert (await notes.page(guild_id=OTHER_GUILD)).total == 0
     assert await notes.autocomplete(guild_id=OTHER_GUILD, author_id=None, text="") == []
 
 
@@ -151,12 +151,12 @@ async def test_list_filters_and_pages_newest_first(papers: PaperService, notes: 
         )
         ids.append(note.id)
     await notes.add(guild_id=GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="p", tags=[])
-    first = await notes.list(guild_id=GUILD, limit=5)
+    first = await notes.page(guild_id=GUILD, limit=5)
     assert (first.total, first.pages, len(first.notes)) == (13, 3, 5)
     assert [n.body for n in first.notes][:2] == ["p", "n11"]
-    tagged = await notes.list(guild_id=GUILD, tag="llms")  # a parent tag finds its sub-tags
+    tagged = await notes.page(guild_id=GUILD, tag="llms")  # a parent tag finds its sub-tags
     assert sorted(n.body for n in tagged.notes) == ["n0", "n3", "n6", "n9"]
-    assert (await notes.list(guild_id=GUILD, author_id=ANN, paper_id=paper.id)).total == 1
+    assert (await notes.page(guild_id=GUILD, author_id=ANN, paper_id=paper.id)).total == 1
     assert await notes.tags(guild_id=GUILD) == [("rl", 8), ("llms/prompting", 4)]
 
 
