@@ -86,6 +86,8 @@ class Settings:
             force=True,
         )
         logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(self.log_level)))
+        # The bot never joins voice channels; discord.py's warnings about voice libraries are noise here.
+        logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT" not in record.getMessage())
 
 
 def _int(value: str | None, name: str) -> int | None:
