@@ -101,7 +101,9 @@ async def note_tags(session: AsyncSession, *, guild_id: int, note_ids: list[int]
 
 async def set_tags(session: AsyncSession, *, guild_id: int, note_id: int, names: list[str]) -> None:
     """Make a note carry exactly these tags, creating the group's new tags."""
-    await session.exec(delete(NoteTag).where(col(NoteTag.note_id) == note_id))  # type: ignore[call-overload]
+    await session.exec(  # type: ignore[call-overload]
+        delete(NoteTag).where(col(NoteTag.guild_id) == guild_id, col(NoteTag.note_id) == note_id)
+    )
     for name in names:
         tag = (await session.exec(select(Tag).where(Tag.guild_id == guild_id, Tag.name == name))).first()
         if tag is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import text
 
+from schedules.jobs import register_jobs
 from tests.arxiv_standin import Reply
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club
 from tests.fakediscord import CommandUnavailable
@@ -320,3 +324,31 @@ async def test_threads_setting_opens_a_thread_under_each_new_note(club: Club) ->
     await club.run("note add", paper=ATTENTION, text="discuss me")
     threads = club.discord.threads(GUILD)
     assert len(threads) == 1 and threads[0]["name"]
+
+
+async def test_background_job_fills_in_pending_details(club: Club) -> None:
+    down = Reply.of("api2026_error_503_html_2026-01-08.xml", status=503, headers={"Retry-After": "0"})
+    club.arxiv.then(*[down] * 4)  # every attempt of the first lookup fails
+    inter = await club.run("note add", paper=ATTENTION, text="while arXiv is down")
+    assert "filled in later" in inter.original.text()
+    assert not club.arxiv.script
+    register_jobs(
+        club.bot.services.scheduler,
+        papers=club.bot.services.papers,
+        settings=SimpleNamespace(metadata_retry_interval=0.2),
+    )
+    paper = None
+    for _ in range(100):
+        paper = await club.bot.services.papers.get_by_key(f"arxiv:{ATTENTION}")
+        if not paper.pending:
+            break
+        await asyncio.sleep(0.1)
+    assert paper is not None and not paper.pending and paper.title
+
+
+async def test_note_is_kept_when_the_bot_cannot_post_in_the_channel(club: Club) -> None:
+    club.discord.forbid_channel(CHANNEL)
+    inter = await club.run("note add", paper=ATTENTION, text="still saved")
+    assert "Saved note #1" in inter.original.text() and "couldn't post it" in inter.original.text()
+    assert await count(club, "notes") == 1
+    club.discord.rejected.clear()
