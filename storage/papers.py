@@ -259,6 +259,22 @@ class PaperService:
             raise NotFoundError(f"No paper found titled like “{query.text[:80]}”. Give its arXiv id or link instead.")
         return Ambiguous(query=query.text, candidates=tuple(best))
 
+    async def find_known(self, *, guild_id: int, text: str) -> PaperView | None:
+        """The paper among the group's own that ``text`` names (an id, a link, or a title), if any."""
+        parsed = parse_paper(text)
+        async with self.sessions() as session:
+            known = await known_titles(session, guild_id=guild_id)
+            if isinstance(parsed, PaperKey):
+                chosen = next((pid for pid, key, _ in known if key == parsed.key), None)
+            else:
+                titles = {pid: title for pid, _, title in known}
+                best = process.extractOne(
+                    parsed.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80
+                )
+                chosen = best[2] if best else None
+            paper = await session.get(Paper, chosen) if chosen is not None else None
+            return PaperView.of(paper) if paper else None
+
     async def autocomplete(self, *, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """(key, label) of the group's papers best matching what is typed so far."""
         async with self.sessions() as session:

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import Modal, View, handle_error
+from bot.errors import Modal, View
 from bot.render import clip, note_embeds, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
 from storage.guilds import GuildSettingsService
@@ -634,15 +634,10 @@ class NoteLists(commands.Cog):
         )
 
     async def _known_paper(self, guild_id: int, text: str) -> int:
-        parsed = parse_paper(text)
-        found = await self.papers.autocomplete(
-            guild_id=guild_id, text=parsed.key if isinstance(parsed, PaperKey) else text, limit=1
-        )
-        if isinstance(parsed, PaperKey):
-            found = [f for f in found if f[0] == parsed.key]
-        if not found:
-            raise NotFoundError("The group has no notes on that paper yet.")
-        return (await self.papers.get_by_key(found[0][0])).id
+        paper = await self.papers.find_known(guild_id=guild_id, text=text)
+        if paper is None:
+            raise NotFoundError("The group has no notes on that paper yet. Pick one from the list as you type.")
+        return paper.id
 
     @list_notes.autocomplete("paper")
     async def paper_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -656,6 +651,3 @@ class NoteLists(commands.Cog):
     async def tag_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The group's tags."""
         return await tag_choices(self.notes, interaction, current)
-
-
-__all__ = ["NoteLists", "Notes", "handle_error"]

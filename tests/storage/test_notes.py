@@ -199,3 +199,14 @@ async def test_title_resolution_prefers_known_papers_then_asks(
     assert isinstance(found, Ambiguous) and [c.key for c in found.candidates] == ["arxiv:2403.17887"]
     with pytest.raises(NotFoundError):
         await papers.resolve(guild_id=GUILD, text="quantum gravity in a teacup")
+
+
+async def test_find_known_only_matches_the_groups_papers(papers: PaperService, notes: NoteService) -> None:
+    known = await papers.ensure(paper_key("1706.03762"))
+    other = await papers.ensure(paper_key("2403.17887"))
+    await notes.add(guild_id=GUILD, paper_id=known.id, author_id=ANN, author_name="Ann", body="x", tags=[])
+    await notes.add(guild_id=OTHER_GUILD, paper_id=other.id, author_id=ANN, author_name="Ann", body="x", tags=[])
+    assert (await papers.find_known(guild_id=GUILD, text="https://arxiv.org/abs/1706.03762v2")).id == known.id
+    assert (await papers.find_known(guild_id=GUILD, text="attention is all")).id == known.id
+    assert await papers.find_known(guild_id=GUILD, text="2403.17887") is None  # another group's paper
+    assert await papers.find_known(guild_id=GUILD, text="quantum chromodynamics lattice") is None
