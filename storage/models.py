@@ -146,6 +146,17 @@ class NoteTag(SQLModel, table=True):
     guild_id: int = _snowflake(index=True)
 
 
+class GuildPaper(SQLModel, table=True):
+    """A paper a group knows: one it has notes on, or (later) one its feeds delivered."""
+
+    __tablename__ = "guild_papers"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True))
+    source: str = Field(default="note", max_length=16)  # how the group first met it: note, feed
+    first_seen: datetime = _when()
+
+
 class GuildSettings(SQLModel, table=True):
     """A group's own choices."""
 

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions
 from storage.errors import AlreadyNotedError, NotFoundError, PermissionDeniedError
 from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, utcnow
-from storage.papers import PaperView
+from storage.papers import PaperView, mark_known
 from storage.text import clean_body
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ class NoteService:
                 ) from None
             assert note.id is not None
             await set_tags(session, guild_id=guild_id, note_id=note.id, names=tags)
+            await mark_known(session, guild_id=guild_id, paper_id=paper_id, source="note")
             await session.commit()
             log.info("guild=%s note=%s added on paper=%s by %s", guild_id, note.id, paper_id, author_id)
             return (await _views(session, guild_id=guild_id, notes=[note]))[0]

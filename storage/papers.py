@@ -16,7 +16,7 @@ from storage.db import Sessions
 from storage.errors import NotFoundError, UserFacingError
 from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
-from storage.models import MetadataStatus, Note, Paper, utcnow
+from storage.models import GuildPaper, MetadataStatus, Paper, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +124,20 @@ async def get_paper(session: AsyncSession, *, key: str) -> Paper | None:
 
 
 async def known_titles(session: AsyncSession, *, guild_id: int) -> list[tuple[int, str, str]]:
-    """(id, key, title) of every paper the group has notes on."""
+    """(id, key, title) of every paper the group knows, oldest first."""
     query = (
         select(Paper.id, Paper.key, Paper.title)
-        .join(Note, col(Note.paper_id) == col(Paper.id))
-        .where(Note.guild_id == guild_id)
-        .distinct()
+        .join(GuildPaper, col(GuildPaper.paper_id) == col(Paper.id))
+        .where(GuildPaper.guild_id == guild_id)
+        .order_by(col(GuildPaper.first_seen))
     )
     return [(pid, key, title or key) for pid, key, title in (await session.exec(query)).all() if pid is not None]
+
+
+async def mark_known(session: AsyncSession, *, guild_id: int, paper_id: int, source: str) -> None:
+    """Record that a group knows a paper (the first source that brought it is kept)."""
+    if await session.get(GuildPaper, (guild_id, paper_id)) is None:
+        session.add(GuildPaper(guild_id=guild_id, paper_id=paper_id, source=source))
 
 
 class PaperService:
