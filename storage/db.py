@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,8 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Async
     """An async engine; for SQLite the file's folder is created and WAL, foreign keys and a busy timeout are on."""
     url = async_url(url)
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Store JSON (authors, categories) as real characters, so "Müller" is indexed and found as written.
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": functools.partial(json.dumps, ensure_ascii=False)}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -64,6 +67,10 @@ def make_sessions(engine: AsyncEngine) -> Sessions:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet."""
+    """Create every table (and the full-text index) that does not exist yet."""
+    from storage.search import install_sqlite_search
+
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
+        if conn.dialect.name == "sqlite":
+            await install_sqlite_search(conn)

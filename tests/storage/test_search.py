@@ -1,0 +1,228 @@
+"""Full-text search on a real SQLite file: ranking, filters, hostile queries, and an index that stays right."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from storage.db import Sessions
+from storage.identity import paper_key
+from storage.metadata import PaperMetadata
+from storage.models import Note
+from storage.notes import NoteService
+from storage.papers import PaperService
+from storage.search import HIT_END, HIT_START, SearchFilters, SearchQueryError, SearchService, fts_query
+
+G, OTHER = 1, 2
+ANN, BOB = 10, 20
+
+
+class Source:
+    def __init__(self) -> None:
+        self.meta = {
+            "arxiv:2403.17887": PaperMetadata(
+                key="arxiv:2403.17887",
+                title="Model Merging in the Wild",
+                authors=("Ada Lovelace",),
+                abstract="We merge fine-tuned models.",
+            ),
+            "arxiv:1706.03762": PaperMetadata(
+                key="arxiv:1706.03762",
+                title="Attention Is All You Need",
+                authors=("Ashish Vaswani",),
+                abstract="A transformer without recurrence; merging is not discussed.",
+            ),
+            "arxiv:2101.00001": PaperMetadata(
+                key="arxiv:2101.00001",
+                title="Café Latte Diffusion",
+                authors=("Zoë Müller",),
+                abstract="Diffusion for $x^2$ and \\alpha.",
+            ),
+        }
+
+    async def fetch(self, keys: list[str]) -> dict[str, PaperMetadata | None]:
+        return {k: self.meta.get(k) for k in keys}
+
+    async def search_title(self, text: str, *, limit: int = 5) -> list[PaperMetadata]:
+        return []
+
+
+@pytest.fixture
+async def world(sessions: Sessions) -> tuple[PaperService, NoteService, SearchService]:
+    papers, notes, search = PaperService(sessions, Source()), NoteService(sessions), SearchService(sessions)
+    merging = await papers.ensure(paper_key("2403.17887"))
+    attention = await papers.ensure(paper_key("1706.03762"))
+    cafe = await papers.ensure(paper_key("2101.00001"))
+    await notes.add(
+        guild_id=G,
+        paper_id=merging.id,
+        author_id=ANN,
+        author_name="Ann",
+        body="## Summary\nTask arithmetic merges LoRA adapters.\n## Questions\nDoes in-context learning survive?",
+        tags=["merging", "llms/adapters"],
+    )
+    await notes.add(
+        guild_id=G,
+        paper_id=attention.id,
+        author_id=BOB,
+        author_name="Bob",
+        body="Self-attention replaces recurrence. Scaled dot-product: $QK^T/\\sqrt{d}$.",
+        tags=["llms"],
+    )
+    await notes.add(
+        guild_id=OTHER,
+        paper_id=cafe.id,
+        author_id=ANN,
+        author_name="Ann",
+        body="Secret note in the other server about transformers and merging.",
+        tags=["secret"],
+    )
+    return papers, notes, search
+
+
+async def keys(search: SearchService, query: str, guild: int = G, **filters: object) -> list[tuple[str, str]]:
+    page = await search.search(guild_id=guild, query=query, filters=SearchFilters(**filters), limit=20)  # type: ignore[arg-type]
+    return [(h.kind, h.paper_key) for h in page.hits]
+
+
+async def test_notes_and_known_papers_are_found_with_snippets(world: tuple) -> None:
+    _, _, search = world
+    page = await search.search(guild_id=G, query="merging")
+    kinds = {(h.kind, h.paper_key) for h in page.hits}
+    assert ("note", "arxiv:2403.17887") in kinds and ("paper", "arxiv:2403.17887") in kinds
+    assert ("paper", "arxiv:1706.03762") in kinds  # its abstract mentions merging
+    paper_hits = [h for h in page.hits if h.kind == "paper"]
+    assert paper_hits[0].paper_key == "arxiv:2403.17887"  # a title match outranks an abstract mention
+    assert all(HIT_START in h.snippet and HIT_END in h.snippet for h in page.hits)
+
+
+async def test_stemming_phrases_prefixes_hyphens_unicode_and_latex(world: tuple) -> None:
+    _, _, search = world
+    assert ("note", "arxiv:2403.17887") in await keys(search, "merge adapter")  # porter: merges/adapters
+    assert await keys(search, '"task arithmetic"') == [("note", "arxiv:2403.17887")]
+    assert await keys(search, '"arithmetic task"') == []
+    assert ("note", "arxiv:1706.03762") in await keys(search, "recur*")
+    assert ("note", "arxiv:2403.17887") in await keys(search, "in-context")
+    assert ("note", "arxiv:1706.03762") in await keys(search, "dot-product")
+    assert ("note", "arxiv:1706.03762") in await keys(search, "\\sqrt{d}")
+    assert ("note", "arxiv:1706.03762") in await keys(search, "$QK^T$")
+
+
+async def test_unicode_and_diacritics_fold(sessions: Sessions, world: tuple) -> None:
+    _, notes, search = world
+    papers = world[0]
+    cafe = await papers.ensure(paper_key("2101.00001"))
+    await notes.add(
+        guild_id=G, paper_id=cafe.id, author_id=ANN, author_name="Ann", body="Résumé of the café paper", tags=[]
+    )
+    assert ("note", "arxiv:2101.00001") in await keys(search, "resume cafe")
+    assert ("paper", "arxiv:2101.00001") in await keys(search, "Müller")
+    assert ("paper", "arxiv:2101.00001") in await keys(search, "muller")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"',
+        '""',
+        "*",
+        "merging*",
+        "a:b",
+        "title:merging",
+        "(merging",
+        "merging)",
+        "NEAR(a b)",
+        "merging NEAR",
+        "AND",
+        "merging OR",
+        "NOT merging",
+        "-merging",
+        "^merging",
+        'merging"',
+        "{merging}",
+        "col:",
+        "\\",
+        "'; DROP",
+        "merging ' OR 1=1",
+        "x*y",
+        "**",
+        "\x00merging",
+        "🙂 merging",
+    ],
+)
+async def test_hostile_queries_never_error(world: tuple, hostile: str) -> None:
+    _, _, search = world
+    try:
+        await search.search(guild_id=G, query=hostile)
+    except SearchQueryError as exc:
+        assert exc.message
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.text(max_size=80))
+async def test_any_text_gives_results_or_a_helpful_answer(world: tuple, query: str) -> None:
+    _, _, search = world
+    try:
+        await search.search(guild_id=G, query=query)
+    except SearchQueryError as exc:
+        assert exc.message
+
+
+@pytest.mark.parametrize("query", ["", "   ", "the of and", "is it", "?!"])
+async def test_empty_and_stop_word_queries_get_a_hint(world: tuple, query: str) -> None:
+    _, _, search = world
+    with pytest.raises(SearchQueryError):
+        await search.search(guild_id=G, query=query)
+
+
+def test_query_terms_are_quoted() -> None:
+    assert fts_query('model-merging "in context" trans* NEAR') == '"in context" "model merging" "trans"* "NEAR"'
+
+
+async def test_filters_narrow_to_notes(world: tuple) -> None:
+    _, _, search = world
+    assert await keys(search, "recurrence", author_id=BOB) == [("note", "arxiv:1706.03762")]
+    assert await keys(search, "recurrence", author_id=ANN) == []
+    assert await keys(search, "merging", tag="llms") == [("note", "arxiv:2403.17887")]  # via llms/adapters
+    assert await keys(search, "merging", since=datetime.now(UTC) + timedelta(days=1)) == []
+
+
+async def test_other_servers_notes_and_papers_never_show(world: tuple) -> None:
+    _, _, search = world
+    found = await keys(search, "secret")
+    assert found == []
+    assert ("paper", "arxiv:2101.00001") not in await keys(search, "diffusion")  # known only to the other server
+    assert await keys(search, "secret", guild=OTHER) == [("note", "arxiv:2101.00001")]
+
+
+async def test_index_follows_add_edit_and_delete(sessions: Sessions, world: tuple) -> None:
+    _, notes, search = world
+    first = (await notes.page(guild_id=G, author_id=ANN)).notes[0]
+    await notes.edit(guild_id=G, note_id=first.id, editor_id=ANN, body="Now about quokkas only.")
+    assert await keys(search, "arithmetic") == []  # the old text no longer matches
+    assert await keys(search, "quokka") == [("note", "arxiv:2403.17887")]
+    await notes.delete(guild_id=G, note_id=first.id, member_id=ANN, moderator=False)
+    assert await keys(search, "quokka") == []
+    async with sessions() as session:  # a direct change to a note's text is indexed too
+        await session.exec(update(Note).where(Note.author_id == BOB).values(body="zebra crossing"))  # type: ignore[call-overload]
+        await session.commit()
+    assert await keys(search, "zebra") == [("note", "arxiv:1706.03762")]
+
+
+async def test_pages_do_not_overlap(sessions: Sessions, world: tuple) -> None:
+    papers, notes, search = world
+    for i in range(12):
+        p = await papers.ensure(paper_key(f"https://example.org/p{i}"))
+        await notes.add(
+            guild_id=G, paper_id=p.id, author_id=ANN, author_name="Ann", body=f"wombat {'wombat ' * i}", tags=[]
+        )
+    first = await search.search(guild_id=G, query="wombat", limit=5)
+    second = await search.search(guild_id=G, query="wombat", offset=5, limit=5)
+    third = await search.search(guild_id=G, query="wombat", offset=10, limit=5)
+    ids = [h.note_id for page in (first, second, third) for h in page.hits]
+    assert len(ids) == len(set(ids)) == 12
+    assert first.has_more and second.has_more and not third.has_more
