@@ -62,6 +62,8 @@ class PaperClub(commands.Bot):
     def __init__(self, settings: Settings, services: Services) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        # Link cards read what members post: message content is a privileged intent, asked for only for them.
+        intents.guild_messages = intents.message_content = settings.link_cards
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -96,6 +98,22 @@ class PaperClub(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("synced %d commands globally", len(synced))
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """Stay connected to Discord; if it refuses the Message Content intent, carry on without link cards."""
+        try:
+            await super().connect(reconnect=reconnect)
+        except discord.PrivilegedIntentsRequired:
+            intents = self._connection._intents
+            if not intents.message_content:
+                raise
+            log.warning(
+                "Discord refused the Message Content intent, so link cards are off. To have them, enable "
+                "Bot → Privileged Gateway Intents → Message Content Intent in the developer portal and restart; "
+                "to run without them and without this warning, set LINK_CARDS=off."
+            )
+            intents.guild_messages = intents.message_content = False
+            await super().connect(reconnect=reconnect)
 
     async def on_ready(self) -> None:
         """Log who the bot is and where it is; settle long-lived objects out of the collector's way."""

@@ -35,6 +35,7 @@ class Settings:
     arxiv_rss_base: str = "https://rss.arxiv.org/rss"
     arxiv_min_interval: float = 3.0
     metadata_retry_interval: float = 600.0
+    link_cards: bool = True
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
@@ -75,6 +76,7 @@ class Settings:
             metadata_retry_interval=_float(
                 get("METADATA_RETRY_INTERVAL"), "METADATA_RETRY_INTERVAL", cls.metadata_retry_interval
             ),
+            link_cards=_switch(get("LINK_CARDS"), "LINK_CARDS", cls.link_cards),
         )
 
     def configure_logging(self) -> None:
@@ -109,3 +111,12 @@ def _float(value: str | None, name: str, default: float) -> float:
     if number < 0:
         raise ConfigError(f"{name} must not be negative.")
     return number
+
+
+def _switch(value: str | None, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    if value.lower() not in words:
+        raise ConfigError(f"{name} must be on or off, not {value!r}.")
+    return words[value.lower()]

@@ -11,15 +11,24 @@ from bot.render import COLOUR
 from storage.guilds import GroupSettings, GuildSettingsService
 
 
-def settings_embed(settings: GroupSettings) -> discord.Embed:
+def settings_embed(settings: GroupSettings, *, cards_possible: bool = True) -> discord.Embed:
     """The group's settings, one line each."""
     on = {True: "on", False: "off"}
     embed = discord.Embed(title="Settings for this server", colour=COLOUR)
+    cards = f"Card for each arXiv link members post: **{on[settings.link_cards]}** (`/settings link-cards`)"
+    if settings.link_cards and not cards_possible:
+        cards += "\n_The bot is not allowed to read messages (whoever hosts it can allow it), so no cards for now._"
     embed.description = (
         f"Discussion thread under each new note: **{on[settings.note_threads]}** (`/settings threads`)\n"
+        f"{cards}\n"
         f"Time zone: **{settings.timezone}**"
     )
     return embed
+
+
+def cards_possible(interaction: discord.Interaction) -> bool:
+    """Whether this bot reads members' messages at all (its host may have turned link cards off)."""
+    return interaction.client.intents.message_content
 
 
 @app_commands.guild_only()
@@ -41,11 +50,21 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def show(self, interaction: discord.Interaction) -> None:
         """Every setting."""
         settings = await self.guilds.get(guild_of(interaction))
-        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
+        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="threads", description="Open a discussion thread under each new note")
     @app_commands.describe(enabled="On: every new note gets a thread for discussion")
     async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn note threads on or off."""
         settings = await self.guilds.update(guild_of(interaction), note_threads=enabled)
-        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
+        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="link-cards", description="Reply to arXiv links members post with a paper card")
+    @app_commands.describe(enabled="On: a pasted arXiv link gets a card with the group's note count")
+    async def link_cards(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Turn link cards on or off."""
+        settings = await self.guilds.update(guild_of(interaction), link_cards=enabled)
+        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
+        await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -72,6 +72,7 @@ GUILD_MESSAGES = 1 << 9
 GUILD_MESSAGE_REACTIONS = 1 << 10
 DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 TEXT_CHANNEL_TYPES = (0, 5)
 THREAD_TYPES = (10, 11, 12)
@@ -142,6 +143,8 @@ class FakeDiscord:
         self.quiet_period = 0.3  # Interaction.wait_done quiet period
         self.heartbeat_interval = 41250
         self.attachment_size_limit = 10 * 1024 * 1024
+        # privileged intents enabled for the bot in the developer portal (None: all of them)
+        self.allowed_intents: int | None = None
 
         self.guilds: dict[int, Guild] = {}
         self.users: dict[int, dict] = {}
@@ -1237,6 +1240,10 @@ class FakeDiscord:
                         break
                     if d.get("token") != self.token:
                         await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    refused = int(d.get("intents", 0)) & PRIVILEGED_INTENTS & ~(self.allowed_intents or 0)
+                    if self.allowed_intents is not None and refused:
+                        await ws.close(code=4014, message=b"Disallowed intent(s).")
                         break
                     session = _Session(ws, int(d.get("intents", 0)), d.get("shard"))
                     await self._identify(session)
