@@ -11,11 +11,15 @@ if TYPE_CHECKING:
 async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
     from bot.cogs.help import Help
+    from bot.cogs.links import LinkCards
     from bot.cogs.notes import NoteLists, Notes
     from bot.cogs.settings import Settings
+    from bot.cogs.stats import Stats
 
     services = bot.services
     await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds))
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(Settings(guilds=services.guilds))
     await bot.add_cog(Help(bot))
+    await bot.add_cog(Stats(sessions=services.sessions))
+    await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))
