@@ -7,6 +7,7 @@ English. What members type never reaches FTS5 as syntax: :func:`fts_query` turns
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ HIT_START, HIT_END = "\x02", "\x03"  # marks around matched words in snippets, t
 
 SQLITE_SCHEMA = [
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(
-        body, content='notes', content_rowid='id', tokenize='{TOKENIZER}')""",
+        body, content='notes', content_rowid='id', tokenize='{TOKENIZER}', prefix='2 3 4')""",
     """CREATE TRIGGER IF NOT EXISTS notes_fts_insert AFTER INSERT ON notes BEGIN
         INSERT INTO notes_fts(rowid, body) VALUES (new.id, new.body);
     END""",
@@ -35,7 +36,7 @@ SQLITE_SCHEMA = [
         INSERT INTO notes_fts(rowid, body) VALUES (new.id, new.body);
     END""",
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS papers_fts USING fts5(
-        title, authors, abstract, content='papers', content_rowid='id', tokenize='{TOKENIZER}')""",
+        title, authors, abstract, content='papers', content_rowid='id', tokenize='{TOKENIZER}', prefix='2 3 4')""",
     """CREATE TRIGGER IF NOT EXISTS papers_fts_insert AFTER INSERT ON papers BEGIN
         INSERT INTO papers_fts(rowid, title, authors, abstract) VALUES (new.id, new.title, new.authors, new.abstract);
     END""",
@@ -64,6 +65,7 @@ STOP_WORDS = frozenset(
 _PHRASE = re.compile(r'"([^"]*)"?')
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
+RANK_WINDOW = 100  # a broad query is ranked among its newest matches this many deep
 
 
 async def install_sqlite_search(conn: AsyncConnection) -> None:
@@ -196,16 +198,11 @@ class SqliteSearch:
             )
             params["tag"] = filters.tag
             params["tag_prefix"] = filters.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-        sql = f"""
-            SELECT n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
-                   notes_fts.rank, snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)
-            FROM notes_fts
-            JOIN notes AS n ON n.id = notes_fts.rowid
-            JOIN papers AS p ON p.id = n.paper_id
-            WHERE {" AND ".join(where)}
-            ORDER BY notes_fts.rank
-            LIMIT :limit"""
-        rows = (await conn.execute(text(sql), params)).all()
+        select = f"""n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
+                   notes_fts.rank, snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
+        source = "notes_fts CROSS JOIN notes AS n ON n.id = notes_fts.rowid"
+        shown = "JOIN papers AS p ON p.id = n.paper_id"
+        rows = await _ranked(conn, "notes_fts", select, source, shown, " AND ".join(where), params)
         return [
             SearchHit(
                 kind="note",
@@ -232,20 +229,42 @@ class SqliteSearch:
         if filters.since is not None:
             where.append("gp.first_seen >= :since")
             params["since"] = filters.since.strftime("%Y-%m-%d %H:%M:%S")
-        sql = f"""
-            SELECT p.id, p.key, p.title, papers_fts.rank,
-                   snippet(papers_fts, -1, '{HIT_START}', '{HIT_END}', '…', 24)
-            FROM papers_fts
-            JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id
-            JOIN papers AS p ON p.id = papers_fts.rowid
-            WHERE {" AND ".join(where)}
-            ORDER BY papers_fts.rank
-            LIMIT :limit"""
-        rows = (await conn.execute(text(sql), params)).all()
+        select = f"""p.id, p.key, p.title, papers_fts.rank,
+                   snippet(papers_fts, -1, '{HIT_START}', '{HIT_END}', '…', 24)"""
+        source = (
+            "papers_fts CROSS JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id"
+        )
+        shown = "JOIN papers AS p ON p.id = papers_fts.rowid"
+        rows = await _ranked(conn, "papers_fts", select, source, shown, " AND ".join(where), params)
         return [
             SearchHit(kind="paper", score=row[3], paper_id=row[0], paper_key=row[1], paper_title=row[2], snippet=row[4])
             for row in rows
         ]
+
+
+async def _ranked(
+    conn: AsyncConnection, table: str, select: str, source: str, shown: str, where: str, params: dict[str, Any]
+) -> list[Any]:
+    """The best matches by bm25, ranked among the group's newest RANK_WINDOW matches.
+
+    FTS5 walks matches newest first cheaply (in rowid order, stopping early) but ranks by computing bm25
+    for every match; for a word in half the notes that costs far more than the 20 ms a search may take.
+    So: find the group's RANK_WINDOW-th newest match, then rank only from there on.
+    """
+    cutoff = (
+        await conn.execute(
+            text(f"SELECT {table}.rowid FROM {source} WHERE {where} ORDER BY {table}.rowid DESC LIMIT 1 OFFSET :skip"),
+            {**params, "skip": RANK_WINDOW - 1},
+        )
+    ).scalar()
+    sql = (
+        f"SELECT {select} FROM {source} {shown} WHERE {where} AND {table}.rowid >= :newest_from "
+        f"ORDER BY {table}.rank LIMIT :limit"
+    )
+    rows = list((await conn.execute(text(sql), {**params, "newest_from": cutoff or 0})).all())
+    if cutoff and len(rows) < params["limit"]:  # asked beyond the window (a far page): rank everything
+        rows = list((await conn.execute(text(sql), {**params, "newest_from": 0})).all())
+    return rows
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -276,12 +295,19 @@ class SearchService:
         filters = filters or SearchFilters()
         match = fts_query(query)
         want = offset + limit + 1  # one more than shown tells whether there is a next page
-        async with self.sessions() as session:
-            conn = await session.connection()
-            backend = backend_for(conn.dialect.name)
-            hits = await backend.notes(conn, guild_id=guild_id, match=match, filters=filters, limit=want)
-            if not filters.notes_only:
-                hits += await backend.papers(conn, guild_id=guild_id, match=match, filters=filters, limit=want)
+        kinds = ["notes"] if filters.notes_only else ["notes", "papers"]
+
+        async def run(kind: str) -> list[SearchHit]:
+            # Each kind on its own connection: SQLite works on both at once, outside the event loop.
+            async with self.sessions() as session:
+                conn = await session.connection()
+                backend = backend_for(conn.dialect.name)
+                found: list[SearchHit] = await getattr(backend, kind)(
+                    conn, guild_id=guild_id, match=match, filters=filters, limit=want
+                )
+                return found
+
+        hits = [hit for found in await asyncio.gather(*(run(kind) for kind in kinds)) for hit in found]
         hits.sort(key=lambda h: h.score)
         return SearchPage(
             hits=tuple(hits[offset : offset + limit]), offset=offset, limit=limit, has_more=len(hits) > offset + limit

@@ -226,3 +226,28 @@ async def test_pages_do_not_overlap(sessions: Sessions, world: tuple) -> None:
     ids = [h.note_id for page in (first, second, third) for h in page.hits]
     assert len(ids) == len(set(ids)) == 12
     assert first.has_more and second.has_more and not third.has_more
+
+
+async def test_broad_query_is_ranked_among_newest_yet_far_pages_and_old_notes_are_found(
+    world: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.search
+
+    papers, notes, search = world
+    monkeypatch.setattr(storage.search, "RANK_WINDOW", 3)
+    for i in range(8):
+        p = await papers.ensure(paper_key(f"https://example.org/w{i}"))
+        await notes.add(
+            guild_id=OTHER if i >= 4 else G,
+            paper_id=p.id,
+            author_id=ANN,
+            author_name="Ann",
+            body=f"numbat {i}",
+            tags=[],
+        )
+    # the newest matches belong to the other server; this group's older ones are still found, all of them
+    page = await search.search(guild_id=G, query="numbat", limit=10)
+    assert sorted(h.paper_key for h in page.hits) == [f"url:https://example.org/w{i}" for i in range(4)]
+    # and a page past the window still comes back whole
+    second = await search.search(guild_id=G, query="numbat", offset=2, limit=2)
+    assert len(second.hits) == 2 and not second.has_more
