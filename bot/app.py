@@ -21,6 +21,8 @@ from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.guilds import GuildSettingsService
 from storage.notes import NoteService
 from storage.papers import PaperService
+from storage.search import SearchService
+from storage.similar import SimilarService
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class Services:
     papers: PaperService
     notes: NoteService
     guilds: GuildSettingsService
+    search: SearchService
+    similar: SimilarService
     scheduler: AsyncIOScheduler
 
 
@@ -52,6 +56,8 @@ def build_services(settings: Settings) -> Services:
         papers=PaperService(sessions, arxiv),
         notes=NoteService(sessions),
         guilds=GuildSettingsService(sessions),
+        search=SearchService(sessions),
+        similar=SimilarService(sessions),
         scheduler=AsyncIOScheduler(timezone="UTC"),
     )
 

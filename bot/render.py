@@ -143,3 +143,75 @@ def note_list_embed(page: NotePage, *, heading: str) -> discord.Embed:
     embed.description = "\n\n".join(lines)
     embed.set_footer(text=f"Page {page.page} of {page.pages} · {page.total} notes · /note show <id> for the whole note")
     return embed
+
+
+def trim_sentences(text: str, limit: int) -> str:
+    """``text`` cut after the last whole sentence that fits in ``limit`` characters, marked when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    window = text[: limit - 2]
+    end = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+    return (window[: end + 1] if end >= limit // 3 else window.rsplit(" ", 1)[0]) + " …"
+
+
+def paper_links(paper: PaperView) -> str:
+    """Where to read the paper: abstract page, PDF and HTML for arXiv papers; the link itself otherwise."""
+    ident = paper.arxiv_id
+    if ident is None:
+        return f"[Open]({paper.url})"
+    return (
+        f"[Abstract](https://arxiv.org/abs/{ident}) · [PDF](https://arxiv.org/pdf/{ident}) · "
+        f"[HTML](https://arxiv.org/html/{ident})"
+    )
+
+
+def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
+    """A paper with what the group wrote about it."""
+    embed = discord.Embed(title=paper_title(paper), url=paper.url, colour=COLOUR)
+    if paper.abstract:
+        embed.description = trim_sentences(paper.abstract, 900)
+    elif paper.pending:
+        embed.description = "arXiv hasn't answered yet; the details will be filled in shortly."
+    if paper.authors:
+        embed.add_field(name=f"Authors ({len(paper.authors)})", value=clip(authors_line(paper.authors), FIELD_VALUE))
+    if paper.categories:
+        embed.add_field(name="Categories", value=clip(", ".join(paper.categories), FIELD_VALUE))
+    if paper.published:
+        dates = f"{paper.published:%Y-%m-%d}"
+        if paper.updated and paper.updated.date() != paper.published.date():
+            dates += f" (updated {paper.updated:%Y-%m-%d})"
+        embed.add_field(name="Published", value=dates)
+    embed.add_field(name="Read it", value=paper_links(paper), inline=False)
+    if notes.notes:
+        more_hint = f"`/notes paper:{paper.key.split(':', 1)[1]}`"
+        lines: list[str] = []
+        for note in notes.notes:
+            tags = " " + " ".join(f"`{t}`" for t in note.tags) if note.tags else ""
+            link = f" · [message]({note.jump_url})" if note.jump_url else ""
+            line = (
+                f"**{note.author_name}** · {note.created_at:%Y-%m-%d}{tags}{link} · #{note.id}\n"
+                f"> {clip(first_line(note.body), 120)}"
+            )
+            if sum(len(x) + 1 for x in lines) + len(line) + 60 > FIELD_VALUE:  # keep room for the "more" line
+                break
+            lines.append(line)
+        if notes.total > len(lines):
+            lines.append(f"…and {notes.total - len(lines)} more: {more_hint}")
+        noun = "note" if notes.total == 1 else "notes"
+        embed.add_field(name=f"The group's {noun} ({notes.total})", value="\n".join(lines), inline=False)
+    else:
+        embed.add_field(name="The group's notes", value="Nobody here has noted it yet.", inline=False)
+    embed.set_footer(text=paper.key)
+    return embed
+
+
+def bold_hits(snippet: str, *, start: str, end: str, limit: int = 300) -> str:
+    """A search snippet on one line, markdown escaped, matched words in bold."""
+    flat = " ".join(snippet.split())
+    flat = discord.utils.escape_markdown(discord.utils.escape_mentions(flat))
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+        if flat.count(start) > flat.count(end):
+            flat += end
+    return flat.replace(start, "**").replace(end, "**")

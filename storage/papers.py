@@ -39,6 +39,7 @@ class PaperView:
     categories: tuple[str, ...]
     published: datetime | None
     metadata_status: str
+    updated: datetime | None = None
 
     @property
     def display_title(self) -> str:
@@ -74,6 +75,7 @@ class PaperView:
             categories=tuple(paper.categories or ()),
             published=paper.published,
             metadata_status=paper.metadata_status,
+            updated=paper.updated,
         )
 
 

@@ -12,6 +12,7 @@ async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
     from bot.cogs.help import Help
     from bot.cogs.links import LinkCards
+    from bot.cogs.lookup import Lookup
     from bot.cogs.notes import NoteLists, Notes
     from bot.cogs.settings import Settings
     from bot.cogs.stats import Stats
@@ -21,5 +22,8 @@ async def load_cogs(bot: PaperClub) -> None:
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(Settings(guilds=services.guilds))
     await bot.add_cog(Help(bot))
+    await bot.add_cog(
+        Lookup(bot, papers=services.papers, notes=services.notes, search=services.search, similar=services.similar)
+    )
     await bot.add_cog(Stats(sessions=services.sessions))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))

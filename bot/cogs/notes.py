@@ -252,7 +252,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
                     guild_id=guild_id, key=parsed.key, author_id=interaction.user.id
                 )
                 if existing is not None:
-                    await self._offer_edit(interaction, existing)
+                    await self.offer_edit(interaction, existing)
                     return
             label = parsed.value if isinstance(parsed, PaperKey) else parsed.text
 
@@ -277,7 +277,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         guild_id = guild_of(interaction)
 
         async def save(inter: discord.Interaction, found: PaperView) -> None:
-            await self._save_new(inter, found, body, tags)
+            await self.save_note(inter, found, body, tags)
 
         resolved = await self.papers.resolve(guild_id=guild_id, text=paper)
         if isinstance(resolved, Ambiguous):
@@ -291,7 +291,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             return
         await save(interaction, resolved)
 
-    async def _save_new(self, interaction: discord.Interaction, paper: PaperView, body: str, tags: list[str]) -> None:
+    async def save_note(self, interaction: discord.Interaction, paper: PaperView, body: str, tags: list[str]) -> None:
         guild_id = guild_of(interaction)
         try:
             note = await self.notes.add(
@@ -329,7 +329,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _offer_edit(self, interaction: discord.Interaction, note: NoteView) -> None:
+    async def offer_edit(self, interaction: discord.Interaction, note: NoteView) -> None:
         async def edit(pressed: discord.Interaction) -> None:
             await self._open_edit_form(pressed, note)
 

@@ -1,0 +1,237 @@
+"""/paper, /search and /similar: looking things up in chat."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.notes import NO_MENTIONS, NoteForm, Pager, PaperPicker, guild_of, parse_since, tag_choices
+from bot.errors import View
+from bot.render import COLOUR, bold_hits, clip, paper_card
+from storage.identity import PaperKey, parse_paper
+from storage.notes import NoteService
+from storage.papers import Ambiguous, PaperService, PaperView
+from storage.search import HIT_END, HIT_START, SearchFilters, SearchPage, SearchService
+from storage.similar import SimilarService
+from storage.text import parse_tags
+
+if TYPE_CHECKING:
+    from bot.cogs.notes import Notes
+
+log = logging.getLogger(__name__)
+SEARCH_PAGE = 5
+
+
+class AddNoteButton(View):
+    """Under a paper card: anyone may open the note form for this paper."""
+
+    def __init__(self, *, paper: PaperView, notes_cog: Notes) -> None:
+        super().__init__(owner_id=None, timeout=1800)
+        self.paper = paper
+        self.notes_cog = notes_cog
+
+    @discord.ui.button(label="Add a note", style=discord.ButtonStyle.primary, custom_id="paper:add-note")
+    async def add(self, interaction: discord.Interaction, button: discord.ui.Button[AddNoteButton]) -> None:
+        """Open the form; an existing note is offered for editing instead."""
+        existing = await self.notes_cog.notes.find(
+            guild_id=guild_of(interaction), paper_id=self.paper.id, author_id=interaction.user.id
+        )
+        if existing is not None:
+            await self.notes_cog.offer_edit(interaction, existing)
+            return
+
+        async def from_form(submitted: discord.Interaction, body: str, tags: list[str]) -> None:
+            await submitted.response.defer(ephemeral=True, thinking=True)
+            await self.notes_cog.save_note(submitted, self.paper, body, tags)
+
+        label = self.paper.arxiv_id or self.paper.display_title
+        await interaction.response.send_modal(NoteForm(title=f"Note on {label}", on_done=from_form))
+
+
+def search_embed(page: SearchPage, *, query: str, guild_id: int) -> discord.Embed:
+    """One page of search results with their snippets."""
+    embed = discord.Embed(title=clip(f"Search: {query}", 256), colour=COLOUR)
+    if not page.hits:
+        embed.description = (
+            "Nothing found. Try fewer or other words, a prefix like `merg*`, or drop a filter."
+            if page.offset == 0
+            else "No more results."
+        )
+        return embed
+    lines = []
+    for hit in page.hits:
+        title = clip(hit.paper_title or hit.paper_key.split(":", 1)[1], 150)
+        url = PaperKey(hit.paper_key).abs_url
+        snippet = bold_hits(hit.snippet, start=HIT_START, end=HIT_END)
+        if hit.kind == "note":
+            when = f" · {hit.created_at:%Y-%m-%d}" if hit.created_at else ""
+            jump = ""
+            if hit.channel_id and hit.message_id:
+                jump = f" · [message](https://discord.com/channels/{guild_id}/{hit.channel_id}/{hit.message_id})"
+            lines.append(f"📝 **[{title}]({url})** — note #{hit.note_id} by {hit.author_name}{when}{jump}\n> {snippet}")
+        else:
+            lines.append(f"📄 **[{title}]({url})**\n> {snippet}")
+    embed.description = "\n\n".join(lines)
+    first = page.offset + 1
+    embed.set_footer(text=f"Results {first}–{page.offset + len(page.hits)} · best first")
+    return embed
+
+
+class Lookup(commands.Cog):
+    """Paper cards, search and similar papers."""
+
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        papers: PaperService,
+        notes: NoteService,
+        search: SearchService,
+        similar: SimilarService,
+    ) -> None:
+        self.bot = bot
+        self.papers = papers
+        self.notes = notes
+        self.search_service = search
+        self.similar_service = similar
+
+    @property
+    def notes_cog(self) -> Notes:
+        """The notes cog, whose save flow the card's button uses."""
+        cog = self.bot.get_cog("Notes")
+        assert cog is not None
+        return cog  # type: ignore[return-value]
+
+    # --- /paper ----------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="paper", description="A paper's card: details, links and the group's notes")
+    @app_commands.guild_only()
+    @app_commands.describe(query="arXiv id or link, DOI, any link, or words from the title")
+    async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 1000]) -> None:
+        """Show the card, asking which paper when the words match several."""
+        parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
+        await interaction.response.defer(thinking=True)
+        await self.resolve_then(interaction, query, self.send_card)
+
+    async def resolve_then(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        then: Callable[[discord.Interaction, PaperView], Awaitable[None]],
+    ) -> None:
+        """Find the paper ``text`` names (asking which when several match), then go on with it."""
+        found = await self.papers.resolve(guild_id=guild_of(interaction), text=text)
+        if isinstance(found, Ambiguous):
+            picker = PaperPicker(owner_id=interaction.user.id, found=found, on_pick=then, papers=self.papers)
+            await interaction.followup.send(
+                f"Several papers match “{clip(found.query, 100)}”. Which one?",
+                view=picker,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        await then(interaction, found)
+
+    async def send_card(self, interaction: discord.Interaction, paper: PaperView) -> None:
+        """The paper card, with a button to add a note for members who have none on it."""
+        guild_id = guild_of(interaction)
+        page = await self.notes.page(guild_id=guild_id, paper_id=paper.id, limit=5)
+        view = AddNoteButton(paper=paper, notes_cog=self.notes_cog)
+        await interaction.followup.send(embed=paper_card(paper, page), view=view, allowed_mentions=NO_MENTIONS)
+
+    # --- /search ---------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="search", description="Search the group's notes and known papers")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        query='Words to find; "quotes" for a phrase, merg* for a prefix',
+        member="Only this member's notes",
+        tag="Only notes with this tag (and its sub-tags)",
+        since="Only since a date: 2025-01-31, or 7d, 2w, 3m",
+    )
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: app_commands.Range[str, 1, 300],
+        member: discord.Member | None = None,
+        tag: str | None = None,
+        since: str | None = None,
+    ) -> None:
+        """Ranked results with snippets, a page at a time."""
+        guild_id = guild_of(interaction)
+        tags = parse_tags(tag)
+        filters = SearchFilters(
+            author_id=member.id if member else None, tag=tags[0] if tags else None, since=parse_since(since)
+        )
+
+        async def fetch(page: int) -> tuple[discord.Embed, int, int]:
+            result = await self.search_service.search(
+                guild_id=guild_id,
+                query=query,
+                filters=filters,
+                offset=(max(page, 1) - 1) * SEARCH_PAGE,
+                limit=SEARCH_PAGE,
+            )
+            current = result.offset // SEARCH_PAGE + 1
+            return (
+                search_embed(result, query=query, guild_id=guild_id),
+                current,
+                current + 1 if result.has_more else current,
+            )
+
+        embed, page, pages = await fetch(1)  # a query with nothing to search for fails here, only to its author
+        pager = Pager(owner_id=interaction.user.id, fetch=fetch)
+        pager.sync(page, pages)
+        await interaction.response.send_message(
+            embed=embed, view=pager if pages > 1 else discord.utils.MISSING, allowed_mentions=NO_MENTIONS
+        )
+
+    @search.autocomplete("tag")
+    async def search_tag_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The group's tags."""
+        return await tag_choices(self.notes, interaction, current)
+
+    # --- /similar --------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="similar", description="Papers the group knows that are like this one")
+    @app_commands.guild_only()
+    @app_commands.describe(paper="arXiv id or link, DOI, any link, or words from the title")
+    async def similar(self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 1000]) -> None:
+        """Related papers, each with a line saying why."""
+        parse_paper(paper)
+        await interaction.response.defer(thinking=True)
+        await self.resolve_then(interaction, paper, self.send_similar)
+
+    async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
+        """The related papers, each with a line saying why."""
+        related = await self.similar_service.similar(guild_id=guild_of(interaction), paper=found)
+        embed = discord.Embed(title=clip(f"Like: {found.display_title}", 256), url=found.url, colour=COLOUR)
+        if not related:
+            embed.description = (
+                "Nothing the group knows reads like this paper yet."
+                if found.title
+                else "arXiv hasn't sent this paper's details yet, so there is nothing to compare. Try again soon."
+            )
+        else:
+            lines = []
+            for item in related:
+                notes = f" · {item.notes} note{'s' if item.notes != 1 else ''}" if item.notes else ""
+                title = clip(item.paper.display_title, 150)
+                lines.append(f"**[{title}]({item.paper.url})**{notes}\n{item.why}")
+            embed.description = "\n\n".join(lines)
+        await interaction.followup.send(embed=embed, allowed_mentions=NO_MENTIONS)
+
+    @paper.autocomplete("query")
+    @similar.autocomplete("paper")
+    async def paper_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The group's papers matching what is typed."""
+        if interaction.guild_id is None:
+            return []
+        found = await self.papers.autocomplete(guild_id=interaction.guild_id, text=current, limit=25)
+        return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
