@@ -75,6 +75,7 @@ class PaperClub(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,  # nothing reads old messages back; with link cards on, a cache only costs memory
         )
         self.settings = settings
         self.services = services

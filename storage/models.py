@@ -140,9 +140,10 @@ class NoteTag(SQLModel, table=True):
     """Which tags a note carries."""
 
     __tablename__ = "note_tags"
+    __table_args__ = (Index("ix_note_tags_tag_note", "tag_id", "note_id"),)
 
     note_id: int = Field(sa_column=Column(ForeignKey("notes.id", ondelete="CASCADE"), primary_key=True))
-    tag_id: int = Field(sa_column=Column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True))
+    tag_id: int = Field(sa_column=Column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True))
     guild_id: int = _snowflake(index=True)
 
 

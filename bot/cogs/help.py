@@ -10,7 +10,8 @@ from bot.render import COLOUR
 
 INTRO = (
     "paperclub keeps the reading group's paper notes. Post a note with `/note add` (an arXiv id, a link or a "
-    "title), then find the group's notes with `/notes`."
+    "title); look a paper up with `/paper`, find anything the group wrote with `/search`, and see the topics "
+    "with `/tags`. Pasted arXiv links get a card saying how many notes the group has."
 )
 
 
@@ -40,5 +41,16 @@ class Help(commands.Cog):
     async def help(self, interaction: discord.Interaction) -> None:
         """Every command, one line each."""
         embed = discord.Embed(title="paperclub", description=INTRO, colour=COLOUR)
-        embed.add_field(name="Commands", value="\n".join(command_lines(self.bot.tree))[:1024], inline=False)
+        field: list[str] = []
+        for line in command_lines(self.bot.tree):  # as many fields as the list needs, never cut
+            if sum(len(x) + 1 for x in field) + len(line) > 1024:
+                embed.add_field(
+                    name="Commands" if not embed.fields else "More commands", value="\n".join(field), inline=False
+                )
+                field = []
+            field.append(line)
+        if field:
+            embed.add_field(
+                name="Commands" if not embed.fields else "More commands", value="\n".join(field), inline=False
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -144,3 +144,11 @@ def test_links_in_a_message_are_found_once_each() -> None:
         "plus <https://arxiv.org/html/hep-th/9901001> and not arxiv.org/abs/2413.00001"
     )
     assert [k.key for k in find_arxiv_keys(text)] == ["arxiv:2403.17887", "arxiv:hep-th/9901001"]
+
+
+def test_only_real_arxiv_links_are_found() -> None:
+    assert find_arxiv_keys("https://notarxiv.org/abs/1111.2011 and https://arxiv.org.evil.com/abs/1111.2011") == []
+    assert find_arxiv_keys("arxiv.org/abs/2403.178876 is too long") == []
+    assert [
+        k.key for k in find_arxiv_keys("(https://arxiv.org/abs/2403.17887v3). Also arxiv.org/pdf/2403.17888.pdf")
+    ] == ["arxiv:2403.17887", "arxiv:2403.17888"]
