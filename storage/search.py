@@ -49,8 +49,6 @@ SQLITE_SCHEMA = [
         VALUES ('delete', old.id, old.title, old.authors, old.abstract);
         INSERT INTO papers_fts(rowid, title, authors, abstract) VALUES (new.id, new.title, new.authors, new.abstract);
     END""",
-    # A word in a title counts for much more than one in an abstract.
-    "INSERT INTO papers_fts(papers_fts, rank) VALUES ('rank', 'bm25(8.0, 3.0, 1.0)')",
 ]
 
 STOP_WORDS = frozenset(
@@ -65,7 +63,9 @@ STOP_WORDS = frozenset(
 _PHRASE = re.compile(r'"([^"]*)"?')
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
-RANK_WINDOW = 100  # a broad query is ranked among its newest matches this many deep
+RANK_WINDOW = 100  # a broad query is ranked among the group's newest matches, this many deep
+NOTE_SCORE = "bm25(notes_fts)"
+PAPER_SCORE = "bm25(papers_fts, 8.0, 3.0, 1.0)"  # a word in a title counts for much more than one in an abstract
 
 
 async def install_sqlite_search(conn: AsyncConnection) -> None:
@@ -199,25 +199,25 @@ class SqliteSearch:
             params["tag"] = filters.tag
             params["tag_prefix"] = filters.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
         select = f"""n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
-                   notes_fts.rank, snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
+                   snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
         source = "notes_fts CROSS JOIN notes AS n ON n.id = notes_fts.rowid"
         shown = "JOIN papers AS p ON p.id = n.paper_id"
-        rows = await _ranked(conn, "notes_fts", select, source, shown, " AND ".join(where), params)
+        rows = await _ranked(conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params)
         return [
             SearchHit(
                 kind="note",
-                score=row[8],
+                score=score,
                 paper_id=row[5],
                 paper_key=row[6],
                 paper_title=row[7],
-                snippet=row[9],
+                snippet=row[8],
                 note_id=row[0],
                 author_name=row[1],
                 created_at=_parse_time(row[2]),
                 channel_id=row[3],
                 message_id=row[4],
             )
-            for row in rows
+            for score, row in rows
         ]
 
     async def papers(
@@ -229,42 +229,54 @@ class SqliteSearch:
         if filters.since is not None:
             where.append("gp.first_seen >= :since")
             params["since"] = filters.since.strftime("%Y-%m-%d %H:%M:%S")
-        select = f"""p.id, p.key, p.title, papers_fts.rank,
-                   snippet(papers_fts, -1, '{HIT_START}', '{HIT_END}', '…', 24)"""
+        select = f"p.id, p.key, p.title, snippet(papers_fts, -1, '{HIT_START}', '{HIT_END}', '…', 24)"
         source = (
             "papers_fts CROSS JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id"
         )
         shown = "JOIN papers AS p ON p.id = papers_fts.rowid"
-        rows = await _ranked(conn, "papers_fts", select, source, shown, " AND ".join(where), params)
+        rows = await _ranked(conn, "papers_fts", PAPER_SCORE, select, source, shown, " AND ".join(where), params)
         return [
-            SearchHit(kind="paper", score=row[3], paper_id=row[0], paper_key=row[1], paper_title=row[2], snippet=row[4])
-            for row in rows
+            SearchHit(kind="paper", score=score, paper_id=row[0], paper_key=row[1], paper_title=row[2], snippet=row[3])
+            for score, row in rows
         ]
 
 
 async def _ranked(
-    conn: AsyncConnection, table: str, select: str, source: str, shown: str, where: str, params: dict[str, Any]
-) -> list[Any]:
-    """The best matches by bm25, ranked among the group's newest RANK_WINDOW matches.
+    conn: AsyncConnection,
+    table: str,
+    score: str,
+    select: str,
+    source: str,
+    shown: str,
+    where: str,
+    params: dict[str, Any],
+) -> list[tuple[float, tuple[Any, ...]]]:
+    """The best ``params["limit"]`` matches by bm25 among the group's newest RANK_WINDOW, with their details.
 
-    FTS5 walks matches newest first cheaply (in rowid order, stopping early) but ranks by computing bm25
-    for every match; for a word in half the notes that costs far more than the 20 ms a search may take.
-    So: find the group's RANK_WINDOW-th newest match, then rank only from there on.
+    FTS5 walks matches newest first cheaply (in rowid order, stopping early), but ORDER BY rank computes
+    bm25 for every match: for a word in half the notes that alone takes several times the 20 ms a search
+    may take. So one pass scores the group's newest matches, the best are kept here, and a second query
+    fetches the snippets and details of just those.
     """
-    cutoff = (
+    window = max(RANK_WINDOW, params["limit"])
+    scored = (
         await conn.execute(
-            text(f"SELECT {table}.rowid FROM {source} WHERE {where} ORDER BY {table}.rowid DESC LIMIT 1 OFFSET :skip"),
-            {**params, "skip": RANK_WINDOW - 1},
+            text(f"SELECT {table}.rowid, {score} FROM {source} WHERE {where} ORDER BY {table}.rowid DESC LIMIT :w"),
+            {**params, "w": window},
         )
-    ).scalar()
-    sql = (
-        f"SELECT {select} FROM {source} {shown} WHERE {where} AND {table}.rowid >= :newest_from "
-        f"ORDER BY {table}.rank LIMIT :limit"
-    )
-    rows = list((await conn.execute(text(sql), {**params, "newest_from": cutoff or 0})).all())
-    if cutoff and len(rows) < params["limit"]:  # asked beyond the window (a far page): rank everything
-        rows = list((await conn.execute(text(sql), {**params, "newest_from": 0})).all())
-    return rows
+    ).all()
+    best = sorted(scored, key=lambda row: row[1])[: params["limit"]]
+    if not best:
+        return []
+    ids = ", ".join(str(int(rowid)) for rowid, _ in best)
+    details = (
+        await conn.execute(
+            text(f"SELECT {table}.rowid, {select} FROM {source} {shown} WHERE {where} AND {table}.rowid IN ({ids})"),
+            params,
+        )
+    ).all()
+    by_id = {row[0]: tuple(row[1:]) for row in details}
+    return [(rank, by_id[rowid]) for rowid, rank in best if rowid in by_id]
 
 
 def _parse_time(value: Any) -> datetime | None:
