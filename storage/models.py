@@ -168,3 +168,96 @@ class GuildSettings(SQLModel, table=True):
     link_cards: bool = True  # answer pasted arXiv links with a paper card
     timezone: str = Field(default="UTC", max_length=64)
     created_at: datetime = _when()
+
+
+class FeedKind:
+    """What a feed URL serves."""
+
+    ARXIV_LISTING = "arxiv-listing"  # rss.arxiv.org category listing
+    ARXIV_QUERY = "arxiv-query"  # the arXiv API with a search query
+    WEB = "web"  # any other RSS or Atom feed
+
+
+class Feed(SQLModel, table=True):
+    """One distinct source URL, fetched once per cycle however many subscriptions use it."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000, unique=True, index=True)
+    kind: str = Field(max_length=16)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_fetch_at: datetime | None = _when(nullable=True, default=False)
+    last_success_at: datetime | None = _when(nullable=True, default=False)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    failures: int = 0  # consecutive failed fetches, for backoff
+    next_fetch_at: datetime | None = _when(nullable=True, default=False, index=True)
+    fingerprint: str | None = Field(default=None, max_length=64)  # of the last listing, to spot a stale one
+    fingerprint_since: datetime | None = _when(nullable=True, default=False)
+    created_at: datetime = _when()
+
+
+class Subscription(SQLModel, table=True):
+    """A channel's interest in a feed, with filters and a mode."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("guild_id", "channel_id", "feed_id", name="uq_subscription_channel_feed"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    channel_id: int = _snowflake()
+    feed_id: int = Field(sa_column=Column(ForeignKey("feeds.id", ondelete="RESTRICT"), nullable=False, index=True))
+    source: str = Field(max_length=2000)  # as the moderator typed it
+    keywords: str | None = Field(default=None, max_length=1000)
+    exclude: str | None = Field(default=None, max_length=1000)
+    mode: str = Field(default="post", max_length=8)  # post, or digest
+    paused: bool = False
+    pause_reason: str | None = Field(default=None, max_length=500)
+    created_by: int = _snowflake()
+    created_at: datetime = _when()
+    delivered: int = 0
+    last_delivered_at: datetime | None = _when(nullable=True, default=False)
+
+
+class FeedEntry(SQLModel, table=True):
+    """A paper a feed listed, once, with how it was announced."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (UniqueConstraint("feed_id", "paper_id", name="uq_feed_entry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(sa_column=Column(ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False, index=True))
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True))
+    announce_type: str | None = Field(default=None, max_length=16)
+    version: int | None = None
+    first_seen: datetime = _when(index=True)
+
+
+class DeliveryState:
+    """Where one (subscription, paper) delivery stands."""
+
+    SKIPPED = "skipped"  # listed before the subscription began, filtered out, or a replacement: never posted
+    PENDING = "pending"  # about to be sent: recorded before sending, so a crash is noticed on restart
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Delivery(SQLModel, table=True):
+    """At most one per (subscription, paper): the intent is recorded before sending, the message after."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "paper_id", name="uq_delivery_subscription_paper"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    subscription_id: int = Field(
+        sa_column=Column(ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), nullable=False))
+    state: str = Field(max_length=8, index=True)
+    reason: str | None = Field(default=None, max_length=300)
+    channel_id: int | None = _snowflake(nullable=True)
+    message_id: int | None = _snowflake(nullable=True)
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True, default=False)

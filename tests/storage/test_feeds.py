@@ -1,0 +1,106 @@
+"""Subscriptions on a real SQLite file: one feed per URL, starting from now, kept to their group."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import Sessions
+from storage.errors import NotFoundError, ValidationError
+from storage.feeds import FeedService
+from storage.metadata import PaperMetadata
+from storage.models import FeedKind
+
+G, OTHER = 1, 2
+URL = "https://rss.arxiv.org/rss/cs.LG"
+
+
+def listed(n: int, start: int = 0) -> list[tuple[PaperMetadata, str | None]]:
+    return [
+        (PaperMetadata(key=f"arxiv:2504.{10000 + i}", title=f"Paper {i}", version=1, abstract="a"), "new")
+        for i in range(start, start + n)
+    ]
+
+
+async def rows(sessions: Sessions, sql: str) -> list[tuple]:
+    async with sessions() as session:
+        return list((await session.exec(text(sql))).all())  # type: ignore[call-overload]
+
+
+async def test_a_new_subscription_holds_back_the_current_listing(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    sub = await feeds.subscribe(
+        guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG", current=listed(3)
+    )
+    assert (sub.mode, sub.paused, sub.delivered) == ("post", False, 0)
+    deliveries = await rows(sessions, "SELECT state, reason FROM deliveries")
+    assert deliveries == [("skipped", "listed before the subscription began")] * 3
+    assert await rows(sessions, "SELECT count(*), min(source) FROM guild_papers") == [(3, "feed")]  # for the digest
+    assert await rows(sessions, "SELECT count(*) FROM feed_entries") == [(3,)]
+    titles = await rows(sessions, "SELECT title, metadata_status FROM papers ORDER BY id")
+    assert titles[0] == ("Paper 0", "ok")
+
+
+async def test_one_feed_per_url_however_many_subscriptions(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG")
+    await feeds.subscribe(guild_id=G, channel_id=11, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG")
+    await feeds.subscribe(
+        guild_id=OTHER,
+        channel_id=20,
+        created_by=6,
+        url=URL,
+        kind=FeedKind.ARXIV_LISTING,
+        source="cs.LG",
+        current=listed(2),
+    )
+    assert await rows(sessions, "SELECT count(*) FROM feeds") == [(1,)]
+    assert await rows(sessions, "SELECT count(*) FROM subscriptions") == [(3,)]
+    with pytest.raises(ValidationError, match="already follows"):
+        await feeds.subscribe(
+            guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.lg"
+        )
+
+
+async def test_bad_mode_and_filters_are_refused_and_nothing_is_stored(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    with pytest.raises(ValidationError, match="mode"):
+        await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="x", source="s", mode="loud")
+    with pytest.raises(ValidationError, match="too long"):
+        await feeds.subscribe(
+            guild_id=G, channel_id=10, created_by=5, url=URL, kind="x", source="s", keywords="k" * 501
+        )
+    assert await rows(sessions, "SELECT count(*) FROM feeds") == [(0,)]
+
+
+async def test_pause_resume_remove_stay_within_the_group(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    mine = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="s")
+    theirs = await feeds.subscribe(
+        guild_id=OTHER, channel_id=20, created_by=6, url=URL, kind="arxiv-listing", source="s"
+    )
+    for call in (
+        feeds.set_paused(guild_id=OTHER, subscription_id=mine.id, paused=True),
+        feeds.remove(guild_id=OTHER, subscription_id=mine.id),
+    ):
+        with pytest.raises(NotFoundError):
+            await call
+    paused = await feeds.set_paused(guild_id=G, subscription_id=mine.id, paused=True)
+    assert paused.paused and paused.pause_reason == "paused by a moderator"
+    assert not (await feeds.set_paused(guild_id=G, subscription_id=mine.id, paused=False)).paused
+    await feeds.remove(guild_id=G, subscription_id=mine.id)
+    assert [s.id for s in await feeds.list(guild_id=G)] == []
+    assert [s.id for s in await feeds.list(guild_id=OTHER)] == [theirs.id]
+    assert await rows(sessions, "SELECT count(*) FROM feeds") == [(1,)]  # still followed by the other group
+    await feeds.remove(guild_id=OTHER, subscription_id=theirs.id)
+    assert await rows(sessions, "SELECT count(*) FROM feeds") == [(0,)]
+
+
+async def test_a_lost_channel_pauses_only_its_own_subscriptions(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    gone = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="s")
+    kept = await feeds.subscribe(guild_id=G, channel_id=11, created_by=5, url=URL, kind="arxiv-listing", source="s")
+    assert await feeds.pause_channel(guild_id=G, channel_id=10, reason="the channel was deleted") == 1
+    by_id = {s.id: s for s in await feeds.list(guild_id=G)}
+    assert by_id[gone.id].paused and by_id[gone.id].pause_reason == "the channel was deleted"
+    assert not by_id[kept.id].paused
