@@ -283,3 +283,213 @@ class FeedService:
         if row is None:
             raise NotFoundError(f"There is no subscription #{subscription_id} in this server. See `/feed list`.")
         return row
+
+
+@dataclass(frozen=True, slots=True)
+class DueFeed:
+    """A feed to fetch now, with what a conditional request needs."""
+
+    id: int
+    url: str
+    kind: str
+    etag: str | None
+    last_modified: str | None
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """A paper one subscription should post, recorded as pending before it is sent."""
+
+    id: int
+    guild_id: int
+    subscription_id: int
+    channel_id: int
+    paper_id: int
+
+
+class FeedRuns:
+    """What the poller records: fetch outcomes, listed papers, and deliveries from intent to message."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def due(self, *, now: datetime) -> list[DueFeed]:
+        """Feeds with at least one active subscription whose next fetch time has come (each once)."""
+        async with self.sessions() as session:
+            active = select(Subscription.feed_id).where(col(Subscription.paused).is_(False))
+            query = select(Feed).where(
+                col(Feed.id).in_(active),
+                (col(Feed.next_fetch_at).is_(None)) | (col(Feed.next_fetch_at) <= now),
+            )
+            return [
+                DueFeed(
+                    id=f.id, url=f.url, kind=f.kind, etag=f.etag, last_modified=f.last_modified, failures=f.failures
+                )
+                for f in (await session.exec(query.order_by(col(Feed.id)))).all()
+                if f.id is not None
+            ]
+
+    async def fetched(
+        self,
+        *,
+        feed_id: int,
+        now: datetime,
+        next_fetch_at: datetime,
+        items: Sequence[Listed] | None,
+        fingerprint: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> dict[str, int]:
+        """A successful fetch (``items`` is None for 304 Not Modified); returns key -> paper id of what it listed."""
+        async with self.sessions() as session:
+            feed = await session.get(Feed, feed_id)
+            if feed is None:
+                return {}
+            feed.last_fetch_at = feed.last_success_at = now
+            feed.last_error, feed.failures, feed.next_fetch_at = None, 0, next_fetch_at
+            ids: dict[str, int] = {}
+            if items is not None:
+                feed.etag, feed.last_modified = etag, last_modified
+                if fingerprint != feed.fingerprint:
+                    feed.fingerprint, feed.fingerprint_since = fingerprint, now
+                ids = await store_listed(session, feed_id=feed_id, items=items)
+            await session.commit()
+            return ids
+
+    async def failed(self, *, feed_id: int, now: datetime, error: str, next_fetch_at: datetime) -> int:
+        """A failed fetch; returns how many in a row have failed."""
+        async with self.sessions() as session:
+            feed = await session.get(Feed, feed_id)
+            if feed is None:
+                return 0
+            feed.last_fetch_at, feed.last_error, feed.next_fetch_at = now, error[:1000], next_fetch_at
+            feed.failures += 1
+            await session.commit()
+            return feed.failures
+
+    async def subscriptions(self, *, feed_id: int) -> list[SubscriptionView]:
+        """The active subscriptions to a feed."""
+        async with self.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Subscription, Feed)
+                    .join(Feed, col(Feed.id) == col(Subscription.feed_id))
+                    .where(Subscription.feed_id == feed_id, col(Subscription.paused).is_(False))
+                    .order_by(col(Subscription.id))
+                )
+            ).all()
+            return [_view(sub, feed) for sub, feed in rows]
+
+    async def already_handled(self, *, subscription_id: int, channel_id: int, paper_ids: Sequence[int]) -> set[int]:
+        """Papers this subscription has already decided about, or that its channel has already been sent."""
+        async with self.sessions() as session:
+            own = select(Delivery.paper_id).where(
+                Delivery.subscription_id == subscription_id, col(Delivery.paper_id).in_(paper_ids)
+            )
+            same_channel = (
+                select(Delivery.paper_id)
+                .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+                .where(
+                    Subscription.channel_id == channel_id,
+                    col(Delivery.paper_id).in_(paper_ids),
+                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.SENT]),
+                )
+            )
+            return set((await session.exec(own)).all()) | set((await session.exec(same_channel)).all())
+
+    async def plan(
+        self, *, subscription: SubscriptionView, decisions: Sequence[tuple[int, str, str | None]]
+    ) -> list[PlannedDelivery]:
+        """Record a decision per paper (pending, or skipped with a reason); returns the pending ones to send.
+
+        The unique (subscription, paper) row makes a second decision impossible, across restarts and processes.
+        """
+        for _attempt in range(2):
+            async with self.sessions() as session:
+                taken = set(
+                    (
+                        await session.exec(
+                            select(Delivery.paper_id).where(
+                                Delivery.subscription_id == subscription.id,
+                                col(Delivery.paper_id).in_([paper_id for paper_id, _, _ in decisions]),
+                            )
+                        )
+                    ).all()
+                )
+                rows = []
+                for paper_id, state, reason in decisions:
+                    if paper_id in taken:
+                        continue  # decided already, before a restart or by another process
+                    taken.add(paper_id)
+                    row = Delivery(
+                        guild_id=subscription.guild_id,
+                        subscription_id=subscription.id,
+                        paper_id=paper_id,
+                        state=state,
+                        reason=reason,
+                        channel_id=subscription.channel_id,
+                    )
+                    session.add(row)
+                    rows.append(row)
+                    await mark_known(session, guild_id=subscription.guild_id, paper_id=paper_id, source="feed")
+                try:
+                    await session.commit()
+                except IntegrityError:  # another process decided some of these a moment ago: look again
+                    await session.rollback()
+                    continue
+                return [
+                    PlannedDelivery(
+                        id=row.id,
+                        guild_id=row.guild_id,
+                        subscription_id=subscription.id,
+                        channel_id=subscription.channel_id,
+                        paper_id=row.paper_id,
+                    )
+                    for row in rows
+                    if row.state == DeliveryState.PENDING and row.id is not None
+                ]
+        raise RuntimeError("deliveries could not be recorded: the database kept refusing them")
+
+    async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
+        """Deliveries that reached their channel, in this message."""
+        async with self.sessions() as session:
+            rows = (await session.exec(select(Delivery).where(col(Delivery.id).in_(delivery_ids)))).all()
+            counts: dict[int, int] = {}
+            for row in rows:
+                if row.state != DeliveryState.SENT:
+                    row.state, row.message_id, row.sent_at = DeliveryState.SENT, message_id, now
+                    counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+            for sub_id, n in counts.items():
+                sub = await session.get(Subscription, sub_id)
+                if sub is not None:
+                    sub.delivered += n
+                    sub.last_delivered_at = now
+            await session.commit()
+
+    async def undelivered(self, *, delivery_ids: Sequence[int], reason: str) -> None:
+        """Deliveries that could not be sent (the channel is gone or forbidden)."""
+        async with self.sessions() as session:
+            for row in (await session.exec(select(Delivery).where(col(Delivery.id).in_(delivery_ids)))).all():
+                row.state, row.reason = DeliveryState.FAILED, reason[:300]
+            await session.commit()
+
+    async def pending(self) -> list[PlannedDelivery]:
+        """Deliveries recorded as about to be sent but never confirmed: a crash came between the two."""
+        async with self.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Delivery).where(Delivery.state == DeliveryState.PENDING).order_by(col(Delivery.id))
+                )
+            ).all()
+            return [
+                PlannedDelivery(
+                    id=r.id,
+                    guild_id=r.guild_id,
+                    subscription_id=r.subscription_id,
+                    channel_id=r.channel_id or 0,
+                    paper_id=r.paper_id,
+                )
+                for r in rows
+                if r.id is not None
+            ]

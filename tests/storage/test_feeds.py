@@ -104,3 +104,73 @@ async def test_a_lost_channel_pauses_only_its_own_subscriptions(sessions: Sessio
     by_id = {s.id: s for s in await feeds.list(guild_id=G)}
     assert by_id[gone.id].paused and by_id[gone.id].pause_reason == "the channel was deleted"
     assert not by_id[kept.id].paused
+
+
+async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: Sessions) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.feeds import FeedRuns
+    from storage.models import DeliveryState
+
+    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    now = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)
+    a = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="cs.LG")
+    b = await feeds.subscribe(
+        guild_id=G, channel_id=10, created_by=5, url=URL + "+cs.CL", kind="arxiv-listing", source="cs.LG+cs.CL"
+    )
+    due = await runs.due(now=now)
+    assert [d.url for d in due] == [URL, URL + "+cs.CL"]  # each distinct URL once
+    ids = await runs.fetched(
+        feed_id=due[0].id,
+        now=now,
+        next_fetch_at=now + timedelta(hours=1),
+        items=listed(3),
+        fingerprint="f1",
+        etag='"v1"',
+    )
+    assert await runs.due(now=now) == [d for d in due if d.id != due[0].id]  # not due again before its time
+    planned = await runs.plan(subscription=a, decisions=[(pid, DeliveryState.PENDING, None) for pid in ids.values()])
+    assert len(planned) == 3
+    again = await runs.plan(subscription=a, decisions=[(pid, DeliveryState.PENDING, None) for pid in ids.values()])
+    assert again == []  # a restart or a second process decides nothing twice
+    # the same papers through the other subscription in the same channel: already on their way there
+    assert await runs.already_handled(subscription_id=b.id, channel_id=10, paper_ids=list(ids.values())) == set(
+        ids.values()
+    )
+    assert {p.id for p in await runs.pending()} == {p.id for p in planned}  # a crash now leaves these to resolve
+    await runs.sent(delivery_ids=[p.id for p in planned[:2]], message_id=777, now=now)
+    await runs.undelivered(delivery_ids=[planned[2].id], reason="channel gone")
+    assert await runs.pending() == []
+    sub = next(s for s in await feeds.list(guild_id=G) if s.id == a.id)
+    assert (sub.delivered, sub.last_delivered_at) == (2, now)
+    assert await rows(sessions, "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state") == [
+        ("failed", 1),
+        ("sent", 2),
+    ]
+
+
+async def test_fetch_outcomes_keep_feed_health(sessions: Sessions) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.feeds import FeedRuns
+
+    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    t0 = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)
+    await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="cs.LG")
+    feed = (await runs.due(now=t0))[0]
+    assert await runs.failed(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 1
+    assert await runs.failed(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 2
+    health = (await feeds.list(guild_id=G))[0].feed
+    assert (health.failures, health.last_error, health.last_success_at) == (2, "HTTP 503", None)
+    await runs.fetched(feed_id=feed.id, now=t0, next_fetch_at=t0, items=listed(2), fingerprint="same")
+    for day in range(1, 6):  # the same listing, day after day
+        await runs.fetched(
+            feed_id=feed.id, now=t0 + timedelta(days=day), next_fetch_at=t0, items=listed(2), fingerprint="same"
+        )
+    health = (await feeds.list(guild_id=G))[0].feed
+    assert health.failures == 0 and health.last_error is None
+    assert health.stale  # judged against the real clock: the listing has not changed since t0
+    await runs.fetched(
+        feed_id=feed.id, now=datetime.now(UTC), next_fetch_at=t0, items=listed(2, start=5), fingerprint="new"
+    )
+    assert not (await feeds.list(guild_id=G))[0].feed.stale
