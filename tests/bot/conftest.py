@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,18 @@ class Club:
         return [m for m in self.discord.channel_messages(channel) if not m.ephemeral]
 
 
-@pytest.fixture
-async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
-    """A running bot in a server with three members and a moderator."""
+@asynccontextmanager
+async def running_club(
+    fake_arxiv: FakeArxiv, tmp_path: Path, *, allowed_intents: int | None = None, **settings: str
+) -> AsyncIterator[Club]:
+    """A bot started through its real entry in a server with members and a moderator, and a second server.
+
+    ``settings`` override environment values (e.g. ``LINK_CARDS="off"``); ``allowed_intents`` is what the
+    developer portal lets the bot have.
+    """
     saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     async with running_fake() as fake:
+        fake.allowed_intents = allowed_intents
         for guild, channel in ((GUILD, CHANNEL), (OTHER_GUILD, OTHER_CHANNEL)):
             fake.add_guild(guild, owner_id=OWNER)
             fake.add_channel(guild, channel, name="papers")
@@ -88,7 +96,7 @@ async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
             fake.add_member(guild, ANN, name="ann")
             fake.add_member(guild, BOB, name="bob")
             fake.add_member(guild, MOD, name="mod", permissions=DEFAULT_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD)
-        settings = Settings.from_mapping(
+        config = Settings.from_mapping(
             {
                 "DISCORD_TOKEN": fake.token,
                 "DISCORD_API_BASE": fake.api_base,
@@ -96,11 +104,12 @@ async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
                 "ARXIV_API_BASE": fake_arxiv.url,
                 "ARXIV_MIN_INTERVAL": "0.01",
                 "METADATA_RETRY_INTERVAL": "0",
+                **settings,
             }
         )
-        await point_at_api(settings)
-        bot = PaperClub(settings, build_services(settings))
-        task = asyncio.create_task(bot.start(settings.discord_token))
+        await point_at_api(config)
+        bot = PaperClub(config, build_services(config))
+        task = asyncio.create_task(bot.start(config.discord_token))
         ready = asyncio.create_task(fake.ready.wait())
         await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
@@ -110,7 +119,7 @@ async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
             yield Club(bot=bot, discord=fake, arxiv=fake_arxiv)
             assert fake.rejected == [], f"Discord would have refused: {fake.rejected}"
             assert fake.unknown_requests == [], fake.unknown_requests
-            assert not getattr(fake, "internal_errors", []), fake.internal_errors
+            assert not fake.internal_errors, fake.internal_errors
         finally:
             await bot.close()
             try:
@@ -118,3 +127,10 @@ async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
             except (discord.ConnectionClosed, asyncio.CancelledError):
                 pass
             Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[Club]:
+    """A running bot in a server with three members and a moderator."""
+    async with running_club(fake_arxiv, tmp_path) as club:
+        yield club

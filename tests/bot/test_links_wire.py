@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import discord
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
-from bot.app import PaperClub, build_services, point_at_api
 from bot.settings import ConfigError, Settings
 from tests.arxiv_standin import FakeArxiv, Reply
 from tests.bot.conftest import (
@@ -21,14 +14,13 @@ from tests.bot.conftest import (
     BOB,
     CHANNEL,
     GUILD,
-    MANAGE_GUILD,
     MOD,
     OTHER_CHANNEL,
     OTHER_GUILD,
-    OWNER,
     Club,
+    running_club,
 )
-from tests.fakediscord import DEFAULT_PERMISSIONS, CommandUnavailable, Message, running_fake
+from tests.fakediscord import CommandUnavailable, Message
 
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog; three authors
 TESTING = "2202.12139"  # "Testing Deep Learning Models: ...", three authors
@@ -198,54 +190,11 @@ def test_link_cards_setting_must_be_on_or_off() -> None:
         Settings.from_mapping({"DISCORD_TOKEN": "t", "LINK_CARDS": "sometimes"})
 
 
-@asynccontextmanager
-async def club_with(
-    fake_arxiv: FakeArxiv, tmp_path: Path, *, allowed_intents: int | None, link_cards: str = "on"
-) -> AsyncIterator[Club]:
-    """Like the ``club`` fixture, with the privileged intents the developer portal allows, and LINK_CARDS."""
-    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
-    async with running_fake() as fake:
-        fake.allowed_intents = allowed_intents
-        fake.add_guild(GUILD, owner_id=OWNER)
-        fake.add_channel(GUILD, CHANNEL, name="papers")
-        fake.add_member(GUILD, ANN, name="ann")
-        fake.add_member(GUILD, MOD, name="mod", permissions=DEFAULT_PERMISSIONS | MANAGE_GUILD)
-        settings = Settings.from_mapping(
-            {
-                "DISCORD_TOKEN": fake.token,
-                "DISCORD_API_BASE": fake.api_base,
-                "DATABASE_URL": f"sqlite:///{tmp_path}/data/paperclub.db",
-                "ARXIV_API_BASE": fake_arxiv.url,
-                "ARXIV_MIN_INTERVAL": "0.01",
-                "LINK_CARDS": link_cards,
-            }
-        )
-        await point_at_api(settings)
-        bot = PaperClub(settings, build_services(settings))
-        task = asyncio.create_task(bot.start(settings.discord_token))
-        ready = asyncio.create_task(fake.ready.wait())
-        await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
-        assert ready.done(), "the bot did not connect to the fake Discord"
-        try:
-            yield Club(bot=bot, discord=fake, arxiv=fake_arxiv)
-            assert fake.rejected == [], f"Discord would have refused: {fake.rejected}"
-            assert fake.unknown_requests == [], fake.unknown_requests
-        finally:
-            await bot.close()
-            try:
-                await asyncio.wait_for(task, 10)
-            except (discord.ConnectionClosed, asyncio.CancelledError):
-                pass
-            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
 async def test_without_the_message_content_intent_the_bot_warns_and_works_without_cards(
     fake_arxiv: FakeArxiv, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot")
-    async with club_with(fake_arxiv, tmp_path, allowed_intents=0) as club:
+    async with running_club(fake_arxiv, tmp_path, allowed_intents=0) as club:
         assert not club.bot.intents.message_content
         help_ = await club.run("help")
         assert "/note add" in help_.original.text()
@@ -265,7 +214,7 @@ async def test_link_cards_off_asks_for_no_privileged_intent(
     fake_arxiv: FakeArxiv, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot")
-    async with club_with(fake_arxiv, tmp_path, allowed_intents=0, link_cards="off") as club:
+    async with running_club(fake_arxiv, tmp_path, allowed_intents=0, LINK_CARDS="off") as club:
         help_ = await club.run("help")
         assert "/note add" in help_.original.text()
         message = await post(club, f"https://arxiv.org/abs/{ATTENTION}")
@@ -275,6 +224,6 @@ async def test_link_cards_off_asks_for_no_privileged_intent(
 
 
 async def test_with_the_message_content_intent_allowed_cards_are_posted(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
-    async with club_with(fake_arxiv, tmp_path, allowed_intents=MESSAGE_CONTENT) as club:
+    async with running_club(fake_arxiv, tmp_path, allowed_intents=MESSAGE_CONTENT) as club:
         assert club.bot.intents.message_content
         await card_reply(club, await post(club, f"https://arxiv.org/abs/{ATTENTION}"))
