@@ -14,8 +14,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
 from storage.metadata import PaperMetadata
-from storage.models import Delivery, DeliveryState, Feed, FeedEntry, MetadataStatus, Paper, Subscription, utcnow
-from storage.papers import apply_metadata, mark_known
+from storage.models import (
+    Delivery,
+    DeliveryState,
+    Feed,
+    FeedEntry,
+    GuildPaper,
+    MetadataStatus,
+    Paper,
+    Subscription,
+    utcnow,
+)
+from storage.papers import PaperView, apply_metadata, mark_known
 
 log = logging.getLogger(__name__)
 
@@ -493,3 +503,17 @@ class FeedRuns:
                 for r in rows
                 if r.id is not None
             ]
+
+    async def known(self, *, guild_id: int, paper_ids: Sequence[int]) -> set[int]:
+        """Which of these papers the group knew before (noted, or listed by one of its feeds)."""
+        async with self.sessions() as session:
+            query = select(GuildPaper.paper_id).where(
+                GuildPaper.guild_id == guild_id, col(GuildPaper.paper_id).in_(paper_ids)
+            )
+            return set((await session.exec(query)).all())
+
+    async def papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
+        """Stored papers by id, for posting."""
+        async with self.sessions() as session:
+            found = (await session.exec(select(Paper).where(col(Paper.id).in_(paper_ids)))).all()
+            return {p.id: PaperView.of(p) for p in found if p.id is not None}

@@ -1,0 +1,208 @@
+"""A poll cycle against loopback feed servers: fetch once per URL, post new papers once, survive failures."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from schedules.feeds import parse_listing
+from schedules.poller import ChannelUnavailable, FeedPoller
+from schedules.ratelimit import ArxivLimiter
+from storage.db import Sessions
+from storage.feeds import FeedRuns, FeedService, PlannedDelivery
+from storage.models import FeedKind
+from storage.papers import PaperView
+from tests.feed_listings import listing_papers, render_listing
+
+G = 1
+NOW = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)  # a Monday, after arXiv's midnight release
+
+
+class Server:
+    """Serves a listing per path, counts requests, answers If-None-Match with 304, or fails on demand."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+        self.failing: dict[str, int] = {}
+        self.hits: dict[str, int] = {}
+        self.server: TestServer | None = None
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+        if request.path in self.failing:
+            return web.Response(
+                status=self.failing[request.path], text="<html><title>503</title></html>", content_type="text/html"
+            )
+        body = self.bodies[request.path]
+        etag = f'"{hash(body) & 0xFFFF}"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304)
+        return web.Response(body=body, headers={"ETag": etag}, content_type="application/rss+xml")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = Server()
+    app = web.Application()
+    app.router.add_get("/{path:.*}", srv.handle)
+    srv.server = TestServer(app, host="127.0.0.1")
+    await srv.server.start_server()
+    yield srv
+    await srv.server.close()
+
+
+class Channels:
+    """Stands in for Discord: records what each channel was sent; some channels are gone."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, list[str]] = {}
+        self.gone: set[int] = set()
+        self.crash = False
+        self.message = 1000
+
+    async def deliver(
+        self, channel_id: int, papers: Sequence[tuple[PlannedDelivery, PaperView]]
+    ) -> list[tuple[list[int], int]]:
+        if self.crash:
+            raise RuntimeError("the process died mid-delivery")
+        if channel_id in self.gone:
+            raise ChannelUnavailable("the bot can no longer post in that channel")
+        self.message += 1
+        self.sent.setdefault(channel_id, []).extend(paper.key for _, paper in papers)
+        return [([d.id for d, _ in papers], self.message)]
+
+
+def poller(sessions: Sessions, channels: Channels, now: datetime = NOW) -> FeedPoller:
+    return FeedPoller(
+        runs=FeedRuns(sessions),
+        feeds=FeedService(sessions),
+        limiter=ArxivLimiter(min_interval=0),
+        deliverer=channels,
+        interval=5,
+        clock=lambda: now,
+        arxiv=False,
+    )
+
+
+async def subscribe(
+    sessions: Sessions, server: Server, path: str, channel: int, body: bytes | None = None, **kw: str
+) -> int:
+    listing = parse_listing(body) if body else None
+    current = [(i.to_metadata(), i.announce_type) for i in listing.items] if listing else []
+    sub = await FeedService(sessions).subscribe(
+        guild_id=G,
+        channel_id=channel,
+        created_by=9,
+        url=server.url(path),
+        kind=FeedKind.ARXIV_LISTING,
+        source=path,
+        current=current,
+        **kw,
+    )
+    return sub.id
+
+
+async def test_new_and_cross_listed_papers_post_once_per_channel_and_replacements_never(
+    sessions: Sessions, server: Server
+) -> None:
+    papers = listing_papers(40, category="cs.LG", seed=1)
+    cl = [dataclasses.replace(p, announce_type="cross") for p in papers if p.announce_type == "new"][:3]
+    server.bodies = {"/cs.LG": render_listing(papers), "/cs.CL": render_listing(cl, category="cs.CL")}
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    await subscribe(sessions, server, "/cs.LG", channel=11)
+    await subscribe(sessions, server, "/cs.CL", channel=10)
+    channels = Channels()
+    report = await poller(sessions, channels).poll_once()
+    assert server.hits == {"/cs.LG": 1, "/cs.CL": 1}  # one fetch per distinct feed
+    wanted = [p.key for p in papers if p.announce_type in ("new", "cross")]
+    assert sorted(channels.sent[10]) == sorted(wanted)  # the cs.CL copies of three papers were not posted again
+    assert sorted(channels.sent[11]) == sorted(wanted)
+    assert report.posted == 2 * len(wanted)
+    again = await poller(sessions, channels).poll_once()  # the same listing, as after a restart
+    assert again.posted == 0 and sorted(channels.sent[10]) == sorted(wanted)
+
+
+async def test_a_new_subscription_posts_nothing_from_the_current_listing(sessions: Sessions, server: Server) -> None:
+    today = render_listing(listing_papers(30, seed=2))
+    server.bodies = {"/cs.LG": today}
+    await subscribe(sessions, server, "/cs.LG", channel=10, body=today)
+    channels = Channels()
+    assert (await poller(sessions, channels).poll_once()).posted == 0
+    tomorrow = listing_papers(5, start_id=500, seed=3)
+    server.bodies = {"/cs.LG": render_listing(tomorrow)}
+    await poller(sessions, channels, now=NOW + timedelta(days=1)).poll_once()
+    assert sorted(channels.sent[10]) == sorted(p.key for p in tomorrow if p.announce_type in ("new", "cross"))
+
+
+async def test_unchanged_feed_costs_a_304_and_posts_nothing(sessions: Sessions, server: Server) -> None:
+    server.bodies = {"/cs.LG": render_listing(listing_papers(10, seed=4))}
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    first = await poller(sessions, Channels()).poll_once()
+    runs = FeedRuns(sessions)
+    feed_id = (await runs.due(now=datetime(2100, 1, 1, tzinfo=UTC)))[0].id  # due again, much later
+    assert feed_id and first.fetched == 1
+    later = FeedPoller(
+        runs=runs,
+        feeds=FeedService(sessions),
+        limiter=ArxivLimiter(min_interval=0),
+        deliverer=Channels(),
+        interval=5,
+        clock=lambda: datetime(2100, 1, 1, tzinfo=UTC),
+        arxiv=False,
+    )
+    report = await later.poll_once()
+    assert (report.not_modified, report.fetched, report.posted) == (1, 0, 0)
+
+
+async def test_one_failing_feed_never_stops_another(sessions: Sessions, server: Server) -> None:
+    server.bodies = {"/good": render_listing(listing_papers(6, seed=5))}
+    server.failing = {"/bad": 503}
+    await subscribe(sessions, server, "/good", channel=10)
+    await subscribe(sessions, server, "/bad", channel=11)
+    channels = Channels()
+    report = await poller(sessions, channels).poll_once()
+    assert channels.sent[10] and 11 not in channels.sent
+    assert list(report.failed) == [server.url("/bad")]
+    health = {s.source: s.feed for s in await FeedService(sessions).list(guild_id=G)}
+    assert health["/bad"].failures == 1 and "503" in (health["/bad"].last_error or "")
+    assert health["/good"].failures == 0
+    assert [d.url for d in await FeedRuns(sessions).due(now=NOW)] == []  # the bad one backs off
+
+
+async def test_a_lost_channel_pauses_only_its_own_subscription(sessions: Sessions, server: Server) -> None:
+    server.bodies = {"/cs.LG": render_listing(listing_papers(8, seed=6))}
+    lost = await subscribe(sessions, server, "/cs.LG", channel=10)
+    kept = await subscribe(sessions, server, "/cs.LG", channel=11)
+    channels = Channels()
+    channels.gone = {10}
+    await poller(sessions, channels).poll_once()
+    subs = {s.id: s for s in await FeedService(sessions).list(guild_id=G)}
+    assert subs[lost].paused and "no longer post" in (subs[lost].pause_reason or "")
+    assert not subs[kept].paused and channels.sent[11]
+
+
+async def test_a_crash_between_recording_and_sending_is_neither_lost_nor_doubled(
+    sessions: Sessions, server: Server
+) -> None:
+    server.bodies = {"/cs.LG": render_listing(listing_papers(8, seed=7))}
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    channels = Channels()
+    channels.crash = True
+    with pytest.raises(RuntimeError):
+        await poller(sessions, channels).poll_once()
+    runs = FeedRuns(sessions)
+    pending = await runs.pending()
+    assert pending  # the intent was recorded before sending: the restart sees exactly these
+    channels.crash = False
+    assert (await poller(sessions, channels).poll_once()).posted == 0  # polling again does not double them
+    assert await poller(sessions, channels).deliver(10, pending) == len(pending)  # resolving them sends each once
+    assert await runs.pending() == []
