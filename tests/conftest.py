@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from tests.arxiv_standin import Catalog, FakeArxiv
+from tests.loopback import serving
 
 DATA = Path(__file__).parent / "data"
 ARXIV_CAPTURES = DATA / "arxiv"
@@ -41,12 +40,6 @@ def catalog() -> Catalog:
 async def fake_arxiv(catalog: Catalog) -> AsyncIterator[FakeArxiv]:
     """A running loopback arXiv API."""
     fake = FakeArxiv(catalog)
-    app = web.Application()
-    app.router.add_get("/api/query", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.server = server
-    try:
+    async with serving(fake.handle, "/api/query") as server:
+        fake.server = server
         yield fake
-    finally:
-        await server.close()

@@ -41,6 +41,7 @@ from schedules.ratelimit import ArxivLimiter
 from storage.errors import ValidationError
 from tests.arxiv_standin import capture
 from tests.feed_listings import generate_listing, listing_papers, render_listing
+from tests.loopback import serving
 
 QUANT_PH = "rss2_rss.arxiv.org_quant-ph_2025-04-28_81items.xml"
 RSS1 = "rss1_export.arxiv.org_cs_2018-08-30_185items.rdf.xml"
@@ -604,15 +605,9 @@ class FeedServer:
 async def feeds() -> AsyncIterator[FeedServer]:
     """A running loopback feed server."""
     fake = FeedServer()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.server = server
-    try:
+    async with serving(fake.handle) as server:
+        fake.server = server
         yield fake
-    finally:
-        await server.close()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from storage.feeds import FeedRuns, FeedService, PlannedDelivery
 from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.feed_listings import listing_papers, render_listing
+from tests.loopback import serving
 
 G = 1
 NOW = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)  # a Monday, after arXiv's midnight release
@@ -52,12 +53,9 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     srv = Server()
-    app = web.Application()
-    app.router.add_get("/{path:.*}", srv.handle)
-    srv.server = TestServer(app, host="127.0.0.1")
-    await srv.server.start_server()
-    yield srv
-    await srv.server.close()
+    async with serving(srv.handle) as server:
+        srv.server = server
+        yield srv
 
 
 class Channels:
