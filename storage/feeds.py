@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -413,52 +414,92 @@ class FeedRuns:
     ) -> list[PlannedDelivery]:
         """Record a decision per paper (pending, or skipped with a reason); returns the pending ones to send.
 
-        The unique (subscription, paper) row makes a second decision impossible, across restarts and processes.
+        Written in bulk: a daily listing of thousands of papers meets every subscription. The unique
+        (subscription, paper) row makes a second decision impossible, across restarts and processes.
         """
+        wanted: dict[int, tuple[str, str | None]] = {}
+        for paper_id, state, reason in decisions:  # in the listing's order, the first decision for a paper counts
+            wanted.setdefault(paper_id, (state, reason))
         for _attempt in range(2):
             async with self.sessions() as session:
                 taken = set(
                     (
                         await session.exec(
                             select(Delivery.paper_id).where(
-                                Delivery.subscription_id == subscription.id,
-                                col(Delivery.paper_id).in_([paper_id for paper_id, _, _ in decisions]),
+                                Delivery.subscription_id == subscription.id, col(Delivery.paper_id).in_(wanted)
                             )
                         )
                     ).all()
                 )
-                rows = []
-                for paper_id, state, reason in decisions:
-                    if paper_id in taken:
-                        continue  # decided already, before a restart or by another process
-                    taken.add(paper_id)
-                    row = Delivery(
-                        guild_id=subscription.guild_id,
-                        subscription_id=subscription.id,
-                        paper_id=paper_id,
-                        state=state,
-                        reason=reason,
-                        channel_id=subscription.channel_id,
+                fresh = [pid for pid in wanted if pid not in taken]  # the rest were decided before a restart
+                if not fresh:
+                    return []
+                now = utcnow()
+                conn = await session.connection()
+                await conn.execute(
+                    insert(Delivery.__table__),  # type: ignore[attr-defined]
+                    [
+                        {
+                            "guild_id": subscription.guild_id,
+                            "subscription_id": subscription.id,
+                            "paper_id": pid,
+                            "state": wanted[pid][0],
+                            "reason": wanted[pid][1],
+                            "channel_id": subscription.channel_id,
+                            "created_at": now,
+                        }
+                        for pid in fresh
+                    ],
+                )
+                known = set(
+                    (
+                        await session.exec(
+                            select(GuildPaper.paper_id).where(
+                                GuildPaper.guild_id == subscription.guild_id, col(GuildPaper.paper_id).in_(fresh)
+                            )
+                        )
+                    ).all()
+                )
+                if new := [pid for pid in fresh if pid not in known]:
+                    await conn.execute(
+                        insert(GuildPaper.__table__),  # type: ignore[attr-defined]
+                        [
+                            {"guild_id": subscription.guild_id, "paper_id": pid, "source": "feed", "first_seen": now}
+                            for pid in new
+                        ],
                     )
-                    session.add(row)
-                    rows.append(row)
-                    await mark_known(session, guild_id=subscription.guild_id, paper_id=paper_id, source="feed")
+                pending = [pid for pid in fresh if wanted[pid][0] == DeliveryState.PENDING]
+                rows = (
+                    (
+                        await session.exec(
+                            select(Delivery.id, Delivery.paper_id).where(
+                                Delivery.subscription_id == subscription.id, col(Delivery.paper_id).in_(pending)
+                            )
+                        )
+                    ).all()
+                    if pending
+                    else []
+                )
                 try:
                     await session.commit()
                 except IntegrityError:  # another process decided some of these a moment ago: look again
                     await session.rollback()
                     continue
-                return [
-                    PlannedDelivery(
-                        id=row.id,
-                        guild_id=row.guild_id,
-                        subscription_id=subscription.id,
-                        channel_id=subscription.channel_id,
-                        paper_id=row.paper_id,
-                    )
-                    for row in rows
-                    if row.state == DeliveryState.PENDING and row.id is not None
-                ]
+                order = {pid: i for i, pid in enumerate(pending)}
+                return sorted(
+                    (
+                        PlannedDelivery(
+                            id=row_id,
+                            guild_id=subscription.guild_id,
+                            subscription_id=subscription.id,
+                            channel_id=subscription.channel_id,
+                            paper_id=pid,
+                        )
+                        for row_id, pid in rows
+                        if row_id is not None
+                    ),
+                    key=lambda planned: order[planned.paper_id],
+                )
         raise RuntimeError("deliveries could not be recorded: the database kept refusing them")
 
     async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:

@@ -1,0 +1,115 @@
+"""Ingest of a 2,000-item arXiv listing: feedparser alone, side by side with parse + dedup + store + fan-out.
+
+A realistic listing in the 2024 RSS format is generated; 100 subscriptions (one feed, 100 channels, half of
+them with keywords) receive it through the real poller against a loopback server, with a deliverer that
+only counts. Prints both times and their ratio, and the event loop's longest stall during the poll.
+Budget (PRODUCT.md): ingest ≤ 1.5× feedparser's parse; no stall over 50 ms.
+
+    .venv/bin/python -m bench.ingest
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+from aiohttp import web
+
+from bench.loop import LoopWatch
+from schedules.poller import FeedPoller
+from schedules.ratelimit import ArxivLimiter
+from storage.db import create_schema, make_engine, make_sessions
+from storage.feeds import FeedRuns, FeedService, PlannedDelivery
+from storage.models import FeedKind
+from storage.papers import PaperView
+from tests.feed_listings import generate_listing
+from tests.loopback import serving
+
+ITEMS = 2_000
+SUBSCRIPTIONS = 100
+
+
+class Counting:
+    """A deliverer that posts nothing and counts."""
+
+    def __init__(self) -> None:
+        self.papers = 0
+
+    async def deliver(
+        self, channel_id: int, papers: Sequence[tuple[PlannedDelivery, PaperView]]
+    ) -> list[tuple[list[int], int]]:
+        self.papers += len(papers)
+        return [([d.id for d, _ in papers], 1)]
+
+
+async def ingest_once(body: bytes) -> tuple[float, float, int]:
+    """One full poll of a fresh database: seconds, longest loop stall, papers handed to channels."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'ingest.db'}")
+        await create_schema(engine)
+        sessions = make_sessions(engine)
+
+        async def handle(request: web.Request) -> web.Response:
+            return web.Response(body=body, content_type="application/rss+xml")
+
+        async with serving(handle) as server:
+            url = str(server.make_url("/cs.LG"))
+            feeds = FeedService(sessions)
+            for channel in range(SUBSCRIPTIONS):
+                await feeds.subscribe(
+                    guild_id=1 + channel % 10,
+                    channel_id=1000 + channel,
+                    created_by=1,
+                    url=url,
+                    kind=FeedKind.ARXIV_LISTING,
+                    source="cs.LG",
+                    keywords="learning, model" if channel % 2 else None,
+                )
+            counting = Counting()
+            poller = FeedPoller(
+                runs=FeedRuns(sessions),
+                feeds=feeds,
+                limiter=ArxivLimiter(min_interval=0),
+                deliverer=counting,
+                interval=1800,
+                clock=lambda: datetime(2025, 4, 28, 5, tzinfo=UTC),
+                arxiv=False,
+            )
+            gc.collect()
+            with LoopWatch() as watch:
+                start = time.perf_counter()
+                await poller.poll_once()
+                elapsed = time.perf_counter() - start
+        await engine.dispose()
+    return elapsed, max(watch.lags, default=0.0), counting.papers
+
+
+def main() -> None:
+    """Measure and print."""
+    body = generate_listing(ITEMS, seed=11)
+    parse_times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        feedparser.parse(io.BytesIO(body))
+        parse_times.append(time.perf_counter() - start)
+    parse = statistics.median(parse_times)
+    runs = [asyncio.run(ingest_once(body)) for _ in range(2)]
+    ingest = statistics.median(r[0] for r in runs)
+    stall = max(r[1] for r in runs)
+    print(f"{ITEMS} items ({len(body) / 1e6:.1f} MB), {SUBSCRIPTIONS} subscriptions, {runs[0][2]} papers posted")
+    print(f"feedparser alone: {parse * 1000:.0f} ms")
+    print(f"full ingest (parse, dedup, store, fan-out): {ingest * 1000:.0f} ms")
+    print(f"ratio: {ingest / parse:.2f}x   (budget: <= 1.5x)")
+    print(f"event loop's longest stall during the poll: {stall * 1000:.1f} ms   (budget: none over 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
