@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +67,11 @@ class SubscriptionView:
     last_delivered_at: datetime | None
     created_at: datetime
     feed: FeedHealth
+
+
+def _with_feed() -> Any:
+    """Subscriptions joined with their feeds."""
+    return select(Subscription, Feed).join(Feed, col(Feed.id) == col(Subscription.feed_id))
 
 
 def _health(feed: Feed, *, now: datetime | None = None) -> FeedHealth:
@@ -229,12 +235,7 @@ class FeedService:
         """The group's subscriptions, oldest first, with their feeds' health."""
         async with self.sessions() as session:
             rows = (
-                await session.exec(
-                    select(Subscription, Feed)
-                    .join(Feed, col(Feed.id) == col(Subscription.feed_id))
-                    .where(Subscription.guild_id == guild_id)
-                    .order_by(col(Subscription.id))
-                )
+                await session.exec(_with_feed().where(Subscription.guild_id == guild_id).order_by(col(Subscription.id)))
             ).all()
             return [_view(sub, feed) for sub, feed in rows]
 
@@ -286,9 +287,7 @@ class FeedService:
     async def _get(self, session: AsyncSession, *, guild_id: int, subscription_id: int) -> tuple[Subscription, Feed]:
         row = (
             await session.exec(
-                select(Subscription, Feed)
-                .join(Feed, col(Feed.id) == col(Subscription.feed_id))
-                .where(Subscription.id == subscription_id, Subscription.guild_id == guild_id)
+                _with_feed().where(Subscription.id == subscription_id, Subscription.guild_id == guild_id)
             )
         ).first()
         if row is None:
@@ -384,8 +383,7 @@ class FeedRuns:
         async with self.sessions() as session:
             rows = (
                 await session.exec(
-                    select(Subscription, Feed)
-                    .join(Feed, col(Feed.id) == col(Subscription.feed_id))
+                    _with_feed()
                     .where(Subscription.feed_id == feed_id, col(Subscription.paused).is_(False))
                     .order_by(col(Subscription.id))
                 )

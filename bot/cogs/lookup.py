@@ -10,7 +10,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import NO_MENTIONS, NoteForm, Pager, PaperPicker, guild_of, parse_since, tag_choices
+from bot.cogs.notes import (
+    NO_MENTIONS,
+    NoteForm,
+    Pager,
+    PaperPicker,
+    guild_of,
+    paper_choices,
+    parse_since,
+    tag_choices,
+)
 from bot.errors import View
 from bot.render import COLOUR, bold_hits, clip, paper_card
 from storage.identity import PaperKey, parse_paper
@@ -231,7 +240,4 @@ class Lookup(commands.Cog):
     @similar.autocomplete("paper")
     async def paper_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The group's papers matching what is typed."""
-        if interaction.guild_id is None:
-            return []
-        found = await self.papers.autocomplete(guild_id=interaction.guild_id, text=current, limit=25)
-        return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
+        return await paper_choices(self.papers, interaction, current)

@@ -511,10 +511,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
     @add.autocomplete("paper")
     async def paper_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The group's papers matching what is typed; the typed text itself is always allowed."""
-        if interaction.guild_id is None:
-            return []
-        found = await self.papers.autocomplete(guild_id=interaction.guild_id, text=current, limit=25)
-        return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
+        return await paper_choices(self.papers, interaction, current)
 
     @edit.autocomplete("note")
     async def own_note_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -548,6 +545,16 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
     async def tag_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The group's tags, completing the last one in a comma-separated list."""
         return await tag_choices(self.notes, interaction, current)
+
+
+async def paper_choices(
+    papers: PaperService, interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The group's papers best matching what is typed so far."""
+    if interaction.guild_id is None:
+        return []
+    found = await papers.autocomplete(guild_id=interaction.guild_id, text=current, limit=25)
+    return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
 
 
 async def tag_choices(
@@ -642,10 +649,7 @@ class NoteLists(commands.Cog):
     @list_notes.autocomplete("paper")
     async def paper_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The group's papers."""
-        if interaction.guild_id is None:
-            return []
-        found = await self.papers.autocomplete(guild_id=interaction.guild_id, text=current, limit=25)
-        return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
+        return await paper_choices(self.papers, interaction, current)
 
     @list_notes.autocomplete("tag")
     async def tag_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
