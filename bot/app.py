@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.jobs import register_jobs
+from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
+from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
 from storage.notes import NoteService
 from storage.papers import PaperService
@@ -40,14 +42,26 @@ class Services:
     search: SearchService
     similar: SimilarService
     scheduler: AsyncIOScheduler
+    limiter: ArxivLimiter  # shared by every arXiv request: API lookups and feed fetches
+    feeds: FeedService
+    runs: FeedRuns
+    poller: FeedPoller  # its deliverer is the bot, set once the bot exists
 
 
 def build_services(settings: Settings) -> Services:
     """The database, the arXiv client and the services on top of them. Nothing connects yet."""
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
-    arxiv = ArxivClient(
-        api_base=settings.arxiv_api_base, limiter=ArxivLimiter(min_interval=settings.arxiv_min_interval)
+    limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
+    arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
+    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    poller = FeedPoller(
+        runs=runs,
+        feeds=feeds,
+        limiter=limiter,
+        deliverer=None,
+        interval=settings.feed_poll_interval,
+        max_posts=settings.feed_max_posts,
     )
     return Services(
         engine=engine,
@@ -59,6 +73,10 @@ def build_services(settings: Settings) -> Services:
         search=SearchService(sessions),
         similar=SimilarService(sessions),
         scheduler=AsyncIOScheduler(timezone="UTC"),
+        limiter=limiter,
+        feeds=feeds,
+        runs=runs,
+        poller=poller,
     )
 
 

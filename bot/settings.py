@@ -18,6 +18,9 @@ ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+MIN_POLL_INTERVAL = 5.0
+
+
 class ConfigError(Exception):
     """A setting is missing or wrong; the message is one line for the operator."""
 
@@ -36,6 +39,8 @@ class Settings:
     arxiv_min_interval: float = 3.0
     metadata_retry_interval: float = 600.0
     link_cards: bool = True
+    feed_poll_interval: float = 1800.0  # seconds; arXiv listings change once a weekday, so this is plenty
+    feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
@@ -77,6 +82,8 @@ class Settings:
                 get("METADATA_RETRY_INTERVAL"), "METADATA_RETRY_INTERVAL", cls.metadata_retry_interval
             ),
             link_cards=_switch(get("LINK_CARDS"), "LINK_CARDS", cls.link_cards),
+            feed_poll_interval=_poll_interval(get("FEED_POLL_INTERVAL"), cls.feed_poll_interval),
+            feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
         )
 
     def configure_logging(self) -> None:
@@ -110,6 +117,25 @@ def _float(value: str | None, name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds, not {value!r}.") from None
     if number < 0:
         raise ConfigError(f"{name} must not be negative.")
+    return number
+
+
+def _poll_interval(value: str | None, default: float) -> float:
+    seconds = _float(value, "FEED_POLL_INTERVAL", default)
+    if seconds < MIN_POLL_INTERVAL:
+        raise ConfigError(f"FEED_POLL_INTERVAL must be at least {MIN_POLL_INTERVAL:g} seconds.")
+    return seconds
+
+
+def _count(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+    if number < 1:
+        raise ConfigError(f"{name} must be at least 1.")
     return number
 
 

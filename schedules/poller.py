@@ -9,7 +9,7 @@ import asyncio
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -27,16 +27,39 @@ log = logging.getLogger(__name__)
 
 
 class ChannelUnavailable(Exception):
-    """The channel is gone or the bot may no longer post there."""
+    """The channel is gone or the bot may no longer post there; the message says which, for /feed list."""
+
+
+OnSent = Callable[[list[int], int], Awaitable[None]]  # (delivery ids, message id) -> recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The papers one poll posts to one channel, in order, and what was held back for the digest."""
+
+    channel_id: int
+    papers: Sequence[tuple[PlannedDelivery, PaperView]]
+    held_back: Mapping[str, int] = field(default_factory=dict)  # subscription source -> papers over the cap
 
 
 class Deliverer(Protocol):
-    """Posts papers to a channel; returns (delivery ids, message id) for each message sent, in order."""
+    """Posts papers to channels: the Discord side of polling."""
 
-    async def deliver(
-        self, channel_id: int, papers: Sequence[tuple[PlannedDelivery, PaperView]]
-    ) -> list[tuple[list[int], int]]:
-        """Send, or raise ChannelUnavailable."""
+    async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
+        """Post the batch in order, awaiting ``on_sent(delivery ids, message id)`` right after each message.
+
+        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden (403/404).
+        """
+        ...
+
+    async def find_posted(
+        self, channel_id: int, since: datetime, papers: Sequence[tuple[PlannedDelivery, PaperView]]
+    ) -> dict[int, int]:
+        """Which of these deliveries are already in the channel (posted since ``since``): delivery id -> message id.
+
+        Used on start-up for deliveries recorded as pending: the process stopped between sending and recording.
+        Raises :class:`ChannelUnavailable` like :meth:`deliver`.
+        """
         ...
 
 
@@ -67,10 +90,12 @@ class FeedPoller:
         max_bytes: int = 20_000_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         arxiv: bool | None = None,
+        max_posts: int = 50,
     ) -> None:
         self.runs, self.feeds, self.limiter, self.deliverer = runs, feeds, limiter, deliverer
         self.interval, self.timeout, self.max_bytes, self.clock, self.arxiv = interval, timeout, max_bytes, clock, arxiv
         self.http = http
+        self.max_posts = max_posts  # per subscription per poll: a busy listing never floods a channel
         # Fetching is concurrent; deciding is one feed at a time, so two feeds listing the same paper for one
         # channel cannot both find it unsent.
         self._deciding = asyncio.Lock()

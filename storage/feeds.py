@@ -556,3 +556,31 @@ class FeedRuns:
         async with self.sessions() as session:
             found = (await session.exec(select(Paper).where(col(Paper.id).in_(paper_ids)))).all()
             return {p.id: PaperView.of(p) for p in found if p.id is not None}
+
+    async def posted_in_channel(self, *, channel_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of these papers (by key) a feed has already posted, or is posting, in this channel."""
+        if not keys:
+            return set()
+        async with self.sessions() as session:
+            query = (
+                select(Paper.key)
+                .join(Delivery, col(Delivery.paper_id) == col(Paper.id))
+                .where(
+                    Delivery.channel_id == channel_id,
+                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.SENT]),
+                    col(Paper.key).in_(keys),
+                )
+            )
+            return set((await session.exec(query)).all())
+
+    async def known_keys(self, *, guild_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of these papers (by key) the group already knows: noted, or posted by one of its feeds."""
+        if not keys:
+            return set()
+        async with self.sessions() as session:
+            query = (
+                select(Paper.key)
+                .join(GuildPaper, col(GuildPaper.paper_id) == col(Paper.id))
+                .where(GuildPaper.guild_id == guild_id, col(Paper.key).in_(keys))
+            )
+            return set((await session.exec(query)).all())
