@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import bisect
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from storage.models import DeliveryState
 
@@ -20,6 +24,7 @@ class Decision:
     paper_id: int
     state: str
     reason: str | None
+    kept: bool = False  # the filters keep it: posted, or in digest mode waiting for the digest
 
 
 def decide(
@@ -52,5 +57,142 @@ def decide(
     if not kept:
         return Decision(paper_id, DeliveryState.SKIPPED, reason)
     if mode == "digest":
-        return Decision(paper_id, DeliveryState.SKIPPED, f"kept for the digest: {reason}")
-    return Decision(paper_id, DeliveryState.PENDING, reason)
+        return Decision(paper_id, DeliveryState.SKIPPED, f"kept for the digest: {reason}", kept=True)
+    return Decision(paper_id, DeliveryState.PENDING, reason, kept=True)
+
+
+class Listed(Protocol):
+    """A listed paper's text, as the filters read it."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def abstract(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A paper a feed listed that some subscription has not decided about yet."""
+
+    entry_id: int  # the feed entry, in listing order
+    paper_id: int
+    announce_type: str | None
+    text: Listed
+
+
+class Follower(Protocol):
+    """What planning needs of a subscription."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def guild_id(self) -> int: ...
+
+    @property
+    def channel_id(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def keywords(self) -> str | None: ...
+
+    @property
+    def exclude(self) -> str | None: ...
+
+    @property
+    def seen_entry_id(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one poll does for one subscription."""
+
+    subscription_id: int
+    guild_id: int
+    channel_id: int
+    post: list[int] = field(default_factory=list)  # paper ids to post, in listing order, at most the cap
+    held_back: int = 0  # papers the filters keep beyond the per-poll cap: they wait for the digest
+    seen_entry_id: int = 0  # the newest entry decided
+    decided: int = 0  # entries decided in this poll
+
+
+def plan_fan_out(
+    followers: Sequence[Follower],
+    candidates: Sequence[Candidate],
+    *,
+    handled: set[tuple[int, int]],
+    max_posts: int,
+    match: Callable[[Listed, str | None, str | None], tuple[bool, str]],
+) -> list[Plan]:
+    """Decide every candidate for every subscription that has not seen it: a pure function, run off the loop.
+
+    ``handled`` holds (channel id, paper id) already posted or being posted, and grows as papers are planned,
+    so a paper listed by two feeds posts once per channel. The filters are evaluated once per paper for each
+    distinct (mode, keywords, exclude), however many subscriptions share them; whether the group knows a paper
+    changes only the reason a replacement is skipped, so it plays no part here.
+    """
+    wanted: dict[tuple[str, str | None, str | None], list[Candidate]] = {}
+    order = [cand.entry_id for cand in candidates]  # ascending: entries are numbered in listing order
+    posted: dict[int, set[int]] = defaultdict(set)  # channel id -> paper ids posted or being posted there
+    for channel_id, paper_id in handled:
+        posted[channel_id].add(paper_id)
+    plans = []
+    for sub in followers:
+        rule = (sub.mode, sub.keywords, sub.exclude)
+        if rule not in wanted:
+            wanted[rule] = _wanted(rule, candidates, match)
+        unseen = len(order) - bisect.bisect_right(order, sub.seen_entry_id)
+        plan = Plan(
+            sub.id,
+            sub.guild_id,
+            sub.channel_id,
+            seen_entry_id=max(sub.seen_entry_id, order[-1] if order else 0),
+            decided=unseen,
+        )
+        in_channel = posted[sub.channel_id]
+        todo = _after(wanted[rule], sub.seen_entry_id)
+        stop = len(todo)
+        for index, cand in enumerate(todo):
+            if len(plan.post) == max_posts:
+                stop = index
+                break
+            if cand.paper_id not in in_channel:
+                plan.post.append(cand.paper_id)
+                in_channel.add(cand.paper_id)
+                handled.add((sub.channel_id, cand.paper_id))
+        plan.held_back = len({cand.paper_id for cand in todo[stop:]} - in_channel)  # beyond the cap
+        plans.append(plan)
+    return plans
+
+
+def _after(candidates: list[Candidate], entry_id: int) -> list[Candidate]:
+    """The candidates listed after ``entry_id`` (they are in entry order)."""
+    start = bisect.bisect_right(candidates, entry_id, key=lambda cand: cand.entry_id)
+    return candidates[start:]
+
+
+def _wanted(
+    rule: tuple[str, str | None, str | None],
+    candidates: Sequence[Candidate],
+    match: Callable[[Listed, str | None, str | None], tuple[bool, str]],
+) -> list[Candidate]:
+    """The candidates a (mode, keywords, exclude) rule posts, in order, before looking at what was posted."""
+    mode, keywords, exclude = rule
+    posted = []
+    for cand in candidates:
+        decision = decide(
+            paper_id=cand.paper_id,
+            announce_type=cand.announce_type,
+            mode=mode,
+            keywords=keywords,
+            exclude=exclude,
+            already_handled=False,
+            known_to_group=False,
+            match=functools.partial(match, cand.text),
+        )
+        if decision is not None and decision.state == DeliveryState.PENDING:
+            posted.append(cand)
+    return posted

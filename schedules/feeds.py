@@ -582,9 +582,16 @@ def _fold(text: str) -> str:
         text = _latex_letters(text)
         text = _LATEX_COMMAND.sub(lambda m: " " + m["name"] + " ", text)
     text = _LATEX_NOISE.sub(" ", text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(char for char in text if not unicodedata.combining(char))
+    text = _NON_ASCII.sub(_plain, text)  # only the few non-ASCII runs of an abstract go through Python
     return _JOINERS.sub(" ", text.casefold()).strip()
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _plain(run: re.Match[str]) -> str:
+    """A run of non-ASCII characters with the accents taken off (compatibility forms too: ﬁ is fi)."""
+    return "".join(char for char in unicodedata.normalize("NFKD", run[0]) if not unicodedata.combining(char))
 
 
 def keyword_terms(text: str | None) -> tuple[str, ...]:

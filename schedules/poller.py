@@ -6,17 +6,16 @@ Posting itself belongs to the Discord side, which passes a :class:`Deliverer` in
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import aiohttp
 
-from schedules.delivery import decide
+from schedules.delivery import Candidate, plan_fan_out
 from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_poll_delay
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds import DueFeed, FeedRuns, FeedService, PlannedDelivery
@@ -24,6 +23,16 @@ from storage.models import FeedKind
 from storage.papers import PaperView
 
 log = logging.getLogger(__name__)
+
+CHANNELS_AT_ONCE = 5
+RECOVERY_MARGIN = timedelta(minutes=5)  # clocks differ: look a little before the first pending delivery
+
+
+class Text(NamedTuple):
+    """A stored paper's text, for filtering."""
+
+    title: str
+    abstract: str
 
 
 class ChannelUnavailable(Exception):
@@ -63,6 +72,16 @@ class Deliverer(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class _ChannelPost:
+    """What one poll posts to one channel."""
+
+    channel_id: int
+    guild_id: int
+    planned: list[PlannedDelivery]
+    held_back: dict[str, int]
+
+
 @dataclass
 class PollReport:
     """What one poll cycle did, for logs and tests."""
@@ -99,6 +118,8 @@ class FeedPoller:
         # Fetching is concurrent; deciding is one feed at a time, so two feeds listing the same paper for one
         # channel cannot both find it unsent.
         self._deciding = asyncio.Lock()
+        # Channels post concurrently (each at its own pace), a few at a time to stay within Discord's global limit.
+        self._channels_at_once = asyncio.Semaphore(CHANNELS_AT_ONCE)
 
     async def poll_once(self) -> PollReport:
         """Fetch every due feed (concurrently: one slow or failing feed never holds up the others)."""
@@ -145,7 +166,7 @@ class FeedPoller:
             await self.runs.fetched(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
             return
         report.fetched += 1
-        ids = await self.runs.fetched(
+        await self.runs.fetched(
             feed_id=feed.id,
             now=now,
             next_fetch_at=next_at,
@@ -155,54 +176,125 @@ class FeedPoller:
             last_modified=result.last_modified,
         )
         async with self._deciding:
-            await self._fan_out(listing.items, ids, feed, report)
+            posts = await self._fan_out(listing.items, feed, report)
+        if not posts:
+            return
+        papers = await self.runs.papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
 
-    async def _fan_out(self, items: Sequence[FeedItem], ids: dict[str, int], feed: DueFeed, report: PollReport) -> None:
-        by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
-        for sub in await self.runs.subscriptions(feed_id=feed.id):
-            paper_ids = [ids[item.key] for item in items if item.key in ids]
-            handled = await self.runs.already_handled(
-                subscription_id=sub.id, channel_id=sub.channel_id, paper_ids=paper_ids
-            )
-            known = await self.runs.known(guild_id=sub.guild_id, paper_ids=paper_ids)
-            decisions = []
-            for item in items:
-                pid = ids.get(item.key)
-                if pid is None:
-                    continue
-                decision = decide(
-                    paper_id=pid,
-                    announce_type=item.announce_type,
-                    mode=sub.mode,
-                    keywords=sub.keywords,
-                    exclude=sub.exclude,
-                    already_handled=pid in handled,
-                    known_to_group=pid in known,
-                    match=functools.partial(matches, item),
+        async def post(channel: _ChannelPost) -> None:
+            async with self._channels_at_once:
+                posted = await self.deliver(
+                    channel.channel_id, channel.planned, channel.held_back, guild_id=channel.guild_id, papers=papers
                 )
-                if decision is not None:
-                    decisions.append((decision.paper_id, decision.state, decision.reason))
-                    handled.add(pid)
-            planned = await self.runs.plan(subscription=sub, decisions=decisions)
-            report.decided += len(decisions)
-            by_channel[sub.channel_id].extend(planned)
-        for channel_id, planned in by_channel.items():
-            report.posted += await self.deliver(channel_id, planned)
+            report.posted += posted
 
-    async def deliver(self, channel_id: int, planned: Sequence[PlannedDelivery]) -> int:
-        """Post pending deliveries to a channel; a channel the bot lost pauses its subscriptions."""
-        if not planned or self.deliverer is None:
+        await asyncio.gather(*(post(channel) for channel in posts))
+
+    async def _fan_out(self, items: Sequence[FeedItem], feed: DueFeed, report: PollReport) -> list[_ChannelPost]:
+        """Decide what each subscription to this feed has not seen yet and record it; returns what to post."""
+        work = await self.runs.undecided(feed_id=feed.id)
+        if not work.subscriptions or not work.entries:
+            return []
+        texts: dict[str, FeedItem | Text] = {item.key: item for item in items}
+        missing = [e.paper_id for e in work.entries if e.key not in texts]  # listed earlier, e.g. on subscribing
+        if missing:
+            stored = await self.runs.texts(paper_ids=missing)
+            texts.update({e.key: Text(*stored[e.paper_id]) for e in work.entries if e.paper_id in stored})
+        candidates = [
+            Candidate(e.entry_id, e.paper_id, e.announce_type, texts.get(e.key) or Text("", "")) for e in work.entries
+        ]
+        plans = await asyncio.to_thread(  # thousands of papers times every subscription's filters: off the loop
+            plan_fan_out,
+            work.subscriptions,
+            candidates,
+            handled=work.handled,
+            max_posts=self.max_posts,
+            match=matches,
+        )
+        planned = await self.runs.record(plans)
+        report.decided += sum(plan.decided for plan in plans)
+        sources = {s.id: s.source for s in work.subscriptions}
+        held: dict[int, dict[str, int]] = defaultdict(dict)
+        for plan in plans:
+            if plan.held_back:
+                held[plan.channel_id][sources[plan.subscription_id]] = plan.held_back
+        by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
+        for delivery in planned:
+            by_channel[delivery.channel_id].append(delivery)
+        guilds = {s.channel_id: s.guild_id for s in work.subscriptions}
+        return [
+            _ChannelPost(channel_id, guilds[channel_id], by_channel.get(channel_id, []), held.get(channel_id, {}))
+            for channel_id in sorted(by_channel.keys() | held.keys())
+        ]
+
+    async def deliver(
+        self,
+        channel_id: int,
+        planned: Sequence[PlannedDelivery],
+        held_back: Mapping[str, int] | None = None,
+        *,
+        guild_id: int | None = None,
+        papers: Mapping[int, PaperView] | None = None,
+    ) -> int:
+        """Post pending deliveries to a channel, recording each message as it goes; returns papers posted.
+
+        A channel the bot lost pauses its subscriptions, and what was pending there is marked failed.
+        """
+        if self.deliverer is None or not (planned or held_back):
             return 0
-        papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
-        batch = [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers]
-        try:
-            sent = await self.deliverer.deliver(channel_id, batch)
-        except ChannelUnavailable as exc:
-            await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))
-            await self.feeds.pause_channel(guild_id=planned[0].guild_id, channel_id=channel_id, reason=str(exc))
-            return 0
+        if papers is None:
+            papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
+        batch = Batch(channel_id, [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers], held_back or {})
         count = 0
-        for delivery_ids, message_id in sent:
+
+        async def on_sent(delivery_ids: list[int], message_id: int) -> None:
+            nonlocal count
             await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             count += len(delivery_ids)
+
+        try:
+            await self.deliverer.deliver(batch, on_sent)
+        except ChannelUnavailable as exc:
+            await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))  # unsent ones only
+            guild_id = guild_id or planned[0].guild_id
+            await self.feeds.pause_channel(guild_id=guild_id, channel_id=channel_id, reason=str(exc))
         return count
+
+    async def recover(self) -> int:
+        """On start-up, settle deliveries recorded as pending when the process stopped; returns papers sent now.
+
+        The process stopped between recording a delivery and recording its message. What the channel already
+        shows is recorded as sent (found by the paper's link in the bot's own messages since then); the rest is
+        sent now. Neither a silent double nor a silent loss.
+        """
+        if self.deliverer is None:
+            return 0
+        by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
+        for delivery in await self.runs.pending():
+            by_channel[delivery.channel_id].append(delivery)
+        sent_now = 0
+        for channel_id, planned in by_channel.items():
+            papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
+            batch = [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers]
+            since = min((p.created_at for p in planned if p.created_at), default=self.clock()) - RECOVERY_MARGIN
+            try:
+                found = await self.deliverer.find_posted(channel_id, since, batch)
+            except ChannelUnavailable as exc:
+                await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))
+                await self.feeds.pause_channel(guild_id=planned[0].guild_id, channel_id=channel_id, reason=str(exc))
+                continue
+            by_message: dict[int, list[int]] = defaultdict(list)
+            for delivery_id, message_id in found.items():
+                by_message[message_id].append(delivery_id)
+            for message_id, delivery_ids in by_message.items():
+                await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
+            rest = [p for p in planned if p.id not in found]
+            log.info(
+                "channel %s: %d deliveries were pending at start-up, %d already posted, %d sent now",
+                channel_id,
+                len(planned),
+                len(found),
+                len(rest),
+            )
+            sent_now += await self.deliver(channel_id, rest)
+        return sent_now

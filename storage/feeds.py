@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions
+from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, ValidationError
 from storage.metadata import PaperMetadata
 from storage.models import (
@@ -27,13 +28,14 @@ from storage.models import (
     Subscription,
     utcnow,
 )
-from storage.papers import PaperView, apply_metadata, mark_known
+from storage.papers import PaperView
 
 log = logging.getLogger(__name__)
 
 MODES = ("post", "digest")
 MAX_FILTER_CHARS = 500
 STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
+CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit, and short steps for the event loop
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
 
@@ -67,6 +69,7 @@ class SubscriptionView:
     last_delivered_at: datetime | None
     created_at: datetime
     feed: FeedHealth
+    seen_entry_id: int = 0
 
 
 def _with_feed() -> Any:
@@ -104,37 +107,114 @@ def _view(sub: Subscription, feed: Feed) -> SubscriptionView:
         last_delivered_at=sub.last_delivered_at,
         created_at=sub.created_at,
         feed=_health(feed),
+        seen_entry_id=sub.seen_entry_id,
     )
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:
+    return {
+        "key": meta.key,
+        "version": meta.version,
+        "title": meta.title or None,
+        "authors": list(meta.authors),
+        "abstract": meta.abstract or None,
+        "categories": list(meta.categories),
+        "published": meta.published,
+        "updated": meta.updated,
+        "doi": meta.doi,
+        "journal_ref": meta.journal_ref,
+        "comment": meta.comment,
+        "metadata_status": MetadataStatus.OK,
+        "metadata_attempts": 0,
+        "metadata_checked_at": now,
+        "created_at": now,
+        "searchable": False,
+    }
+
+
+_PAPERS = Paper.__table__  # type: ignore[attr-defined]
+_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
+_DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
+_SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
+_GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
+
+# Metadata from a listing replaces what was stored when that was pending or an older version.
+_REFRESH = (
+    update(_PAPERS)
+    .where(_PAPERS.c.id == bindparam("b_id"))
+    .values(
+        title=func.coalesce(bindparam("b_title"), _PAPERS.c.title),
+        version=bindparam("b_version"),
+        authors=bindparam("b_authors", type_=_PAPERS.c.authors.type),
+        abstract=bindparam("b_abstract"),
+        categories=bindparam("b_categories", type_=_PAPERS.c.categories.type),
+        published=bindparam("b_published", type_=_PAPERS.c.published.type),
+        updated=bindparam("b_updated", type_=_PAPERS.c.updated.type),
+        doi=bindparam("b_doi"),
+        journal_ref=bindparam("b_journal_ref"),
+        comment=bindparam("b_comment"),
+        metadata_status=MetadataStatus.OK,
+        metadata_checked_at=bindparam("b_checked", type_=_PAPERS.c.metadata_checked_at.type),
+    )
+)
 
 
 async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[Listed]) -> dict[str, int]:
-    """Store each listed paper once (metadata filled in) and record that the feed listed it; key -> paper id."""
-    keys = [meta.key for meta, _ in items]
-    papers = {p.key: p for p in (await session.exec(select(Paper).where(col(Paper.key).in_(keys)))).all()}
-    for meta, _ in items:
-        paper = papers.get(meta.key)
-        if paper is None:
-            paper = Paper(key=meta.key, version=meta.version)
-            session.add(paper)
-            papers[meta.key] = paper
-        if paper.metadata_status != MetadataStatus.OK or (meta.version or 0) > (paper.version or 0):
-            apply_metadata(paper, meta)
-    await session.flush()
-    ids = {key: paper.id for key, paper in papers.items() if paper.id is not None}
-    seen = set(
-        (
-            await session.exec(
-                select(FeedEntry.paper_id).where(
-                    FeedEntry.feed_id == feed_id, col(FeedEntry.paper_id).in_(ids.values())
-                )
-            )
-        ).all()
-    )
+    """Store each listed paper once, metadata filled in, and record that the feed listed it; key -> paper id.
+
+    In bulk, a few hundred rows a statement: a daily arXiv listing has thousands of papers, and the event loop
+    must keep answering members meanwhile.
+    """
+    listed: dict[str, Listed] = {}
     for meta, announce in items:
-        pid = ids[meta.key]
-        if pid not in seen:
-            session.add(FeedEntry(feed_id=feed_id, paper_id=pid, announce_type=announce, version=meta.version))
-            seen.add(pid)
+        listed.setdefault(meta.key, (meta, announce))
+    if not listed:
+        return {}
+    conn = await session.connection()
+    insert_papers = insert_ignoring_duplicates(conn.dialect.name, _PAPERS)
+    now = utcnow()
+    stored: dict[str, tuple[int, int | None, str]] = {}
+    for keys in _chunks(list(listed)):
+        query = sa_select(_PAPERS.c.id, _PAPERS.c.key, _PAPERS.c.version, _PAPERS.c.metadata_status)
+        for pid, key, version, status in await conn.execute(query.where(_PAPERS.c.key.in_(keys))):
+            stored[key] = (pid, version, status)
+    fresh = [_paper_row(meta, now) for key, (meta, _) in listed.items() if key not in stored]
+    for rows in _chunks(fresh):
+        await conn.execute(insert_papers, rows)
+    refresh = []
+    for key, (pid, version, status) in stored.items():
+        meta = listed[key][0]
+        if status != MetadataStatus.OK or (meta.version or 0) > (version or 0):
+            row = _paper_row(meta, now)
+            refresh.append(
+                {f"b_{name}": row[name] for name in ("title", "authors", "abstract", "categories", "published")}
+                | {f"b_{name}": row[name] for name in ("updated", "doi", "journal_ref", "comment")}
+                | {"b_id": pid, "b_version": max(filter(None, (version, meta.version)), default=None), "b_checked": now}
+            )
+    for rows in _chunks(refresh):
+        await conn.execute(_REFRESH, rows)
+    ids = {key: pid for key, (pid, _, _) in stored.items()}
+    for keys in _chunks([row["key"] for row in fresh]):
+        for pid, key in await conn.execute(sa_select(_PAPERS.c.id, _PAPERS.c.key).where(_PAPERS.c.key.in_(keys))):
+            ids[key] = pid
+    entries = [
+        {
+            "feed_id": feed_id,
+            "paper_id": ids[key],
+            "announce_type": announce,
+            "version": meta.version,
+            "first_seen": now,
+        }
+        for key, (meta, announce) in listed.items()
+    ]
+    insert_entries = insert_ignoring_duplicates(conn.dialect.name, _ENTRIES)
+    for rows in _chunks(entries):
+        await conn.execute(insert_entries, rows)
     return ids
 
 
@@ -160,8 +240,8 @@ class FeedService:
     ) -> SubscriptionView:
         """Follow a feed in a channel, starting from now.
 
-        What the feed lists at this moment is stored (the digest may show it) but never posted: each of those
-        papers gets a skipped delivery for this subscription.
+        What the feed lists at this moment is stored (the digest may show it) but never posted: the
+        subscription's cursor starts past it. Other subscriptions to the same feed still get those papers.
         """
         if mode not in MODES:
             raise ValidationError(
@@ -205,17 +285,8 @@ class FeedService:
             await session.flush()
             assert sub.id is not None
             ids = await store_listed(session, feed_id=feed.id, items=current)
-            for paper_id in ids.values():
-                await mark_known(session, guild_id=guild_id, paper_id=paper_id, source="feed")
-                session.add(
-                    Delivery(
-                        guild_id=guild_id,
-                        subscription_id=sub.id,
-                        paper_id=paper_id,
-                        state=DeliveryState.SKIPPED,
-                        reason="listed before the subscription began",
-                    )
-                )
+            newest = (await session.exec(select(func.max(FeedEntry.id)).where(FeedEntry.feed_id == feed.id))).one()
+            sub.seen_entry_id = newest or 0
             try:
                 await session.commit()
             except IntegrityError:  # the same subscription, twice at once
@@ -316,6 +387,45 @@ class PlannedDelivery:
     subscription_id: int
     channel_id: int
     paper_id: int
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEntry:
+    """A feed entry some subscription has not decided about yet."""
+
+    entry_id: int
+    paper_id: int
+    key: str
+    announce_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """What fanning out one feed needs: its active subscriptions, what they have not seen, and what is done."""
+
+    subscriptions: list[SubscriptionView]
+    entries: list[ListedEntry]  # in listing order
+    handled: set[tuple[int, int]]  # (channel id, paper id) posted or being posted
+
+
+class PlanRecord(Protocol):
+    """One subscription's decisions from a poll (schedules.delivery.Plan)."""
+
+    @property
+    def subscription_id(self) -> int: ...
+
+    @property
+    def guild_id(self) -> int: ...
+
+    @property
+    def channel_id(self) -> int: ...
+
+    @property
+    def post(self) -> list[int]: ...
+
+    @property
+    def seen_entry_id(self) -> int: ...
 
 
 class FeedRuns:
@@ -378,8 +488,8 @@ class FeedRuns:
             await session.commit()
             return feed.failures
 
-    async def subscriptions(self, *, feed_id: int) -> list[SubscriptionView]:
-        """The active subscriptions to a feed."""
+    async def undecided(self, *, feed_id: int) -> Undecided:
+        """The feed's active subscriptions and the entries at least one of them has not decided about."""
         async with self.sessions() as session:
             rows = (
                 await session.exec(
@@ -388,139 +498,115 @@ class FeedRuns:
                     .order_by(col(Subscription.id))
                 )
             ).all()
-            return [_view(sub, feed) for sub, feed in rows]
-
-    async def already_handled(self, *, subscription_id: int, channel_id: int, paper_ids: Sequence[int]) -> set[int]:
-        """Papers this subscription has already decided about, or that its channel has already been sent."""
-        async with self.sessions() as session:
-            own = select(Delivery.paper_id).where(
-                Delivery.subscription_id == subscription_id, col(Delivery.paper_id).in_(paper_ids)
+            subs = [_view(sub, feed) for sub, feed in rows]
+            if not subs:
+                return Undecided([], [], set())
+            conn = await session.connection()
+            query = (
+                sa_select(_ENTRIES.c.id, _ENTRIES.c.paper_id, _PAPERS.c.key, _ENTRIES.c.announce_type)
+                .join(_PAPERS, _PAPERS.c.id == _ENTRIES.c.paper_id)
+                .where(_ENTRIES.c.feed_id == feed_id, _ENTRIES.c.id > min(s.seen_entry_id for s in subs))
+                .order_by(_ENTRIES.c.id)
             )
-            same_channel = (
-                select(Delivery.paper_id)
-                .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
-                .where(
-                    Subscription.channel_id == channel_id,
-                    col(Delivery.paper_id).in_(paper_ids),
-                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.SENT]),
+            entries = [ListedEntry(*row) for row in await conn.execute(query)]
+            paper_ids = list({e.paper_id for e in entries})
+            channels = list({s.channel_id for s in subs})
+            handled: set[tuple[int, int]] = set()
+            for chunk in _chunks(paper_ids):
+                posted = sa_select(_DELIVERIES.c.channel_id, _DELIVERIES.c.paper_id).where(
+                    _DELIVERIES.c.channel_id.in_(channels),
+                    _DELIVERIES.c.paper_id.in_(chunk),
+                    _DELIVERIES.c.state.in_([DeliveryState.PENDING, DeliveryState.SENT]),
                 )
-            )
-            return set((await session.exec(own)).all()) | set((await session.exec(same_channel)).all())
+                handled.update((channel, paper) for channel, paper in await conn.execute(posted))
+            return Undecided(subs, entries, handled)
 
-    async def plan(
-        self, *, subscription: SubscriptionView, decisions: Sequence[tuple[int, str, str | None]]
-    ) -> list[PlannedDelivery]:
-        """Record a decision per paper (pending, or skipped with a reason); returns the pending ones to send.
+    async def record(self, plans: Sequence[PlanRecord]) -> list[PlannedDelivery]:
+        """Record a poll's decisions in one transaction; returns the deliveries to send, in order.
 
-        Written in bulk: a daily listing of thousands of papers meets every subscription. The unique
-        (subscription, paper) row makes a second decision impossible, across restarts and processes.
+        Each subscription's cursor moves past what it decided, and papers to post become pending deliveries and
+        known to the group (so /search and /similar find them). A crash before the commit leaves
+        everything to decide again; after it, the pending rows say what may not have been sent. The unique
+        (subscription, paper) row makes a second delivery impossible, across restarts and processes.
         """
-        wanted: dict[int, tuple[str, str | None]] = {}
-        for paper_id, state, reason in decisions:  # in the listing's order, the first decision for a paper counts
-            wanted.setdefault(paper_id, (state, reason))
-        for _attempt in range(2):
-            async with self.sessions() as session:
-                taken = set(
-                    (
-                        await session.exec(
-                            select(Delivery.paper_id).where(
-                                Delivery.subscription_id == subscription.id, col(Delivery.paper_id).in_(wanted)
-                            )
-                        )
-                    ).all()
-                )
-                fresh = [pid for pid in wanted if pid not in taken]  # the rest were decided before a restart
-                if not fresh:
-                    return []
-                now = utcnow()
-                conn = await session.connection()
-                await conn.execute(
-                    insert(Delivery.__table__),  # type: ignore[attr-defined]
-                    [
-                        {
-                            "guild_id": subscription.guild_id,
-                            "subscription_id": subscription.id,
-                            "paper_id": pid,
-                            "state": wanted[pid][0],
-                            "reason": wanted[pid][1],
-                            "channel_id": subscription.channel_id,
-                            "created_at": now,
-                        }
-                        for pid in fresh
-                    ],
-                )
-                known = set(
-                    (
-                        await session.exec(
-                            select(GuildPaper.paper_id).where(
-                                GuildPaper.guild_id == subscription.guild_id, col(GuildPaper.paper_id).in_(fresh)
-                            )
-                        )
-                    ).all()
-                )
-                if new := [pid for pid in fresh if pid not in known]:
-                    await conn.execute(
-                        insert(GuildPaper.__table__),  # type: ignore[attr-defined]
-                        [
-                            {"guild_id": subscription.guild_id, "paper_id": pid, "source": "feed", "first_seen": now}
-                            for pid in new
-                        ],
-                    )
-                pending = [pid for pid in fresh if wanted[pid][0] == DeliveryState.PENDING]
-                rows = (
-                    (
-                        await session.exec(
-                            select(Delivery.id, Delivery.paper_id).where(
-                                Delivery.subscription_id == subscription.id, col(Delivery.paper_id).in_(pending)
-                            )
-                        )
-                    ).all()
-                    if pending
-                    else []
-                )
-                try:
-                    await session.commit()
-                except IntegrityError:  # another process decided some of these a moment ago: look again
-                    await session.rollback()
-                    continue
-                order = {pid: i for i, pid in enumerate(pending)}
-                return sorted(
-                    (
-                        PlannedDelivery(
-                            id=row_id,
-                            guild_id=subscription.guild_id,
-                            subscription_id=subscription.id,
-                            channel_id=subscription.channel_id,
-                            paper_id=pid,
-                        )
-                        for row_id, pid in rows
-                        if row_id is not None
-                    ),
-                    key=lambda planned: order[planned.paper_id],
-                )
-        raise RuntimeError("deliveries could not be recorded: the database kept refusing them")
+        if not plans:
+            return []
+        async with self.sessions() as session:
+            conn = await session.connection()
+            now = utcnow()
+            await conn.execute(
+                update(_SUBSCRIPTIONS)
+                .where(_SUBSCRIPTIONS.c.id == bindparam("b_id"), _SUBSCRIPTIONS.c.seen_entry_id < bindparam("b_seen"))
+                .values(seen_entry_id=bindparam("b_seen")),
+                [{"b_id": p.subscription_id, "b_seen": p.seen_entry_id} for p in plans],
+            )
+            deliveries = [
+                {
+                    "guild_id": p.guild_id,
+                    "subscription_id": p.subscription_id,
+                    "paper_id": paper_id,
+                    "state": DeliveryState.PENDING,
+                    "channel_id": p.channel_id,
+                    "created_at": now,
+                }
+                for p in plans
+                for paper_id in p.post
+            ]
+            insert_deliveries = insert_ignoring_duplicates(conn.dialect.name, _DELIVERIES).returning(
+                _DELIVERIES.c.id, _DELIVERIES.c.subscription_id, _DELIVERIES.c.paper_id
+            )
+            made: dict[tuple[int, int], int] = {}  # rows this call made; a duplicate (decided before) returns none
+            for rows in _chunks(deliveries):
+                result = await conn.execute(insert_deliveries, rows)
+                made.update(((sub_id, pid), row_id) for row_id, sub_id, pid in result)
+            known = {(p.guild_id, paper_id) for p in plans for paper_id in p.post}
+            insert_known = insert_ignoring_duplicates(conn.dialect.name, _GUILD_PAPERS)
+            known_rows = [{"guild_id": g, "paper_id": pid, "source": "feed", "first_seen": now} for g, pid in known]
+            for rows in _chunks(known_rows):
+                await conn.execute(insert_known, rows)
+            planned = [
+                PlannedDelivery(made[(p.subscription_id, pid)], p.guild_id, p.subscription_id, p.channel_id, pid, now)
+                for p in plans
+                for pid in p.post
+                if (p.subscription_id, pid) in made
+            ]
+            await session.commit()
+            return planned
 
     async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
         """Deliveries that reached their channel, in this message."""
         async with self.sessions() as session:
-            rows = (await session.exec(select(Delivery).where(col(Delivery.id).in_(delivery_ids)))).all()
+            conn = await session.connection()
             counts: dict[int, int] = {}
-            for row in rows:
-                if row.state != DeliveryState.SENT:
-                    row.state, row.message_id, row.sent_at = DeliveryState.SENT, message_id, now
-                    counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+            for chunk in _chunks(list(delivery_ids)):
+                query = sa_select(_DELIVERIES.c.subscription_id).where(
+                    _DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state != DeliveryState.SENT
+                )
+                for (sub_id,) in await conn.execute(query):
+                    counts[sub_id] = counts.get(sub_id, 0) + 1
+                await conn.execute(
+                    update(_DELIVERIES)
+                    .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state != DeliveryState.SENT)
+                    .values(state=DeliveryState.SENT, message_id=message_id, sent_at=now)
+                )
             for sub_id, n in counts.items():
-                sub = await session.get(Subscription, sub_id)
-                if sub is not None:
-                    sub.delivered += n
-                    sub.last_delivered_at = now
+                await conn.execute(
+                    update(_SUBSCRIPTIONS)
+                    .where(_SUBSCRIPTIONS.c.id == sub_id)
+                    .values(delivered=_SUBSCRIPTIONS.c.delivered + n, last_delivered_at=now)
+                )
             await session.commit()
 
     async def undelivered(self, *, delivery_ids: Sequence[int], reason: str) -> None:
         """Deliveries that could not be sent (the channel is gone or forbidden)."""
         async with self.sessions() as session:
-            for row in (await session.exec(select(Delivery).where(col(Delivery.id).in_(delivery_ids)))).all():
-                row.state, row.reason = DeliveryState.FAILED, reason[:300]
+            conn = await session.connection()
+            for chunk in _chunks(list(delivery_ids)):
+                await conn.execute(
+                    update(_DELIVERIES)
+                    .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state == DeliveryState.PENDING)
+                    .values(state=DeliveryState.FAILED, reason=reason[:300])
+                )
             await session.commit()
 
     async def pending(self) -> list[PlannedDelivery]:
@@ -538,24 +624,32 @@ class FeedRuns:
                     subscription_id=r.subscription_id,
                     channel_id=r.channel_id or 0,
                     paper_id=r.paper_id,
+                    created_at=r.created_at,
                 )
                 for r in rows
                 if r.id is not None
             ]
 
-    async def known(self, *, guild_id: int, paper_ids: Sequence[int]) -> set[int]:
-        """Which of these papers the group knew before (noted, or listed by one of its feeds)."""
-        async with self.sessions() as session:
-            query = select(GuildPaper.paper_id).where(
-                GuildPaper.guild_id == guild_id, col(GuildPaper.paper_id).in_(paper_ids)
-            )
-            return set((await session.exec(query)).all())
-
     async def papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
         """Stored papers by id, for posting."""
+        found: dict[int, PaperView] = {}
         async with self.sessions() as session:
-            found = (await session.exec(select(Paper).where(col(Paper.id).in_(paper_ids)))).all()
-            return {p.id: PaperView.of(p) for p in found if p.id is not None}
+            for chunk in _chunks(list(paper_ids)):
+                for p in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
+                    if p.id is not None:
+                        found[p.id] = PaperView.of(p)
+        return found
+
+    async def texts(self, *, paper_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(title, abstract) of stored papers, for filtering entries a poll's listing no longer holds."""
+        found: dict[int, tuple[str, str]] = {}
+        async with self.sessions() as session:
+            conn = await session.connection()
+            for chunk in _chunks(list(paper_ids)):
+                query = sa_select(_PAPERS.c.id, _PAPERS.c.title, _PAPERS.c.abstract).where(_PAPERS.c.id.in_(chunk))
+                for pid, title, abstract in await conn.execute(query):
+                    found[pid] = (title or "", abstract or "")
+        return found
 
     async def posted_in_channel(self, *, channel_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these papers (by key) a feed has already posted, or is posting, in this channel."""

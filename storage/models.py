@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -77,6 +77,8 @@ class Paper(SQLModel, table=True):
     metadata_attempts: int = 0
     metadata_checked_at: datetime | None = _when(nullable=True, default=False)
     created_at: datetime = _when()
+    # In the full-text index: set once a group knows the paper.
+    searchable: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
     @property
     def display_title(self) -> str:
@@ -218,6 +220,9 @@ class Subscription(SQLModel, table=True):
     created_at: datetime = _when()
     delivered: int = 0
     last_delivered_at: datetime | None = _when(nullable=True, default=False)
+    # The newest feed entry this subscription has decided about. Entries after it are new to it; everything
+    # the feed listed when the subscription began is at or before it, so a new subscription starts from now.
+    seen_entry_id: int = 0
 
 
 class FeedEntry(SQLModel, table=True):
@@ -235,9 +240,9 @@ class FeedEntry(SQLModel, table=True):
 
 
 class DeliveryState:
-    """Where one (subscription, paper) delivery stands."""
+    """Where one (subscription, paper) delivery stands. Only papers to be posted get a row."""
 
-    SKIPPED = "skipped"  # listed before the subscription began, filtered out, or a replacement: never posted
+    SKIPPED = "skipped"  # filtered out, a replacement, or kept for the digest: decided, never stored as a row
     PENDING = "pending"  # about to be sent: recorded before sending, so a crash is noticed on restart
     SENT = "sent"
     FAILED = "failed"
@@ -247,7 +252,10 @@ class Delivery(SQLModel, table=True):
     """At most one per (subscription, paper): the intent is recorded before sending, the message after."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("subscription_id", "paper_id", name="uq_delivery_subscription_paper"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "paper_id", name="uq_delivery_subscription_paper"),
+        Index("ix_deliveries_channel_paper", "channel_id", "paper_id"),  # posts once per channel
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     guild_id: int = _snowflake(index=True)

@@ -37,14 +37,21 @@ SQLITE_SCHEMA = [
     END""",
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS papers_fts USING fts5(
         title, authors, abstract, content='papers', content_rowid='id', tokenize='{TOKENIZER}', prefix='2 3 4')""",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_insert AFTER INSERT ON papers BEGIN
-        INSERT INTO papers_fts(rowid, title, authors, abstract) VALUES (new.id, new.title, new.authors, new.abstract);
+    # Papers are indexed once a group knows them (a note, a posted feed paper): search and /similar only ever
+    # look among a group's papers, and a feed brings thousands a day that no group has seen.
+    "DROP TRIGGER IF EXISTS papers_fts_insert",
+    """CREATE TRIGGER IF NOT EXISTS papers_fts_known AFTER INSERT ON guild_papers
+    WHEN (SELECT searchable FROM papers WHERE id = new.paper_id) = 0 BEGIN
+        UPDATE papers SET searchable = 1 WHERE id = new.paper_id;
+        INSERT INTO papers_fts(rowid, title, authors, abstract)
+        SELECT id, title, authors, abstract FROM papers WHERE id = new.paper_id;
     END""",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_delete AFTER DELETE ON papers BEGIN
+    """CREATE TRIGGER IF NOT EXISTS papers_fts_delete AFTER DELETE ON papers WHEN old.searchable BEGIN
         INSERT INTO papers_fts(papers_fts, rowid, title, authors, abstract)
         VALUES ('delete', old.id, old.title, old.authors, old.abstract);
     END""",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_update AFTER UPDATE OF title, authors, abstract ON papers BEGIN
+    """CREATE TRIGGER IF NOT EXISTS papers_fts_update AFTER UPDATE OF title, authors, abstract ON papers
+    WHEN old.searchable BEGIN
         INSERT INTO papers_fts(papers_fts, rowid, title, authors, abstract)
         VALUES ('delete', old.id, old.title, old.authors, old.abstract);
         INSERT INTO papers_fts(rowid, title, authors, abstract) VALUES (new.id, new.title, new.authors, new.abstract);
@@ -77,7 +84,13 @@ async def install_sqlite_search(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
     if len(existing) < 2:
         await conn.execute(text("INSERT INTO notes_fts(notes_fts) VALUES ('rebuild')"))
-        await conn.execute(text("INSERT INTO papers_fts(papers_fts) VALUES ('rebuild')"))
+        await conn.execute(text("UPDATE papers SET searchable = id IN (SELECT paper_id FROM guild_papers)"))
+        await conn.execute(
+            text(
+                "INSERT INTO papers_fts(rowid, title, authors, abstract) "
+                "SELECT id, title, authors, abstract FROM papers WHERE searchable"
+            )
+        )
 
 
 class SearchQueryError(UserFacingError):

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from schedules.feeds import parse_listing
-from schedules.poller import ChannelUnavailable, FeedPoller
+from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
 from storage.feeds import FeedRuns, FeedService, PlannedDelivery
@@ -59,24 +59,40 @@ async def server() -> AsyncIterator[Server]:
 
 
 class Channels:
-    """Stands in for Discord: records what each channel was sent; some channels are gone."""
+    """Stands in for Discord: ten papers a message, each message recorded; some channels are gone."""
 
     def __init__(self) -> None:
         self.sent: dict[int, list[str]] = {}
+        self.messages: dict[int, tuple[int, list[str]]] = {}  # message id -> (channel, paper keys)
+        self.held_back: dict[int, dict[str, int]] = {}
         self.gone: set[int] = set()
-        self.crash = False
+        self.crash_after: int | None = None  # messages to send before the process "dies"
         self.message = 1000
 
-    async def deliver(
-        self, channel_id: int, papers: Sequence[tuple[PlannedDelivery, PaperView]]
-    ) -> list[tuple[list[int], int]]:
-        if self.crash:
-            raise RuntimeError("the process died mid-delivery")
+    async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
+        if batch.channel_id in self.gone:
+            raise ChannelUnavailable("the bot can no longer post in that channel")
+        papers = list(batch.papers)
+        self.held_back[batch.channel_id] = dict(batch.held_back)
+        for start in range(0, len(papers), 10):
+            if self.crash_after is not None:
+                if self.crash_after == 0:
+                    raise RuntimeError("the process died mid-delivery")
+                self.crash_after -= 1
+            chunk = papers[start : start + 10]
+            self.message += 1
+            keys = [paper.key for _, paper in chunk]
+            self.messages[self.message] = (batch.channel_id, keys)
+            self.sent.setdefault(batch.channel_id, []).extend(keys)
+            await on_sent([d.id for d, _ in chunk], self.message)
+
+    async def find_posted(
+        self, channel_id: int, since: datetime, papers: Sequence[tuple[PlannedDelivery, PaperView]]
+    ) -> dict[int, int]:
         if channel_id in self.gone:
             raise ChannelUnavailable("the bot can no longer post in that channel")
-        self.message += 1
-        self.sent.setdefault(channel_id, []).extend(paper.key for _, paper in papers)
-        return [([d.id for d, _ in papers], self.message)]
+        where = {key: mid for mid, (channel, keys) in self.messages.items() if channel == channel_id for key in keys}
+        return {d.id: where[paper.key] for d, paper in papers if paper.key in where}
 
 
 def poller(sessions: Sessions, channels: Channels, now: datetime = NOW) -> FeedPoller:
@@ -191,16 +207,29 @@ async def test_a_lost_channel_pauses_only_its_own_subscription(sessions: Session
 async def test_a_crash_between_recording_and_sending_is_neither_lost_nor_doubled(
     sessions: Sessions, server: Server
 ) -> None:
-    server.bodies = {"/cs.LG": render_listing(listing_papers(8, seed=7))}
     await subscribe(sessions, server, "/cs.LG", channel=10)
+    server.bodies = {
+        "/cs.LG": render_listing(
+            [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(25, seed=7)]
+        )
+    }
     channels = Channels()
-    channels.crash = True
+    channels.crash_after = 1  # the first message goes out and is recorded; then the process dies
     with pytest.raises(RuntimeError):
         await poller(sessions, channels).poll_once()
     runs = FeedRuns(sessions)
     pending = await runs.pending()
-    assert pending  # the intent was recorded before sending: the restart sees exactly these
-    channels.crash = False
+    assert len(pending) == 15 and len(channels.sent[10]) == 10  # the intent was recorded before sending
+    channels.crash_after = None
     assert (await poller(sessions, channels).poll_once()).posted == 0  # polling again does not double them
-    assert await poller(sessions, channels).deliver(10, pending) == len(pending)  # resolving them sends each once
+    # A message that went out without being recorded (the process died in between) is found, not resent.
+    unrecorded = pending[:10]
+    papers = await runs.papers(paper_ids=[p.paper_id for p in unrecorded])
+    channels.message += 1
+    channels.messages[channels.message] = (10, [papers[p.paper_id].key for p in unrecorded])
+    channels.sent[10].extend(papers[p.paper_id].key for p in unrecorded)
+    assert await poller(sessions, channels).recover() == 5  # the other five are sent now
     assert await runs.pending() == []
+    assert len(channels.sent[10]) == 25 == len(set(channels.sent[10]))
+    subs = await FeedService(sessions).list(guild_id=G)
+    assert subs[0].delivered == 25

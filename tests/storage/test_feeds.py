@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
-from storage.feeds import FeedService
+from storage.feeds import FeedRuns, FeedService
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind
 
@@ -33,10 +33,10 @@ async def test_a_new_subscription_holds_back_the_current_listing(sessions: Sessi
         guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG", current=listed(3)
     )
     assert (sub.mode, sub.paused, sub.delivered) == ("post", False, 0)
-    deliveries = await rows(sessions, "SELECT state, reason FROM deliveries")
-    assert deliveries == [("skipped", "listed before the subscription began")] * 3
-    assert await rows(sessions, "SELECT count(*), min(source) FROM guild_papers") == [(3, "feed")]  # for the digest
-    assert await rows(sessions, "SELECT count(*) FROM feed_entries") == [(3,)]
+    assert await rows(sessions, "SELECT count(*) FROM deliveries") == [(0,)]
+    assert await rows(sessions, "SELECT count(*) FROM feed_entries") == [(3,)]  # stored, for the digest
+    assert await rows(sessions, "SELECT max(id) FROM feed_entries") == [(sub.seen_entry_id,)]  # starts past them
+    assert (await FeedRuns(sessions).undecided(feed_id=1)).entries == []
     titles = await rows(sessions, "SELECT title, metadata_status FROM papers ORDER BY id")
     assert titles[0] == ("Paper 0", "ok")
 
@@ -109,8 +109,7 @@ async def test_a_lost_channel_pauses_only_its_own_subscriptions(sessions: Sessio
 async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: Sessions) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from storage.feeds import FeedRuns
-    from storage.models import DeliveryState
+    from schedules.delivery import Plan
 
     feeds, runs = FeedService(sessions), FeedRuns(sessions)
     now = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)
@@ -129,23 +128,30 @@ async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: S
         etag='"v1"',
     )
     assert await runs.due(now=now) == [d for d in due if d.id != due[0].id]  # not due again before its time
-    planned = await runs.plan(subscription=a, decisions=[(pid, DeliveryState.PENDING, None) for pid in ids.values()])
-    assert len(planned) == 3
-    again = await runs.plan(subscription=a, decisions=[(pid, DeliveryState.PENDING, None) for pid in ids.values()])
-    assert again == []  # a restart or a second process decides nothing twice
-    # the same papers through the other subscription in the same channel: already on their way there
-    assert await runs.already_handled(subscription_id=b.id, channel_id=10, paper_ids=list(ids.values())) == set(
-        ids.values()
-    )
+    work = await runs.undecided(feed_id=due[0].id)
+    assert [s.id for s in work.subscriptions] == [a.id]
+    assert [e.paper_id for e in work.entries] == list(ids.values())  # in listing order
+    plan = Plan(a.id, G, 10, post=list(ids.values()), seen_entry_id=work.entries[-1].entry_id)
+    planned = await runs.record([plan])
+    assert [p.paper_id for p in planned] == list(ids.values())
+    assert await runs.record([plan]) == []  # a restart or a second process records nothing twice
+    assert (await runs.undecided(feed_id=due[0].id)).entries == []  # the cursor moved past them
+    # the same papers listed by the other feed: already on their way to that channel
+    await runs.fetched(feed_id=due[1].id, now=now, next_fetch_at=now, items=listed(4))
+    other = await runs.undecided(feed_id=due[1].id)
+    assert [s.id for s in other.subscriptions] == [b.id] and len(other.entries) == 4
+    assert other.handled == {(10, pid) for pid in ids.values()}
+    assert await rows(sessions, "SELECT count(*) FROM guild_papers") == [(3,)]  # posted papers: known to the group
     assert {p.id for p in await runs.pending()} == {p.id for p in planned}  # a crash now leaves these to resolve
     await runs.sent(delivery_ids=[p.id for p in planned[:2]], message_id=777, now=now)
-    await runs.undelivered(delivery_ids=[planned[2].id], reason="channel gone")
+    await runs.sent(delivery_ids=[p.id for p in planned[:2]], message_id=778, now=now)  # recorded twice: counted once
+    await runs.undelivered(delivery_ids=[p.id for p in planned], reason="channel gone")  # only the unsent one fails
     assert await runs.pending() == []
     sub = next(s for s in await feeds.list(guild_id=G) if s.id == a.id)
     assert (sub.delivered, sub.last_delivered_at) == (2, now)
-    assert await rows(sessions, "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state") == [
-        ("failed", 1),
-        ("sent", 2),
+    assert await rows(sessions, "SELECT state, count(*), min(message_id) FROM deliveries GROUP BY state") == [
+        ("failed", 1, None),
+        ("sent", 2, 777),
     ]
 
 
