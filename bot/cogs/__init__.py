@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
+    from bot.cogs.feeds import Feeds
     from bot.cogs.help import Help
     from bot.cogs.links import LinkCards
     from bot.cogs.lookup import Lookup
@@ -27,3 +28,6 @@ async def load_cogs(bot: PaperClub) -> None:
     )
     await bot.add_cog(Stats(sessions=services.sessions))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))
+    await bot.add_cog(
+        Feeds(bot, feeds=services.feeds, runs=services.runs, limiter=services.limiter, settings=bot.settings)
+    )
