@@ -13,14 +13,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.delivery import DiscordDeliverer
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
-from schedules.jobs import register_jobs
+from schedules.jobs import recover_on_start, register_jobs
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
+from storage.models import utcnow
 from storage.notes import NoteService
 from storage.papers import PaperService
 from storage.search import SearchService
@@ -97,6 +99,8 @@ class PaperClub(commands.Bot):
         )
         self.settings = settings
         self.services = services
+        services.poller.deliverer = DiscordDeliverer(self, pause=settings.feed_post_pause)
+        self._started_at = utcnow()
         self._stopping = False
         self._frozen = False
 
@@ -109,7 +113,9 @@ class PaperClub(commands.Bot):
         await self.services.arxiv.start()
         install_error_handler(self.tree)
         await load_cogs(self)
-        register_jobs(self.services.scheduler, papers=self.services.papers, settings=self.settings)
+        register_jobs(
+            self.services.scheduler, papers=self.services.papers, poller=self.services.poller, settings=self.settings
+        )
         self.services.scheduler.start()
         await self.sync_commands()
 
@@ -143,6 +149,8 @@ class PaperClub(commands.Bot):
     async def on_ready(self) -> None:
         """Log who the bot is and where it is; settle long-lived objects out of the collector's way."""
         if not self._frozen:
+            # Deliveries a stopped process left pending are settled once, now that channels can be read.
+            recover_on_start(self.services.scheduler, poller=self.services.poller, started_at=self._started_at)
             # Objects made at start-up live as long as the process; freezing them keeps full collections
             # (tens of ms with them, a few ms without) from stalling the event loop later (bench/notes.py).
             gc.freeze()

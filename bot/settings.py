@@ -41,6 +41,7 @@ class Settings:
     link_cards: bool = True
     feed_poll_interval: float = 1800.0  # seconds; arXiv listings change once a weekday, so this is plenty
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
+    feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
@@ -84,6 +85,7 @@ class Settings:
             link_cards=_switch(get("LINK_CARDS"), "LINK_CARDS", cls.link_cards),
             feed_poll_interval=_poll_interval(get("FEED_POLL_INTERVAL"), cls.feed_poll_interval),
             feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
+            feed_post_pause=_float(get("FEED_POST_PAUSE"), "FEED_POST_PAUSE", cls.feed_post_pause),
         )
 
     def configure_logging(self) -> None:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
+from schedules.poller import FeedPoller
 from storage.papers import PaperService
 
 log = logging.getLogger(__name__)
 
 PENDING_METADATA_JOB = "metadata:pending"
+POLL_FEEDS_JOB = "feeds:poll"
+RECOVER_DELIVERIES_JOB = "feeds:recover"
+FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 
 
 class JobSettings(Protocol):
     """The settings the jobs need."""
 
     metadata_retry_interval: float
+    feed_poll_interval: float
 
 
 async def fill_pending_metadata(papers: PaperService) -> None:
@@ -28,7 +34,35 @@ async def fill_pending_metadata(papers: PaperService) -> None:
         log.exception("filling in pending metadata failed")
 
 
-def register_jobs(scheduler: BaseScheduler, *, papers: PaperService, settings: JobSettings) -> None:
+async def poll_feeds(poller: FeedPoller) -> None:
+    """One poll cycle: every due feed fetched once, new papers posted."""
+    try:
+        report = await poller.poll_once()
+    except Exception:
+        log.exception("polling feeds failed")
+        return
+    if report.fetched or report.failed or report.posted:
+        log.info(
+            "feeds: %d fetched, %d unchanged, %d failed, %d papers posted",
+            report.fetched,
+            report.not_modified,
+            len(report.failed),
+            report.posted,
+        )
+
+
+async def recover_deliveries(poller: FeedPoller, before: datetime) -> None:
+    """Settle what a stopped process left between recording a delivery and recording its message."""
+    try:
+        sent = await poller.recover(before=before)
+    except Exception:
+        log.exception("settling pending deliveries failed")
+        return
+    if sent:
+        log.info("sent %d papers left pending when the bot last stopped", sent)
+
+
+def register_jobs(scheduler: BaseScheduler, *, papers: PaperService, poller: FeedPoller, settings: JobSettings) -> None:
     """Add (or replace) every background job."""
     if settings.metadata_retry_interval > 0:
         scheduler.add_job(
@@ -41,3 +75,18 @@ def register_jobs(scheduler: BaseScheduler, *, papers: PaperService, settings: J
             coalesce=True,
             max_instances=1,
         )
+    scheduler.add_job(
+        poll_feeds,
+        "interval",
+        seconds=min(settings.feed_poll_interval, FEED_TICK),
+        args=[poller],
+        id=POLL_FEEDS_JOB,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,  # a cycle still posting when the next is due: the next is skipped, not doubled
+    )
+
+
+def recover_on_start(scheduler: BaseScheduler, *, poller: FeedPoller, started_at: datetime) -> None:
+    """Run the start-up settling of pending deliveries once, now."""
+    scheduler.add_job(recover_deliveries, args=[poller, started_at], id=RECOVER_DELIVERIES_JOB, replace_existing=True)

@@ -260,17 +260,17 @@ class FeedPoller:
             await self.feeds.pause_channel(guild_id=guild_id, channel_id=channel_id, reason=str(exc))
         return count
 
-    async def recover(self) -> int:
+    async def recover(self, *, before: datetime | None = None) -> int:
         """On start-up, settle deliveries recorded as pending when the process stopped; returns papers sent now.
 
         The process stopped between recording a delivery and recording its message. What the channel already
         shows is recorded as sent (found by the paper's link in the bot's own messages since then); the rest is
-        sent now. Neither a silent double nor a silent loss.
+        sent now. Neither a silent double nor a silent loss. ``before`` leaves alone what this process is sending.
         """
         if self.deliverer is None:
             return 0
         by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
-        for delivery in await self.runs.pending():
+        for delivery in await self.runs.pending(before=before):
             by_channel[delivery.channel_id].append(delivery)
         sent_now = 0
         for channel_id, planned in by_channel.items():

@@ -609,14 +609,16 @@ class FeedRuns:
                 )
             await session.commit()
 
-    async def pending(self) -> list[PlannedDelivery]:
-        """Deliveries recorded as about to be sent but never confirmed: a crash came between the two."""
+    async def pending(self, *, before: datetime | None = None) -> list[PlannedDelivery]:
+        """Deliveries recorded as about to be sent but never confirmed (recorded before ``before``, if given).
+
+        At start-up these are what a stopped process left between recording and sending.
+        """
         async with self.sessions() as session:
-            rows = (
-                await session.exec(
-                    select(Delivery).where(Delivery.state == DeliveryState.PENDING).order_by(col(Delivery.id))
-                )
-            ).all()
+            query = select(Delivery).where(Delivery.state == DeliveryState.PENDING)
+            if before is not None:
+                query = query.where(col(Delivery.created_at) < before)
+            rows = (await session.exec(query.order_by(col(Delivery.id)))).all()
             return [
                 PlannedDelivery(
                     id=r.id,

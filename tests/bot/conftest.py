@@ -86,7 +86,6 @@ async def running_club(
     ``settings`` override environment values (e.g. ``LINK_CARDS="off"``); ``allowed_intents`` is what the
     developer portal lets the bot have.
     """
-    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     async with running_fake() as fake:
         fake.allowed_intents = allowed_intents
         for guild, channel in ((GUILD, CHANNEL), (OTHER_GUILD, OTHER_CHANNEL)):
@@ -96,37 +95,47 @@ async def running_club(
             fake.add_member(guild, ANN, name="ann")
             fake.add_member(guild, BOB, name="bob")
             fake.add_member(guild, MOD, name="mod", permissions=DEFAULT_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD)
-        config = Settings.from_mapping(
-            {
-                "DISCORD_TOKEN": fake.token,
-                "DISCORD_API_BASE": fake.api_base,
-                "DATABASE_URL": f"sqlite:///{tmp_path}/data/paperclub.db",
-                "ARXIV_API_BASE": fake_arxiv.url,
-                "ARXIV_MIN_INTERVAL": "0.01",
-                "METADATA_RETRY_INTERVAL": "0",
-                **settings,
-            }
-        )
-        await point_at_api(config)
-        bot = PaperClub(config, build_services(config))
-        task = asyncio.create_task(bot.start(config.discord_token))
-        ready = asyncio.create_task(fake.ready.wait())
-        await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
-        assert ready.done(), "the bot did not connect to the fake Discord"
+        async with bot_on(fake, fake_arxiv, tmp_path, **settings) as club:
+            yield club
+
+
+@asynccontextmanager
+async def bot_on(fake: FakeDiscord, fake_arxiv: FakeArxiv, tmp_path: Path, **settings: str) -> AsyncIterator[Club]:
+    """The bot, started on an existing fake Discord with its database under ``tmp_path``; run it again to restart."""
+    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+    fake.ready.clear()
+    config = Settings.from_mapping(
+        {
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD_API_BASE": fake.api_base,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/data/paperclub.db",
+            "ARXIV_API_BASE": fake_arxiv.url,
+            "ARXIV_MIN_INTERVAL": "0.01",
+            "METADATA_RETRY_INTERVAL": "0",
+            "FEED_POST_PAUSE": "0",
+            **settings,
+        }
+    )
+    await point_at_api(config)
+    bot = PaperClub(config, build_services(config))
+    task = asyncio.create_task(bot.start(config.discord_token))
+    ready = asyncio.create_task(fake.ready.wait())
+    await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    assert ready.done(), "the bot did not connect to the fake Discord"
+    try:
+        yield Club(bot=bot, discord=fake, arxiv=fake_arxiv)
+        assert fake.rejected == [], f"Discord would have refused: {fake.rejected}"
+        assert fake.unknown_requests == [], fake.unknown_requests
+        assert not fake.internal_errors, fake.internal_errors
+    finally:
+        await bot.close()
         try:
-            yield Club(bot=bot, discord=fake, arxiv=fake_arxiv)
-            assert fake.rejected == [], f"Discord would have refused: {fake.rejected}"
-            assert fake.unknown_requests == [], fake.unknown_requests
-            assert not fake.internal_errors, fake.internal_errors
-        finally:
-            await bot.close()
-            try:
-                await asyncio.wait_for(task, 10)
-            except (discord.ConnectionClosed, asyncio.CancelledError):
-                pass
-            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+            await asyncio.wait_for(task, 10)
+        except (discord.ConnectionClosed, asyncio.CancelledError):
+            pass
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 @pytest.fixture

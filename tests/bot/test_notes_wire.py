@@ -335,7 +335,8 @@ async def test_background_job_fills_in_pending_details(club: Club) -> None:
     register_jobs(
         club.bot.services.scheduler,
         papers=club.bot.services.papers,
-        settings=SimpleNamespace(metadata_retry_interval=0.2),
+        poller=club.bot.services.poller,
+        settings=SimpleNamespace(metadata_retry_interval=0.2, feed_poll_interval=1800),
     )
     paper = None
     for _ in range(100):

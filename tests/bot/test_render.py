@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render import chunk_text, embed_size, note_embeds
+from bot.render import _FENCE, chunk_text, embed_size, note_embeds
 from storage.notes import NoteView
 from storage.papers import PaperView
 
 
 def _words(text: str) -> list[str]:
-    """The words of a text, fence markers aside (chunking may add fences, and must add nothing else)."""
-    return [w for w in (word.replace("```", "") for word in text.split()) if w]
+    """The words of a text, fence lines aside (chunking may close and reopen code blocks, and add nothing else)."""
+    lines = (line for line in text.split("\n") if not _FENCE.match(line))
+    return [w for w in (word.replace("```", "") for line in lines for word in line.split()) if w]
 
 
 paragraphs = st.lists(

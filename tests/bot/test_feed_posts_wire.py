@@ -1,0 +1,187 @@
+"""Feed papers reaching channels through the bot's own poll job: once each, batched, a lost channel paused on its
+own, and a restart in the middle of a delivery neither losing nor doubling a paper."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from sqlalchemy import update
+
+from schedules.jobs import POLL_FEEDS_JOB
+from storage.models import Delivery, DeliveryState, Feed
+from tests.arxiv_standin import FakeArxiv
+from tests.bot.conftest import CHANNEL, GUILD, MOD, Club, bot_on, running_club
+from tests.feed_listings import GeneratedPaper, listing_papers, render_listing
+from tests.loopback import serving
+
+READING = 600_000_000_000_000_009  # a second text channel in GUILD
+CAP = 30
+
+
+class Listings:
+    """A loopback rss.arxiv.org: one listing per category path, replaced as the days go by."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+        self.base = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = self.bodies.get(request.path)
+        if body is None:
+            return web.Response(status=404, text="not here")
+        return web.Response(body=body, content_type="application/rss+xml")
+
+    def today(self, category: str, papers: list[GeneratedPaper]) -> None:
+        self.bodies[f"/rss/{category}"] = render_listing(papers, category=category)
+
+
+@asynccontextmanager
+async def listings() -> AsyncIterator[Listings]:
+    served = Listings()
+    async with serving(served.handle) as server:
+        served.base = str(server.make_url("/rss"))
+        yield served
+
+
+def settings(served: Listings) -> dict[str, str]:
+    return {"ARXIV_RSS_BASE": served.base, "FEED_MAX_POSTS": str(CAP), "FEED_POLL_INTERVAL": "5"}
+
+
+async def poll_now(club: Club) -> None:
+    """Time passes until every feed is due; the bot's own poll job runs, and this waits for it to finish."""
+    async with club.bot.services.sessions() as session:
+        await session.exec(update(Feed).values(next_fetch_at=None))  # type: ignore[call-overload]
+        await session.commit()
+    scheduler = club.bot.services.scheduler
+    job = scheduler.get_job(POLL_FEEDS_JOB)
+    assert job is not None, "the poll job is not scheduled"
+    done = asyncio.Event()
+
+    def finished(event: JobExecutionEvent) -> None:
+        if event.job_id == POLL_FEEDS_JOB:
+            done.set()
+
+    scheduler.add_listener(finished, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        job.modify(next_run_time=datetime.now(UTC))
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        scheduler.remove_listener(finished)
+    await club.discord.settle()
+
+
+def feed_cards(club: Club, channel: int = CHANNEL) -> list[str]:
+    """The paper links on the bot's feed cards in a channel, in order."""
+    links = []
+    for message in club.posted(channel):
+        for embed in message.embeds:
+            if (embed.get("footer") or {}).get("text", "").endswith("via /feed"):
+                links.append(embed["url"])
+    return links
+
+
+def fresh(n: int, *, start_id: int, seed: int, announce: str = "new") -> list[GeneratedPaper]:
+    return [
+        dataclasses.replace(p, announce_type=announce, version=1)
+        for p in listing_papers(n, start_id=start_id, seed=seed)
+    ]
+
+
+async def deliveries(club: Club) -> list[Any]:
+    async with club.bot.services.sessions() as session:
+        from sqlmodel import select
+
+        return list((await session.exec(select(Delivery))).all())
+
+
+async def test_new_papers_are_posted_once_in_batches_and_a_forbidden_channel_pauses_alone(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
+        club.discord.add_channel(GUILD, READING, name="reading")
+        await club.discord.settle()
+        served.today("cs.LG", listing_papers(40, seed=1))
+        served.today("cs.CL", listing_papers(20, category="cs.CL", start_id=100, seed=2))
+        for source, channel in (("cs.LG", CHANNEL), ("cs.CL", CHANNEL), ("cs.LG", READING)):
+            added = await club.run("feed add", user=MOD, source=source, channel=channel)
+            assert "Following" in added.text(), added.text()
+        await poll_now(club)
+        assert feed_cards(club) == [], "the listing at subscription time was posted"
+
+        # The next day: new papers, a cross-list of one of them into cs.CL, and replacements.
+        new = fresh(12, start_id=500, seed=3)
+        replaced = fresh(3, start_id=600, seed=4, announce="replace")
+        served.today("cs.LG", new + replaced)
+        served.today("cs.CL", [dataclasses.replace(new[0], announce_type="cross"), *fresh(2, start_id=700, seed=5)])
+
+        club.discord.forbid_channel(READING)
+        await poll_now(club)
+
+        cl_new = fresh(2, start_id=700, seed=5)
+        expected = [f"https://arxiv.org/abs/{p.arxiv_id}" for p in new + cl_new]
+        posted = feed_cards(club)
+        assert len(posted) == len(set(posted)) == 14  # 12 new + 2 new in cs.CL; the cross-list once only
+        assert set(posted) == set(expected)  # replacements never posted
+        for message in club.posted():
+            assert 1 <= len(message.embeds) <= 10
+        assert len([m for m in club.posted() if m.embeds]) == 3  # 12 papers: 10 + 2; then cs.CL's
+        assert feed_cards(club, READING) == []
+
+        shown = (await club.run("feed list", user=MOD)).text()
+        assert "may not post" in shown, shown  # the #reading subscription, paused, says why
+        subs = await club.bot.services.feeds.list(guild_id=GUILD)
+        assert [(s.channel_id, s.paused) for s in subs] == [(CHANNEL, False), (CHANNEL, False), (READING, True)]
+        assert sum(s.delivered for s in subs) == 14
+        rows = await deliveries(club)
+        assert sum(r.state == DeliveryState.SENT for r in rows) == 14
+        assert all(r.message_id for r in rows if r.state == DeliveryState.SENT)
+
+        await poll_now(club)  # the same listings again: nothing new
+        assert len(feed_cards(club)) == 14
+
+
+async def test_a_restart_in_the_middle_of_a_delivery_neither_loses_nor_doubles(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
+        served.today("cs.LG", listing_papers(5, seed=1))
+        assert "Following" in (await club.run("feed add", user=MOD, source="cs.LG")).text()
+        papers = fresh(25, start_id=800, seed=6)
+        served.today("cs.LG", papers)
+
+        # Recording fails just after Discord took the first message (the process is going down).
+        runs = club.bot.services.runs
+        real_sent = runs.sent
+
+        async def dies(**kwargs: Any) -> None:
+            raise RuntimeError("the database went away")
+
+        runs.sent = dies  # type: ignore[method-assign]
+        await poll_now(club)
+        assert len(feed_cards(club)) == 10  # one message went out
+        runs.sent = real_sent  # type: ignore[method-assign]
+        pending = [r for r in await deliveries(club) if r.state == DeliveryState.PENDING]
+        assert len(pending) == 25  # recorded as intended before sending, never confirmed
+        await club.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path, **settings(served)) as again:
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                rows = await deliveries(again)
+                if all(r.state == DeliveryState.SENT for r in rows):
+                    break
+            await again.discord.settle(quiet=0.5)
+            links = feed_cards(again)
+            assert len(links) == 25 == len(set(links)), links  # the first ten found, not resent; the rest sent
+            rows = await deliveries(again)
+            assert {r.state for r in rows} == {DeliveryState.SENT}
+            first_message = {r.message_id for r in rows[:10]}
+            assert len(first_message) == 1  # recorded against the message that was already in the channel
