@@ -56,6 +56,7 @@ __all__ = [
     "keyword_terms",
     "listing_from",
     "matches",
+    "next_fetch_delay",
     "next_poll_delay",
     "parse_listing",
 ]
@@ -789,6 +790,13 @@ def _next_release(now_et: datetime) -> datetime:
         if candidate > now_et:
             return candidate.astimezone(UTC)
     raise AssertionError("unreachable: a weekday comes within a week")  # pragma: no cover
+
+
+def next_fetch_delay(kind: str, now: datetime, *, interval: float) -> float:
+    """Seconds until a feed of this kind is fetched again after a success: arXiv's calendar, or the interval."""
+    if kind in (ARXIV_LISTING, ARXIV_QUERY):
+        return next_poll_delay(now, interval=interval)
+    return float(interval)
 
 
 def next_poll_delay(now: datetime, *, interval: float) -> float:

@@ -16,10 +16,9 @@ from typing import NamedTuple, Protocol
 import aiohttp
 
 from schedules.delivery import Candidate, plan_fan_out
-from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_poll_delay
+from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_fetch_delay
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds import DueFeed, FeedRuns, FeedService, PlannedDelivery
-from storage.models import FeedKind
 from storage.papers import PaperView
 
 log = logging.getLogger(__name__)
@@ -158,9 +157,7 @@ class FeedPoller:
             report.failed[feed.url] = exc.message
             log.warning("feed %s failed (%d in a row, next try in %.0f s): %s", feed.url, failures, wait, exc.message)
             return
-        calendar = feed.kind in (FeedKind.ARXIV_LISTING, FeedKind.ARXIV_QUERY)
-        delay = next_poll_delay(now, interval=self.interval) if calendar else self.interval
-        next_at = now + timedelta(seconds=delay)
+        next_at = now + timedelta(seconds=next_fetch_delay(feed.kind, now, interval=self.interval))
         if listing is None:
             report.not_modified += 1
             await self.runs.fetched(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)

@@ -218,6 +218,17 @@ async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[L
     return ids
 
 
+@dataclass(frozen=True, slots=True)
+class FirstFetch:
+    """The fetch that validated a new subscription's source: it counts as the feed's first success."""
+
+    at: datetime
+    next_fetch_at: datetime
+    fingerprint: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 class FeedService:
     """Subscribing, listing, pausing and removing; each method is one transaction."""
 
@@ -237,11 +248,14 @@ class FeedService:
         exclude: str | None = None,
         mode: str = "post",
         current: Sequence[Listed] = (),
+        first_fetch: FirstFetch | None = None,
     ) -> SubscriptionView:
         """Follow a feed in a channel, starting from now.
 
         What the feed lists at this moment is stored (the digest may show it) but never posted: the
         subscription's cursor starts past it. Other subscriptions to the same feed still get those papers.
+        For a feed nobody followed yet, ``first_fetch`` is recorded as its first fetch, so the next poll waits its
+        turn and asks conditionally.
         """
         if mode not in MODES:
             raise ValidationError(
@@ -254,6 +268,10 @@ class FeedService:
             feed = (await session.exec(select(Feed).where(Feed.url == url))).first()
             if feed is None:
                 feed = Feed(url=url, kind=kind)
+                if first_fetch is not None:
+                    feed.last_fetch_at = feed.last_success_at = feed.fingerprint_since = first_fetch.at
+                    feed.next_fetch_at, feed.fingerprint = first_fetch.next_fetch_at, first_fetch.fingerprint
+                    feed.etag, feed.last_modified = first_fetch.etag, first_fetch.last_modified
                 session.add(feed)
                 await session.flush()
             assert feed.id is not None

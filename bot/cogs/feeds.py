@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import aiohttp
@@ -20,11 +20,21 @@ from discord.ext import commands
 from bot.cogs.notes import NO_MENTIONS, Pager, guild_of
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
 from schedules.delivery import POSTED_TYPES, decide
-from schedules.feeds import FeedError, FeedItem, Listing, fetch_feed, keyword_terms, listing_from, matches
+from schedules.feeds import (
+    FeedError,
+    FeedItem,
+    FetchResult,
+    Listing,
+    fetch_feed,
+    keyword_terms,
+    listing_from,
+    matches,
+    next_fetch_delay,
+)
 from schedules.ratelimit import ArxivLimiter
 from schedules.sources import Source, resolve_source
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
-from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, SubscriptionView
+from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, FirstFetch, SubscriptionView
 from storage.models import DeliveryState, FeedKind
 
 __all__ = [
@@ -407,7 +417,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         """The feed a moderator's source names."""
         return resolve_source(source, rss_base=self.settings.arxiv_rss_base, api_base=self.settings.arxiv_api_base)
 
-    async def read(self, source: Source) -> Listing:
+    async def read(self, source: Source) -> tuple[Listing, FetchResult]:
         """Fetch the source once and read it (off the event loop); a :class:`FeedError` says what went wrong."""
         async with aiohttp.ClientSession() as http:
             result = await fetch_feed(
@@ -422,7 +432,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         listing = await asyncio.to_thread(listing_from, result)
         if listing is None:  # 304 to a request that sent no validators: the server is confused
             raise FeedError("The feed answered “not modified” to a first request; try again later.", retryable=True)
-        return listing
+        return listing, result
 
     async def find(self, guild_id: int, text: str) -> SubscriptionView:
         """The group's subscription a member picked or typed."""
@@ -463,8 +473,17 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
                 raise ValidationError(f"`{name}` has no word to match. Give words or “quoted phrases”.")
         found = self.resolve(source)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        listing = await self.read(found)
+        fetched_at = datetime.now(UTC)
+        listing, result = await self.read(found)
         kind = listing.kind if found.kind == FeedKind.WEB else found.kind
+        delay = next_fetch_delay(kind, fetched_at, interval=self.settings.feed_poll_interval)
+        first_fetch = FirstFetch(
+            at=fetched_at,
+            next_fetch_at=fetched_at + timedelta(seconds=delay),
+            fingerprint=listing.fingerprint,
+            etag=result.etag,
+            last_modified=result.last_modified,
+        )
         view = await self.feeds.subscribe(
             guild_id=guild_id,
             channel_id=target.id,
@@ -476,6 +495,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
             exclude=exclude,
             mode=mode,
             current=[(item.to_metadata(), item.announce_type) for item in listing.items],
+            first_fetch=first_fetch,
         )
         log.info(
             "guild=%s followed %s in channel %s (%d held back)", guild_id, found.url, target.id, len(listing.items)
@@ -508,7 +528,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         channel_id = channel.id if channel is not None else (interaction.channel_id or 0)
         found = self.resolve(source)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        listing = await self.read(found)
+        listing, _ = await self.read(found)
         keys = [item.key for item in listing.items]
         posted = await self.runs.posted_in_channel(channel_id=channel_id, keys=keys)
         known = await self.runs.known_keys(guild_id=guild_id, keys=keys)

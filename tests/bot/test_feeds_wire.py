@@ -114,7 +114,10 @@ async def test_add_categories_holds_the_listing_back_and_list_shows_health(
 
         shown = await listed(club)
         assert "**#1** `cs.CL+cs.LG`" in shown and f"<#{CHANNEL}>" in shown and "posts each paper" in shown
-        assert "Delivered 0" in shown and "not fetched yet" in shown
+        assert "Delivered 0" in shown and "last success: <t:" in shown  # the check fetch was the first success
+        async with club.bot.services.sessions() as session:  # ... so the next poll waits its turn
+            feed = (await session.exec(select(Feed))).one()
+            assert feed.next_fetch_at is not None and feed.next_fetch_at > datetime.now(UTC)
 
         again = await mod(club, "feed add", source="cs.LG+cs.CL")  # the same feed, typed another way
         assert "already follows that feed" in (again.error or "")

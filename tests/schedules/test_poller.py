@@ -233,3 +233,33 @@ async def test_a_crash_between_recording_and_sending_is_neither_lost_nor_doubled
     assert len(channels.sent[10]) == 25 == len(set(channels.sent[10]))
     subs = await FeedService(sessions).list(guild_id=G)
     assert subs[0].delivered == 25
+
+
+async def test_a_replacement_records_the_new_version_of_a_known_paper_and_posts_nothing(
+    sessions: Sessions, server: Server
+) -> None:
+    from sqlalchemy import text
+
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    known = dataclasses.replace(listing_papers(1, start_id=900, seed=8)[0], announce_type="replace", version=3)
+    async with sessions() as session:  # the group noted version 1 of it weeks ago
+        await session.exec(  # type: ignore[call-overload]
+            text(
+                "INSERT INTO papers (key, version, title, authors, categories, metadata_status, metadata_attempts, "
+                "created_at) VALUES (:key, 1, 'old title', '[]', '[]', 'ok', 0, '2025-01-01 00:00:00')"
+            ),
+            params={"key": f"arxiv:{known.arxiv_id}"},
+        )
+        await session.exec(  # type: ignore[call-overload]
+            text(
+                "INSERT INTO guild_papers (guild_id, paper_id, source, first_seen) VALUES (1, 1, 'note', '2025-01-01')"
+            )
+        )
+        await session.commit()
+    server.bodies = {"/cs.LG": render_listing([known])}
+    channels = Channels()
+    report = await poller(sessions, channels).poll_once()
+    assert report.posted == 0 and channels.sent == {}
+    async with sessions() as session:
+        row = (await session.exec(text("SELECT version, title FROM papers WHERE id = 1"))).one()  # type: ignore[call-overload]
+    assert row == (3, known.title)
