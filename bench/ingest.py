@@ -96,6 +96,7 @@ async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
                 arxiv=False,
             )
             gc.collect()
+            gc.freeze()  # as the bot does once it is ready (bot/app.py): start-up objects stay out of collections
             with LoopWatch() as watch:
                 start = time.perf_counter()
                 await poller.poll_once()
@@ -105,6 +106,7 @@ async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
                 for message_id, (delivery_ids, on_sent) in enumerate(counting.messages, start=1):
                     await on_sent(delivery_ids, message_id)
                 recording = time.perf_counter() - start
+            gc.unfreeze()
         await engine.dispose()
     return elapsed, max(watch.lags, default=0.0), counting.papers, recording, len(counting.messages)
 
