@@ -269,3 +269,48 @@ class Delivery(SQLModel, table=True):
     message_id: int | None = _snowflake(nullable=True)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True, default=False)
+
+
+class DigestSchedule(SQLModel, table=True):
+    """When and where a group's weekly digest goes: the source of truth the scheduler is rebuilt from."""
+
+    __tablename__ = "digest_schedules"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    channel_id: int = _snowflake()
+    weekday: int = 0  # Monday is 0, as in datetime.weekday()
+    time: str = Field(default="09:00", max_length=5)  # HH:MM, local to ``timezone``
+    timezone: str = Field(default="UTC", max_length=64)  # an IANA name
+    enabled: bool = True
+    quiet_weeks: bool = True  # post a short digest even when the week was quiet
+    updated_by: int = _snowflake()
+    updated_at: datetime = _when()
+
+
+class DigestRunState:
+    """Where one week's digest stands."""
+
+    POSTING = "posting"  # recorded before the first part is sent; parts are recorded as they go
+    SENT = "sent"
+    FAILED = "failed"  # the channel is gone or forbidden: the reason says which
+    SKIPPED = "skipped"  # the bot was down past the grace period
+
+
+class DigestRun(SQLModel, table=True):
+    """At most one per (group, week): written before posting, completed with the message ids after."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("guild_id", "period_start", name="uq_digest_run_guild_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    period_start: datetime = _when()  # UTC instants of the local week's bounds
+    period_end: datetime = _when()
+    channel_id: int = _snowflake()
+    state: str = Field(max_length=8)
+    parts: int = 0  # messages the digest takes, known once built
+    message_ids: list[int] = Field(default_factory=list, sa_type=JSON)  # the parts sent so far, in order
+    reason: str | None = Field(default=None, max_length=500)
+    trigger: str = Field(default="schedule", max_length=16)  # schedule, catch-up, or now (a moderator)
+    created_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True, default=False)

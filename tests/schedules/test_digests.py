@@ -1,0 +1,210 @@
+"""The weekly digest's runs on a real SQLite file, with a controllable clock: exactly one digest per week
+across restarts, catch-up within the grace period, resuming a half-posted digest, a lost channel recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import update
+
+from schedules.digest_time import zone
+from schedules.digests import DigestRunner, OnPart, job_id
+from schedules.poller import ChannelUnavailable
+from storage.db import Sessions
+from storage.digests import DigestData, DigestService, ScheduleView
+from storage.models import DigestRunState, Note, Paper
+from storage.notes import NoteService
+
+GUILD, CHANNEL, MOD = 1, 10, 99
+# Monday 09:00 in Berlin; 2025-03-03 is a Monday (CET, UTC+1), so that digest is due at 08:00 UTC.
+DUE = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Publisher:
+    """Stands in for Discord: one part per note plus a header; can die after some parts, or lose the channel."""
+
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+        self.die_after: int | None = None
+        self.gone = False
+        self.next_id = 5000
+
+    def render(self, data: DigestData, schedule: ScheduleView) -> Sequence[Any]:
+        if not data.notes and not schedule.quiet_weeks:
+            return []
+        head = f"digest {data.start.date()}..{data.end.date()}"
+        return [head, *(f"{head}: {note.first_line}" for note in data.notes)]
+
+    async def post(self, channel_id: int, parts: Sequence[Any], on_part: OnPart) -> None:
+        if self.gone:
+            raise ChannelUnavailable("the bot may not post in #papers")
+        for part in parts:
+            if self.die_after is not None:
+                if self.die_after == 0:
+                    raise RuntimeError("the process stopped")
+                self.die_after -= 1
+            self.posted.append(part)
+            self.next_id += 1
+            await on_part(self.next_id)
+
+
+async def note_at(sessions: Sessions, at: datetime, text: str, *, paper: int) -> None:
+    async with sessions() as session:
+        row = Paper(key=f"arxiv:2502.{paper:05d}", title=f"Paper {paper}")
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        paper_id = row.id
+    view = await NoteService(sessions).add(
+        guild_id=GUILD, paper_id=paper_id, author_id=7, author_name="ann", body=text, tags=[]
+    )
+    async with sessions() as session:
+        await session.exec(update(Note).where(Note.id == view.id).values(created_at=at))  # type: ignore[call-overload]
+        await session.commit()
+
+
+async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> ScheduleView:
+    return await DigestService(sessions).set_schedule(
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        weekday=0,
+        hour=9,
+        minute=0,
+        timezone="Europe/Berlin",
+        updated_by=MOD,
+        quiet_weeks=quiet_weeks,
+    )
+
+
+def runner(sessions: Sessions, publisher: Publisher, now: datetime) -> DigestRunner:
+    return DigestRunner(DigestService(sessions), publisher=publisher, clock=Clock(now))
+
+
+async def test_a_week_gets_one_digest_however_often_it_is_asked_for(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await note_at(sessions, DUE - timedelta(days=2), "read last week", paper=1)
+    await note_at(sessions, DUE - timedelta(days=8), "read the week before", paper=2)  # an earlier week
+    await note_at(sessions, DUE + timedelta(minutes=5), "read after the digest", paper=3)  # next week
+    publisher = Publisher()
+    run, posted = await runner(sessions, publisher, DUE + timedelta(seconds=30)).post_due(schedule, trigger="schedule")
+    assert posted and run.state == DigestRunState.SENT and len(run.message_ids) == 2
+    assert publisher.posted == ["digest 2025-02-24..2025-03-03", "digest 2025-02-24..2025-03-03: read last week"]
+    assert run.period_start == DUE - timedelta(days=7) and run.period_end == DUE
+    for later in (timedelta(minutes=1), timedelta(hours=5), timedelta(days=6)):  # a restart, or the job twice
+        again, posted = await runner(sessions, publisher, DUE + later).post_due(schedule, trigger="schedule")
+        assert not posted and again.id == run.id
+    assert len(publisher.posted) == 2
+
+
+async def test_a_missed_digest_is_posted_within_the_grace_period_and_skipped_after_it(sessions: Sessions) -> None:
+    await scheduled(sessions)
+    await note_at(sessions, DUE - timedelta(days=1), "read", paper=1)
+    publisher = Publisher()
+    late = runner(sessions, publisher, DUE + timedelta(hours=11))  # the bot was down at 08:00, back at 19:00
+    await late.catch_up()
+    assert len(publisher.posted) == 2
+    await runner(sessions, publisher, DUE + timedelta(hours=12)).catch_up()  # restarted again: nothing new
+    assert len(publisher.posted) == 2
+    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert run is not None and run.trigger == "catch-up" and run.state == DigestRunState.SENT
+
+    # A week later the bot is down past the grace period: that week is recorded as skipped, not posted late.
+    await runner(sessions, publisher, DUE + timedelta(days=7, hours=13)).catch_up()
+    assert len(publisher.posted) == 2
+    skipped = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert skipped is not None and skipped.state == DigestRunState.SKIPPED
+    assert skipped.period_start == DUE and "not running" in (skipped.reason or "")
+    await runner(sessions, publisher, DUE + timedelta(days=7, hours=14)).catch_up()  # and it stays skipped
+    assert len(publisher.posted) == 2
+
+
+async def test_a_digest_cut_short_resumes_with_the_missing_parts(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    for i in range(4):
+        await note_at(sessions, DUE - timedelta(days=3, hours=i), f"note {i}", paper=i)
+    publisher = Publisher()
+    publisher.die_after = 2
+    with pytest.raises(RuntimeError):
+        await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    assert len(publisher.posted) == 2
+    publisher.die_after = None
+    await runner(sessions, publisher, DUE + timedelta(minutes=3)).catch_up()  # the restart
+    assert len(publisher.posted) == 5 == len(set(publisher.posted))  # header + 4 notes, each once
+    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert run is not None and run.state == DigestRunState.SENT and len(run.message_ids) == 5 == run.parts
+
+
+async def test_a_lost_channel_fails_the_run_and_a_moderator_can_post_it_again(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    publisher = Publisher()
+    publisher.gone = True
+    digests = runner(sessions, publisher, DUE + timedelta(days=2))
+    run, _ = await digests.post_now(schedule)
+    assert run.state == DigestRunState.FAILED and run.reason == "the bot may not post in #papers"
+    latest = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert latest is not None and latest.reason == "the bot may not post in #papers"
+    publisher.gone = False
+    again, posted = await digests.post_now(schedule)
+    assert posted and again.id == run.id and again.state == DigestRunState.SENT and publisher.posted
+
+
+async def test_a_quiet_week_kept_quiet_posts_nothing_but_counts(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions, quiet_weeks=False)
+    publisher = Publisher()
+    run, posted = await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    assert posted and run.state == DigestRunState.SENT and run.message_ids == () and publisher.posted == []
+
+
+async def test_the_job_is_rebuilt_from_the_schedule_and_fires_on_its_clock(sessions: Sessions) -> None:
+    await scheduled(sessions)
+    await note_at(sessions, DUE - timedelta(days=1), "read", paper=1)
+    publisher = Publisher()
+    clock = Clock(DUE - timedelta(hours=1))
+    digests = DigestRunner(DigestService(sessions), publisher=publisher, clock=clock)
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.start(paused=True)  # its own clock is the real one: jobs run only when this test says
+    try:
+        await digests.start(scheduler)  # as at start-up: the job waits for 08:00 UTC
+        job = scheduler.get_job(job_id(GUILD))
+        assert job is not None and job.next_run_time == DUE
+        assert publisher.posted == []
+        skipped = await DigestService(sessions).latest_run(guild_id=GUILD)  # the week before had no digest
+        assert skipped is not None and skipped.state == DigestRunState.SKIPPED
+        clock.now = DUE + timedelta(seconds=1)  # the time comes: the job runs as the scheduler would run it
+        await job.func(*job.args)
+        assert len(publisher.posted) == 2
+        following = scheduler.get_job(job_id(GUILD))
+        assert following is not None and following.next_run_time == DUE + timedelta(days=7)  # the next week
+
+        # Changing the schedule moves the job at once; turning the digest off removes it.
+        changed = await DigestService(sessions).set_schedule(
+            guild_id=GUILD, channel_id=CHANNEL, weekday=4, hour=17, minute=30, timezone="America/New_York", updated_by=1
+        )
+        due = digests.plan(changed)
+        assert due == datetime(2025, 3, 7, 22, 30, tzinfo=UTC)  # Friday 17:30 EST
+        assert scheduler.get_job(job_id(GUILD)).next_run_time == due  # type: ignore[union-attr]
+        digests.plan(await DigestService(sessions).turn_off(guild_id=GUILD, updated_by=1))
+        assert scheduler.get_job(job_id(GUILD)) is None
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_periods_follow_the_group_zone() -> None:
+    tz = zone("Europe/Berlin")
+    schedule = ScheduleView(GUILD, CHANNEL, 0, 9, 0, "Europe/Berlin", True, True)
+    digests = DigestRunner(DigestService(None), clock=Clock(DUE + timedelta(hours=1)))  # type: ignore[arg-type]
+    start, end = digests.last_period(schedule)
+    assert (start.astimezone(tz).hour, end) == (9, DUE)
+    assert digests.current_period(schedule) == (DUE, DUE + timedelta(days=7))
