@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 import discord
@@ -14,12 +15,15 @@ from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import DiscordDeliverer
+from bot.digest_post import DigestPublisher
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
+from schedules.digests import DigestRunner
 from schedules.jobs import recover_on_start, register_jobs
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
+from storage.digests import DigestService
 from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
 from storage.models import utcnow
@@ -48,6 +52,8 @@ class Services:
     feeds: FeedService
     runs: FeedRuns
     poller: FeedPoller  # its deliverer is the bot, set once the bot exists
+    digests: DigestService
+    digest_runner: DigestRunner  # its publisher is the bot, likewise
 
 
 def build_services(settings: Settings) -> Services:
@@ -56,7 +62,7 @@ def build_services(settings: Settings) -> Services:
     sessions = make_sessions(engine)
     limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
     arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
-    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    feeds, runs, digests = FeedService(sessions), FeedRuns(sessions), DigestService(sessions)
     poller = FeedPoller(
         runs=runs,
         feeds=feeds,
@@ -79,6 +85,8 @@ def build_services(settings: Settings) -> Services:
         feeds=feeds,
         runs=runs,
         poller=poller,
+        digests=digests,
+        digest_runner=DigestRunner(digests, grace=timedelta(hours=settings.digest_grace_hours)),
     )
 
 
@@ -99,7 +107,9 @@ class PaperClub(commands.Bot):
         )
         self.settings = settings
         self.services = services
-        services.poller.deliverer = DiscordDeliverer(self, pause=settings.feed_post_pause)
+        sender = DiscordDeliverer(self, pause=settings.feed_post_pause)
+        services.poller.deliverer = sender
+        services.digest_runner.publisher = DigestPublisher(sender)
         self._started_at = utcnow()
         self._stopping = False
         self._frozen = False
@@ -116,6 +126,7 @@ class PaperClub(commands.Bot):
         register_jobs(
             self.services.scheduler, papers=self.services.papers, poller=self.services.poller, settings=self.settings
         )
+        self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
         self.services.scheduler.start()
         await self.sync_commands()
 
@@ -151,6 +162,13 @@ class PaperClub(commands.Bot):
         if not self._frozen:
             # Deliveries a stopped process left pending are settled once, now that channels can be read.
             recover_on_start(self.services.scheduler, poller=self.services.poller, started_at=self._started_at)
+            # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
+            self.services.scheduler.add_job(
+                self.services.digest_runner.start,
+                args=[self.services.scheduler],
+                id="digests:start",
+                replace_existing=True,
+            )
             # Objects made at start-up live as long as the process; freezing them keeps full collections
             # (tens of ms with them, a few ms without) from stalling the event loop later (bench/notes.py).
             gc.freeze()

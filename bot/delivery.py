@@ -9,7 +9,7 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import discord
@@ -152,6 +152,19 @@ class DiscordDeliverer:
             _raise_if_unavailable(exc, channel_id, channel, "read the history of")
             raise
         return found
+
+    async def post_messages(
+        self, channel_id: int, messages: Sequence[list[discord.Embed]], on_posted: Callable[[int], Awaitable[None]]
+    ) -> None:
+        """Post messages of embeds in order, paced, awaiting ``on_posted(message id)`` after each.
+
+        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden.
+        """
+        async with self._locks[channel_id]:
+            channel = await self._channel(channel_id)
+            for embeds in messages:
+                message = await self._send(channel_id, channel, None, embeds)
+                await on_posted(message.id)
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.client.get_channel(channel_id)

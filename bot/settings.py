@@ -42,6 +42,7 @@ class Settings:
     feed_poll_interval: float = 1800.0  # seconds; arXiv listings change once a weekday, so this is plenty
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
     feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
+    digest_grace_hours: float = 12.0  # a digest missed while the bot was down is posted this late at most
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
@@ -86,6 +87,7 @@ class Settings:
             feed_poll_interval=_poll_interval(get("FEED_POLL_INTERVAL"), cls.feed_poll_interval),
             feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
             feed_post_pause=_float(get("FEED_POST_PAUSE"), "FEED_POST_PAUSE", cls.feed_post_pause),
+            digest_grace_hours=_float(get("DIGEST_GRACE_HOURS"), "DIGEST_GRACE_HOURS", cls.digest_grace_hours),
         )
 
     def configure_logging(self) -> None:

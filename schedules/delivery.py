@@ -25,6 +25,7 @@ class Decision:
     state: str
     reason: str | None
     kept: bool = False  # the filters keep it: posted, or in digest mode waiting for the digest
+    matched: str | None = None  # for a kept paper, what in the filters kept it (“matches “merging””)
 
 
 def decide(
@@ -57,8 +58,8 @@ def decide(
     if not kept:
         return Decision(paper_id, DeliveryState.SKIPPED, reason)
     if mode == "digest":
-        return Decision(paper_id, DeliveryState.SKIPPED, f"kept for the digest: {reason}", kept=True)
-    return Decision(paper_id, DeliveryState.PENDING, reason, kept=True)
+        return Decision(paper_id, DeliveryState.SKIPPED, f"kept for the digest: {reason}", kept=True, matched=reason)
+    return Decision(paper_id, DeliveryState.PENDING, reason, kept=True, matched=reason)
 
 
 class Listed(Protocol):
@@ -105,6 +106,9 @@ class Follower(Protocol):
     @property
     def seen_entry_id(self) -> int: ...
 
+    @property
+    def source(self) -> str: ...
+
 
 @dataclass(slots=True)
 class Plan:
@@ -117,6 +121,9 @@ class Plan:
     held_back: int = 0  # papers the filters keep beyond the per-poll cap: they wait for the digest
     seen_entry_id: int = 0  # the newest entry decided
     decided: int = 0  # entries decided in this poll
+    # Papers this subscription's keywords keep (posted, over the cap, or in digest mode), with the reason:
+    # the group's interests, for the weekly digest. A subscription without keywords names no interest.
+    picks: list[tuple[int, str]] = field(default_factory=list)
 
 
 def plan_fan_out(
@@ -134,7 +141,7 @@ def plan_fan_out(
     distinct (mode, keywords, exclude), however many subscriptions share them; whether the group knows a paper
     changes only the reason a replacement is skipped, so it plays no part here.
     """
-    wanted: dict[tuple[str, str | None, str | None], list[Candidate]] = {}
+    wanted: dict[tuple[str, str | None, str | None], list[tuple[Candidate, Decision]]] = {}
     order = [cand.entry_id for cand in candidates]  # ascending: entries are numbered in listing order
     posted: dict[int, set[int]] = defaultdict(set)  # channel id -> paper ids posted or being posted there
     for channel_id, paper_id in handled:
@@ -152,8 +159,11 @@ def plan_fan_out(
             seen_entry_id=max(sub.seen_entry_id, order[-1] if order else 0),
             decided=unseen,
         )
+        kept = _after(wanted[rule], sub.seen_entry_id)
+        if sub.keywords:
+            plan.picks = [(cand.paper_id, f"{decision.matched} ({sub.source} feed)") for cand, decision in kept]
         in_channel = posted[sub.channel_id]
-        todo = _after(wanted[rule], sub.seen_entry_id)
+        todo = [cand for cand, decision in kept if decision.state == DeliveryState.PENDING]
         stop = len(todo)
         for index, cand in enumerate(todo):
             if len(plan.post) == max_posts:
@@ -168,20 +178,20 @@ def plan_fan_out(
     return plans
 
 
-def _after(candidates: list[Candidate], entry_id: int) -> list[Candidate]:
-    """The candidates listed after ``entry_id`` (they are in entry order)."""
-    start = bisect.bisect_right(candidates, entry_id, key=lambda cand: cand.entry_id)
-    return candidates[start:]
+def _after(kept: list[tuple[Candidate, Decision]], entry_id: int) -> list[tuple[Candidate, Decision]]:
+    """The decisions about candidates listed after ``entry_id`` (they are in entry order)."""
+    start = bisect.bisect_right(kept, entry_id, key=lambda pair: pair[0].entry_id)
+    return kept[start:]
 
 
 def _wanted(
     rule: tuple[str, str | None, str | None],
     candidates: Sequence[Candidate],
     match: Callable[[Listed, str | None, str | None], tuple[bool, str]],
-) -> list[Candidate]:
-    """The candidates a (mode, keywords, exclude) rule posts, in order, before looking at what was posted."""
+) -> list[tuple[Candidate, Decision]]:
+    """The candidates a (mode, keywords, exclude) rule keeps, in order, before looking at what was posted."""
     mode, keywords, exclude = rule
-    posted = []
+    kept = []
     for cand in candidates:
         decision = decide(
             paper_id=cand.paper_id,
@@ -193,6 +203,6 @@ def _wanted(
             known_to_group=False,
             match=functools.partial(match, cand.text),
         )
-        if decision is not None and decision.state == DeliveryState.PENDING:
-            posted.append(cand)
-    return posted
+        if decision is not None and decision.kept:
+            kept.append((cand, decision))
+    return kept

@@ -157,13 +157,18 @@ class DigestRunner:
         """At start-up: resume half-posted digests, then post (or skip) weeks whose time passed while down."""
         for run in await self.digests.unfinished():
             schedule = await self.digests.schedule(guild_id=run.guild_id)
-            if schedule is not None:
-                async with self._lock(run.guild_id):
-                    await self._post(run, schedule)
+            if schedule is None:
+                continue
+            async with self._lock(run.guild_id):
+                current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
+                if current is not None and current.state == DigestRunState.POSTING:
+                    await self._post(current, schedule)
         now = self.clock()
         for schedule in await self.digests.enabled():
             tz = zone(schedule.timezone)
             due = last_due(now, schedule.weekday, schedule.hour, schedule.minute, tz)
+            if schedule.since is not None and due < schedule.since:
+                continue  # that time passed before the schedule was set: nothing was missed
             start, end = period_for(due, tz, hour=schedule.hour, minute=schedule.minute)
             if now - due <= self.grace:
                 await self.post_period(schedule, start, end, trigger="catch-up")

@@ -7,6 +7,7 @@ gets exactly one digest across restarts and crashes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -22,6 +23,7 @@ from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
 from storage.identity import PaperKey
 from storage.models import (
+    DigestPick,
     DigestRun,
     DigestRunState,
     DigestSchedule,
@@ -45,6 +47,7 @@ _PAPERS = Paper.__table__  # type: ignore[attr-defined]
 _FEEDS = Feed.__table__  # type: ignore[attr-defined]
 _ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
+_PICKS = DigestPick.__table__  # type: ignore[attr-defined]
 CHUNK = 500
 
 
@@ -77,9 +80,9 @@ class DigestPaper:
     key: str
     title: str
     url: str
-    abstract: str
-    categories: tuple[str, ...]  # primary first
-    first_seen: datetime
+    abstract: str  # empty when read for a digest: the digest needs titles only
+    categories: tuple[str, ...]  # primary first (only the primary one when read for a digest)
+    first_seen: datetime | None = None  # when a feed first listed it in the week (not read for a digest: order is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ class DigestData:
     tags: tuple[str, ...]  # the group's tags
     troubles: tuple[FeedTrouble, ...]
     stats: DigestStats
+    picked: tuple[tuple[int, str], ...] = ()  # (paper id, reason): papers its subscriptions' keywords kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,7 @@ class ScheduleView:
     timezone: str
     enabled: bool
     quiet_weeks: bool
+    since: datetime | None = None  # when it was last set: weeks due before then are not its to catch up
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,7 @@ def _schedule_view(row: DigestSchedule) -> ScheduleView:
         timezone=row.timezone,
         enabled=row.enabled,
         quiet_weeks=row.quiet_weeks,
+        since=_utc(row.updated_at),
     )
 
 
@@ -193,6 +199,11 @@ def _run_view(row: DigestRun) -> RunView:
         created_at=_utc(row.created_at),
         finished_at=_utc(row.finished_at) if row.finished_at else None,
     )
+
+
+def _abs_url(key: str) -> str:
+    """A paper's page (the common arXiv case without parsing the key again)."""
+    return f"https://arxiv.org/abs/{key[6:]}" if key.startswith("arxiv:") else PaperKey(key).abs_url
 
 
 def _utc(moment: datetime) -> datetime:
@@ -421,7 +432,7 @@ class DigestService:
                 .where(_NOTES.c.guild_id == guild_id, _NOTES.c.created_at >= start, _NOTES.c.created_at < end)
                 .order_by(_NOTES.c.created_at, _NOTES.c.id)
             )
-            note_rows = list(await conn.execute(notes_q))
+            note_rows = (await conn.execute(notes_q)).all()
             tags_by_note: dict[int, list[str]] = {}
             for chunk in _chunks([row.id for row in note_rows]):
                 tag_q = (
@@ -481,30 +492,36 @@ class DigestService:
                     .group_by(_ENTRIES.c.paper_id)
                     .subquery()
                 )
-                paper_q = (
+                paper_q = (  # no abstracts: what matched was decided at ingest (DigestPick), and cards show titles
                     sa_select(
                         _PAPERS.c.id,
                         _PAPERS.c.key,
                         _PAPERS.c.title,
-                        _PAPERS.c.abstract,
-                        _PAPERS.c.categories,
-                        first_seen.c.seen,
+                        _PAPERS.c.categories[0].as_string().label("primary"),
                     )
                     .join(first_seen, first_seen.c.paper_id == _PAPERS.c.id)
                     .order_by(first_seen.c.seen, _PAPERS.c.id)
                 )
-                papers = tuple(
-                    DigestPaper(
-                        paper_id=row.id,
-                        key=row.key,
-                        title=row.title or row.key.split(":", 1)[1],
-                        url=PaperKey(row.key).abs_url,
-                        abstract=row.abstract or "",
-                        categories=tuple(row.categories or ()),
-                        first_seen=_utc(row.seen),
+                rows = (await conn.execute(paper_q)).all()
+                made: list[DigestPaper] = []
+                for chunk in _chunks(rows, 1000):  # thousands of papers: let the event loop in between
+                    made.extend(
+                        DigestPaper(
+                            paper_id=row.id,
+                            key=row.key,
+                            title=row.title or row.key.split(":", 1)[1],
+                            url=_abs_url(row.key),
+                            abstract="",
+                            categories=(row.primary,) if row.primary else (),
+                        )
+                        for row in chunk
                     )
-                    for row in await conn.execute(paper_q)
-                )
+                    await asyncio.sleep(0)
+                papers = tuple(made)
+            picks_q = sa_select(_PICKS.c.paper_id, _PICKS.c.reason).where(
+                _PICKS.c.guild_id == guild_id, _PICKS.c.picked_at >= start, _PICKS.c.picked_at < end
+            )
+            picked = tuple((paper_id, reason) for paper_id, reason in await conn.execute(picks_q))
             tags = tuple(
                 await conn.scalars(sa_select(_TAGS.c.name).where(_TAGS.c.guild_id == guild_id).order_by(_TAGS.c.name))
             )
@@ -532,6 +549,7 @@ class DigestService:
                 if row.paused or row.failures >= TROUBLE_FAILURES
             ),
             stats=stats,
+            picked=picked,
         )
 
     async def _stats(

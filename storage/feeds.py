@@ -20,6 +20,7 @@ from storage.metadata import PaperMetadata
 from storage.models import (
     Delivery,
     DeliveryState,
+    DigestPick,
     Feed,
     FeedEntry,
     GuildPaper,
@@ -142,6 +143,7 @@ _ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 _DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
 _GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
+_PICKS = DigestPick.__table__  # type: ignore[attr-defined]
 
 # Metadata from a listing replaces what was stored when that was pending or an older version.
 _REFRESH = (
@@ -445,6 +447,9 @@ class PlanRecord(Protocol):
     @property
     def seen_entry_id(self) -> int: ...
 
+    @property
+    def picks(self) -> list[tuple[int, str]]: ...
+
 
 class FeedRuns:
     """What the poller records: fetch outcomes, listed papers, and deliveries from intent to message."""
@@ -582,6 +587,16 @@ class FeedRuns:
             known_rows = [{"guild_id": g, "paper_id": pid, "source": "feed", "first_seen": now} for g, pid in known]
             for rows in _chunks(known_rows):
                 await conn.execute(insert_known, rows)
+            picks: dict[tuple[int, int], str] = {}
+            for p in plans:
+                for paper_id, reason in p.picks:
+                    picks.setdefault((p.guild_id, paper_id), reason[:300])
+            insert_picks = insert_ignoring_duplicates(conn.dialect.name, _PICKS)
+            pick_rows = [
+                {"guild_id": g, "paper_id": pid, "reason": r, "picked_at": now} for (g, pid), r in picks.items()
+            ]
+            for rows in _chunks(pick_rows):
+                await conn.execute(insert_picks, rows)
             planned = [
                 PlannedDelivery(made[(p.subscription_id, pid)], p.guild_id, p.subscription_id, p.channel_id, pid, now)
                 for p in plans

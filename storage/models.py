@@ -229,7 +229,10 @@ class FeedEntry(SQLModel, table=True):
     """A paper a feed listed, once, with how it was announced."""
 
     __tablename__ = "feed_entries"
-    __table_args__ = (UniqueConstraint("feed_id", "paper_id", name="uq_feed_entry"),)
+    __table_args__ = (
+        UniqueConstraint("feed_id", "paper_id", name="uq_feed_entry"),
+        Index("ix_feed_entries_feed_seen", "feed_id", "first_seen"),  # a week of a group's feeds, for the digest
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(sa_column=Column(ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False, index=True))
@@ -269,6 +272,22 @@ class Delivery(SQLModel, table=True):
     message_id: int | None = _snowflake(nullable=True)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True, default=False)
+
+
+class DigestPick(SQLModel, table=True):
+    """A feed paper that matched a group's interests (a subscription's keywords) when it was listed.
+
+    Decided once, at ingest, where the filters run anyway: the weekly digest reads these rows rather than
+    matching a week of abstracts again.
+    """
+
+    __tablename__ = "digest_picks"
+    __table_args__ = (Index("ix_digest_picks_guild_picked", "guild_id", "picked_at"),)
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True))
+    reason: str = Field(max_length=300)  # as a member reads it: matches “model merging” (cs.LG feed)
+    picked_at: datetime = _when()
 
 
 class DigestSchedule(SQLModel, table=True):

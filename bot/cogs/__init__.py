@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
+    from bot.cogs.digest import Digest
     from bot.cogs.feeds import Feeds
     from bot.cogs.help import Help
     from bot.cogs.links import LinkCards
@@ -31,3 +32,4 @@ async def load_cogs(bot: PaperClub) -> None:
     await bot.add_cog(
         Feeds(bot, feeds=services.feeds, runs=services.runs, limiter=services.limiter, settings=bot.settings)
     )
+    await bot.add_cog(Digest(digests=services.digests, runner=services.digest_runner, guilds=services.guilds))

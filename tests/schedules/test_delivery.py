@@ -67,6 +67,7 @@ class Sub:
     exclude: str | None = None
     seen_entry_id: int = 0
     guild_id: int = 1
+    source: str = "cs.LG"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ from schedules.digests import DigestRunner, OnPart, job_id
 from schedules.poller import ChannelUnavailable
 from storage.db import Sessions
 from storage.digests import DigestData, DigestService, ScheduleView
-from storage.models import DigestRunState, Note, Paper
+from storage.models import DigestRunState, DigestSchedule, Note, Paper
 from storage.notes import NoteService
 
 GUILD, CHANNEL, MOD = 1, 10, 99
@@ -76,7 +76,8 @@ async def note_at(sessions: Sessions, at: datetime, text: str, *, paper: int) ->
 
 
 async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> ScheduleView:
-    return await DigestService(sessions).set_schedule(
+    """Monday 09:00 in Berlin, set long before the weeks these tests look at."""
+    await DigestService(sessions).set_schedule(
         guild_id=GUILD,
         channel_id=CHANNEL,
         weekday=0,
@@ -86,6 +87,12 @@ async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> Schedule
         updated_by=MOD,
         quiet_weeks=quiet_weeks,
     )
+    async with sessions() as session:
+        await session.exec(update(DigestSchedule).values(updated_at=DUE - timedelta(days=30)))  # type: ignore[call-overload]
+        await session.commit()
+    found = await DigestService(sessions).schedule(guild_id=GUILD)
+    assert found is not None
+    return found
 
 
 def runner(sessions: Sessions, publisher: Publisher, now: datetime) -> DigestRunner:
@@ -106,6 +113,15 @@ async def test_a_week_gets_one_digest_however_often_it_is_asked_for(sessions: Se
         again, posted = await runner(sessions, publisher, DUE + later).post_due(schedule, trigger="schedule")
         assert not posted and again.id == run.id
     assert len(publisher.posted) == 2
+
+
+async def test_a_time_before_the_schedule_was_set_is_not_a_missed_digest(sessions: Sessions) -> None:
+    await DigestService(sessions).set_schedule(
+        guild_id=GUILD, channel_id=CHANNEL, weekday=0, hour=9, minute=0, timezone="UTC", updated_by=MOD
+    )
+    publisher = Publisher()
+    await runner(sessions, publisher, datetime.now(UTC) + timedelta(minutes=1)).catch_up()
+    assert publisher.posted == [] and await DigestService(sessions).latest_run(guild_id=GUILD) is None
 
 
 async def test_a_missed_digest_is_posted_within_the_grace_period_and_skipped_after_it(sessions: Sessions) -> None:

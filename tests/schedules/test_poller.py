@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from schedules.feeds import parse_listing
+from schedules.feeds import matches, parse_listing
 from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
@@ -263,3 +263,28 @@ async def test_a_replacement_records_the_new_version_of_a_known_paper_and_posts_
     async with sessions() as session:
         row = (await session.exec(text("SELECT version, title FROM papers WHERE id = 1"))).one()  # type: ignore[call-overload]
     assert row == (3, known.title)
+
+
+async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_digest(
+    sessions: Sessions, server: Server
+) -> None:
+    from schedules.interests import choose
+    from storage.digests import DigestService
+
+    await subscribe(sessions, server, "/cs.LG", channel=10, mode="digest", keywords="merging")
+    papers = [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(6, start_id=300, seed=9)]
+    papers[1] = dataclasses.replace(papers[1], title="Model merging without retraining")
+    papers[4] = dataclasses.replace(papers[4], title="Merging experts, once more")
+    server.bodies = {"/cs.LG": render_listing(papers)}
+    channels = Channels()
+    report = await poller(sessions, channels).poll_once()
+    assert report.posted == 0 and channels.sent == {}  # digest mode: nothing in the channel
+    start, end = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1)
+    data = await DigestService(sessions).collect(guild_id=G, start=start, end=end, timezone="UTC")
+    assert len(data.papers) == 6
+    picked = choose(data)
+    expected = [p.title for p in papers if matches(p, "merging", None)[0]]  # the subscription's own rule
+    assert papers[1].title in expected and papers[4].title in expected and len(expected) < 6
+    assert [paper.title for paper, _ in picked.chosen] == expected
+    assert all(reason.startswith("matches “merging”") and "(/cs.LG feed)" in reason for _, reason in picked.chosen)
+    assert picked.rest == 6 - len(expected)

@@ -1,0 +1,158 @@
+"""/digest schedule, preview, now and off as moderators use them, and digests posted by the bot itself (also on
+start-up after a missed time), through the real client against the loopback Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from schedules.digests import job_id
+from storage.models import DigestRun, DigestRunState, DigestSchedule, Note
+from tests.arxiv_standin import FakeArxiv
+from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, Club, bot_on, running_club
+from tests.fakediscord import CommandUnavailable
+
+ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
+KNOWN_ID = "2202.12139"
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+async def mod(club: Club, command: str, **options: Any) -> Any:
+    return await club.run(command, user=MOD, **options)
+
+
+def digest_messages(club: Club) -> list[Any]:
+    return [m for m in club.posted() if any("digest" in (e.get("title") or "").lower() for e in m.embeds)]
+
+
+def text_of(messages: list[Any]) -> str:
+    return "\n".join(m.text() for m in messages)
+
+
+async def runs(club: Club) -> list[DigestRun]:
+    async with club.bot.services.sessions() as session:
+        return list((await session.exec(select(DigestRun).order_by(DigestRun.id))).all())
+
+
+async def wait_for_runs(club: Club, count: int) -> list[DigestRun]:
+    for _ in range(100):
+        found = await runs(club)
+        if len(found) >= count and all(r.state != DigestRunState.POSTING for r in found):
+            return found
+        await asyncio.sleep(0.05)
+    return await runs(club)
+
+
+async def started(club: Club) -> None:
+    """Wait until the start-up job has rebuilt the digest jobs and settled missed weeks."""
+    for _ in range(200):
+        if club.bot.services.scheduler.get_job("digests:start") is None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the digests were not started")
+
+
+async def test_schedule_preview_now_and_off(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("note add", paper=ATTENTION, text="Summary\nAttention is enough.\n\nQuestions\n- Why softmax?")
+        await club.run("note add", paper=KNOWN_ID, user=BOB, text="A careful comparison.", tags="testing")
+
+        zones = await club.discord.autocomplete(
+            "digest schedule",
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            user_id=MOD,
+            options={"timezone": "berlin"},
+            focused="timezone",
+        )
+        assert zones[0]["value"] == "Europe/Berlin"
+
+        inter = await mod(club, "digest schedule", weekday=4, time="17:30", timezone="Europe/Berlin")
+        shown = inter.text()
+        assert inter.ephemeral and "every Friday at 17:30 (Europe/Berlin)" in shown and f"<#{CHANNEL}>" in shown
+        stamp = re.search(r"<t:(\d+):F>", shown)
+        assert stamp, shown
+        due = datetime.fromtimestamp(int(stamp[1]), UTC)
+        job = club.bot.services.scheduler.get_job(job_id(GUILD))
+        assert job is not None and job.next_run_time == due  # the job moved at once
+        assert due > datetime.now(UTC) and due - datetime.now(UTC) <= timedelta(days=7)
+
+        bad = await mod(club, "digest schedule", timezone="Mars/Olympus")
+        assert bad.error and "time zone" in bad.error.lower()
+        bad = await mod(club, "digest schedule", time="25:99")
+        assert bad.error and "time" in bad.error.lower()
+        with pytest.raises(CommandUnavailable):
+            await club.run("digest preview", user=ANN)
+
+        preview = await mod(club, "digest preview")
+        assert preview.ephemeral
+        seen = "\n".join(m.text() for m in preview.messages)
+        assert "Attention is enough." in seen and "A careful comparison." in seen and "Why softmax?" in seen
+        assert club.posted() == [] or not digest_messages(club)  # a preview posts nothing
+
+        posted = await mod(club, "digest now")
+        assert "Posted the digest" in posted.text() and "counts as this week's" in posted.text()
+        messages = digest_messages(club)
+        assert messages and "Attention is enough." in text_of(club.posted())
+        assert all(len(m.embeds) <= 10 for m in club.posted())
+        (run,) = await runs(club)
+        assert run.state == DigestRunState.SENT and run.trigger == "now" and len(run.message_ids) == run.parts
+
+        again = await mod(club, "digest now")
+        assert "already posted" in again.text()
+        assert len(await runs(club)) == 1
+
+        off = await mod(club, "digest off")
+        assert "off" in off.text() and club.bot.services.scheduler.get_job(job_id(GUILD)) is None
+        assert "not on" in (await mod(club, "digest off")).error
+
+
+async def test_a_lost_channel_fails_the_digest_and_preview_says_why(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await mod(club, "digest schedule")
+        club.discord.forbid_channel(CHANNEL)
+        inter = await mod(club, "digest now")
+        assert "could not be posted" in inter.text() and "may not post" in inter.text()
+        club.discord.rejected.clear()
+        preview = await mod(club, "digest preview")
+        assert "could not be posted" in "\n".join(m.text() for m in preview.messages)
+
+
+async def test_a_digest_missed_while_down_is_posted_once_on_start_up(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    missed = now - timedelta(hours=2)  # the scheduled time passed two hours ago, while the bot was down
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("note add", paper=ATTENTION, text="Read while the bot was about to go down.")
+        await mod(
+            club,
+            "digest schedule",
+            weekday=missed.weekday(),
+            time=f"{missed.hour:02d}:{missed.minute:02d}",
+            timezone="UTC",
+        )
+        async with club.bot.services.sessions() as session:  # the note was written in the week that ended then
+            await session.exec(update(Note).values(created_at=missed - timedelta(days=1)))  # type: ignore[call-overload]
+            # ... and the schedule was set the week before, so that time is one the bot missed
+            await session.exec(update(DigestSchedule).values(updated_at=missed - timedelta(days=7)))  # type: ignore[call-overload]
+            await session.commit()
+        await club.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            (run,) = await wait_for_runs(again, 1)
+            assert run.state == DigestRunState.SENT and run.trigger == "catch-up"
+            await again.discord.settle()
+            assert "Read while the bot was about to go down." in text_of(again.posted())
+            count = len(again.posted())
+            await again.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path) as third:  # a restart in the same week
+            await started(third)
+            await third.discord.settle()
+            assert len(await runs(third)) == 1 and len(third.posted()) == count
