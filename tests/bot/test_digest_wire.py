@@ -4,6 +4,7 @@ start-up after a missed time), through the real client against the loopback Disc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,3 +157,24 @@ async def test_a_digest_missed_while_down_is_posted_once_on_start_up(fake_arxiv:
             await started(third)
             await third.discord.settle()
             assert len(await runs(third)) == 1 and len(third.posted()) == count
+
+
+async def test_preview_lists_the_feed_papers_that_match_and_says_why(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, settings
+
+    async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
+        served.today("cs.LG", [])
+        added = await mod(club, "feed add", source="cs.LG", keywords="merging", mode="digest")
+        assert "Following" in added.text(), added.text()
+        papers = fresh(4, start_id=900, seed=12)
+        papers[2] = dataclasses.replace(papers[2], title="Merging language models without retraining")
+        served.today("cs.LG", papers)
+        await poll_now(club)
+        assert club.posted() == []  # digest mode: nothing in the channel
+
+        preview = await mod(club, "digest preview")
+        seen = "\n".join(m.text() for m in preview.messages)
+        assert "Merging language models without retraining" in seen
+        assert "matches “merging” (cs.LG feed)" in seen
+        others = [p.title for p in papers if "merging" not in (p.title + p.abstract).lower()]
+        assert others and not any(title in seen for title in others)
