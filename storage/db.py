@@ -12,7 +12,6 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables)
@@ -75,10 +74,7 @@ def make_sessions(engine: AsyncEngine) -> Sessions:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table (and the full-text index) that does not exist yet."""
-    from storage.search import install_sqlite_search
+    """Bring the database up to the newest schema by applying the migrations it lacks (tables, full-text index)."""
+    from storage.migrations.run import migrate_engine
 
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-        if conn.dialect.name == "sqlite":
-            await install_sqlite_search(conn)
+    await migrate_engine(engine)

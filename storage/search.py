@@ -22,41 +22,9 @@ from storage.errors import UserFacingError
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 HIT_START, HIT_END = "\x02", "\x03"  # marks around matched words in snippets, turned into bold by the bot
 
-SQLITE_SCHEMA = [
-    f"""CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(
-        body, content='notes', content_rowid='id', tokenize='{TOKENIZER}', prefix='2 3 4')""",
-    """CREATE TRIGGER IF NOT EXISTS notes_fts_insert AFTER INSERT ON notes BEGIN
-        INSERT INTO notes_fts(rowid, body) VALUES (new.id, new.body);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS notes_fts_delete AFTER DELETE ON notes BEGIN
-        INSERT INTO notes_fts(notes_fts, rowid, body) VALUES ('delete', old.id, old.body);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS notes_fts_update AFTER UPDATE OF body ON notes BEGIN
-        INSERT INTO notes_fts(notes_fts, rowid, body) VALUES ('delete', old.id, old.body);
-        INSERT INTO notes_fts(rowid, body) VALUES (new.id, new.body);
-    END""",
-    f"""CREATE VIRTUAL TABLE IF NOT EXISTS papers_fts USING fts5(
-        title, authors, abstract, content='papers', content_rowid='id', tokenize='{TOKENIZER}', prefix='2 3 4')""",
-    # Papers are indexed once a group knows them (a note, a posted feed paper): search and /similar only ever
-    # look among a group's papers, and a feed brings thousands a day that no group has seen.
-    "DROP TRIGGER IF EXISTS papers_fts_insert",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_known AFTER INSERT ON guild_papers
-    WHEN (SELECT searchable FROM papers WHERE id = new.paper_id) = 0 BEGIN
-        UPDATE papers SET searchable = 1 WHERE id = new.paper_id;
-        INSERT INTO papers_fts(rowid, title, authors, abstract)
-        SELECT id, title, authors, abstract FROM papers WHERE id = new.paper_id;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_delete AFTER DELETE ON papers WHEN old.searchable BEGIN
-        INSERT INTO papers_fts(papers_fts, rowid, title, authors, abstract)
-        VALUES ('delete', old.id, old.title, old.authors, old.abstract);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS papers_fts_update AFTER UPDATE OF title, authors, abstract ON papers
-    WHEN old.searchable BEGIN
-        INSERT INTO papers_fts(papers_fts, rowid, title, authors, abstract)
-        VALUES ('delete', old.id, old.title, old.authors, old.abstract);
-        INSERT INTO papers_fts(rowid, title, authors, abstract) VALUES (new.id, new.title, new.authors, new.abstract);
-    END""",
-]
+# The FTS5 tables (notes_fts, papers_fts) and the triggers that keep them in step are made by the migrations
+# (storage/migrations/versions). Papers are indexed once a group knows them: search and /similar only ever look
+# among a group's papers, and a feed brings thousands a day that no group has seen.
 
 STOP_WORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being below
@@ -73,24 +41,6 @@ MAX_TERMS = 12
 RANK_WINDOW = 100  # a broad query is ranked among the group's newest matches, this many deep
 NOTE_SCORE = "bm25(notes_fts)"
 PAPER_SCORE = "bm25(papers_fts, 8.0, 3.0, 1.0)"  # a word in a title counts for much more than one in an abstract
-
-
-async def install_sqlite_search(conn: AsyncConnection) -> None:
-    """Create the FTS5 tables and triggers; index what is already stored when the tables are new."""
-    existing = (
-        await conn.execute(text("SELECT name FROM sqlite_master WHERE name IN ('notes_fts', 'papers_fts')"))
-    ).all()
-    for statement in SQLITE_SCHEMA:
-        await conn.execute(text(statement))
-    if len(existing) < 2:
-        await conn.execute(text("INSERT INTO notes_fts(notes_fts) VALUES ('rebuild')"))
-        await conn.execute(text("UPDATE papers SET searchable = id IN (SELECT paper_id FROM guild_papers)"))
-        await conn.execute(
-            text(
-                "INSERT INTO papers_fts(rowid, title, authors, abstract) "
-                "SELECT id, title, authors, abstract FROM papers WHERE searchable"
-            )
-        )
 
 
 class SearchQueryError(UserFacingError):

@@ -1,0 +1,200 @@
+"""Migrations on real SQLite files: they build exactly the models' schema, keep every row, and undo cleanly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+from storage.db import make_engine
+from storage.migrations import include_object, status, upgrade
+from storage.migrations.run import downgrade_engine, migrate_engine
+
+FIRST = "0001"
+WHEN = "2025-03-01 10:00:00"
+
+# One row for every table, as the first revision's schema has it (later revisions must keep them readable).
+ROWS: dict[str, list[dict[str, Any]]] = {
+    "papers": [
+        {
+            "id": 1,
+            "key": "arxiv:2403.17887",
+            "version": 2,
+            "title": "Model merging",
+            "authors": '["Ann Lee"]',
+            "abstract": "We merge.",
+            "categories": '["cs.LG"]',
+            "metadata_status": "ok",
+            "metadata_attempts": 0,
+            "created_at": WHEN,
+            "searchable": 0,
+        }
+    ],
+    "guild_settings": [
+        {"guild_id": 1, "note_threads": 0, "link_cards": 1, "timezone": "Europe/Berlin", "created_at": WHEN}
+    ],
+    "guild_papers": [{"guild_id": 1, "paper_id": 1, "source": "note", "first_seen": WHEN}],
+    "notes": [
+        {
+            "id": 1,
+            "guild_id": 1,
+            "paper_id": 1,
+            "author_id": 7,
+            "author_name": "ann",
+            "body": "Summary\nMerging works.\n\nQuestions\n- Why?",
+            "revision": 2,
+            "created_at": WHEN,
+            "updated_at": WHEN,
+        }
+    ],
+    "note_revisions": [
+        {
+            "id": 1,
+            "guild_id": 1,
+            "note_id": 1,
+            "revision": 1,
+            "body": "first",
+            "tags": "[]",
+            "editor_id": 7,
+            "written_at": WHEN,
+            "replaced_at": WHEN,
+        }
+    ],
+    "tags": [{"id": 1, "guild_id": 1, "name": "merging"}],
+    "note_tags": [{"note_id": 1, "tag_id": 1, "guild_id": 1}],
+    "feeds": [
+        {"id": 1, "url": "https://rss.arxiv.org/rss/cs.LG", "kind": "arxiv-listing", "failures": 0, "created_at": WHEN}
+    ],
+    "subscriptions": [
+        {
+            "id": 1,
+            "guild_id": 1,
+            "channel_id": 10,
+            "feed_id": 1,
+            "source": "cs.LG",
+            "keywords": "merging",
+            "mode": "post",
+            "paused": 0,
+            "created_by": 9,
+            "created_at": WHEN,
+            "delivered": 1,
+            "seen_entry_id": 1,
+        }
+    ],
+    "feed_entries": [{"id": 1, "feed_id": 1, "paper_id": 1, "announce_type": "new", "version": 2, "first_seen": WHEN}],
+    "deliveries": [
+        {
+            "id": 1,
+            "guild_id": 1,
+            "subscription_id": 1,
+            "paper_id": 1,
+            "state": "sent",
+            "channel_id": 10,
+            "message_id": 55,
+            "created_at": WHEN,
+        }
+    ],
+    "digest_picks": [{"guild_id": 1, "paper_id": 1, "reason": "matches “merging” (cs.LG feed)", "picked_at": WHEN}],
+    "digest_schedules": [
+        {
+            "guild_id": 1,
+            "channel_id": 10,
+            "weekday": 0,
+            "time": "09:00",
+            "timezone": "Europe/Berlin",
+            "enabled": 1,
+            "quiet_weeks": 1,
+            "updated_by": 9,
+            "updated_at": WHEN,
+        }
+    ],
+    "digest_runs": [
+        {
+            "id": 1,
+            "guild_id": 1,
+            "period_start": WHEN,
+            "period_end": WHEN,
+            "channel_id": 10,
+            "state": "sent",
+            "parts": 1,
+            "message_ids": "[56]",
+            "trigger": "schedule",
+            "created_at": WHEN,
+        }
+    ],
+}
+
+
+def _differences(connection: Any) -> list[Any]:
+    context = MigrationContext.configure(
+        connection, opts={"include_object": include_object, "compare_type": True, "target_metadata": SQLModel.metadata}
+    )
+    return compare_metadata(context, SQLModel.metadata)
+
+
+async def test_the_migrations_build_exactly_the_models_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    before = await status(url)
+    assert before.current is None and before.pending and not before.up_to_date
+    after = await upgrade(url)
+    assert after.up_to_date and after.current == after.head
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []  # no drift: autogenerate would write nothing
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert set(SQLModel.metadata.tables) <= tables and {"notes_fts", "papers_fts"} <= tables
+    finally:
+        await engine.dispose()
+    assert (await upgrade(url)).current == after.current  # running again changes nothing
+
+
+async def test_a_database_at_the_first_revision_keeps_every_row_up_to_head(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    try:
+        await migrate_engine(engine, FIRST)
+        async with engine.begin() as conn:
+            names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            assert set(ROWS) == {n for n in names if not n.startswith(("notes_fts", "papers_fts", "alembic"))}
+            for table, rows in ROWS.items():  # in an order the foreign keys accept
+                for row in rows:
+                    columns = ", ".join(row)
+                    await conn.execute(
+                        text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row
+                    )
+        head = await migrate_engine(engine)
+        assert head.up_to_date
+        async with engine.connect() as conn:
+            for table, rows in ROWS.items():
+                count = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                assert count == len(rows), table
+            body = (await conn.execute(text("SELECT body FROM notes WHERE id = 1"))).scalar_one()
+            assert body == ROWS["notes"][0]["body"]
+            found = (await conn.execute(text("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'merging'"))).all()
+            assert found == [(1,)]  # the full-text index holds the old note
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_leaves_an_empty_database_that_upgrades_again(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/down.db")
+    try:
+        await migrate_engine(engine)
+        gone = await downgrade_engine(engine, "base")
+        assert gone.current is None
+        async with engine.connect() as conn:
+            names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert names <= {"alembic_version"}
+        assert (await migrate_engine(engine)).up_to_date
+    finally:
+        await engine.dispose()
+
+
+def test_rows_name_every_table() -> None:
+    assert set(ROWS) == set(SQLModel.metadata.tables)
+    assert datetime.fromisoformat(WHEN).replace(tzinfo=UTC).year == 2025
