@@ -4,8 +4,9 @@ fake Discord and the loopback arXiv."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ CHANNEL, OTHER_CHANNEL = 600_000_000_000_000_001, 600_000_000_000_000_002
 ANN, BOB, MOD, OWNER = 700_000_000_000_000_001, 700_000_000_000_000_002, 700_000_000_000_000_003, 700_000_000_000_009
 MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
+
+
+DATABASE: ContextVar[str | None] = ContextVar("DATABASE", default=None)  # the run's database for this test
+
+
+@pytest.fixture(autouse=True)
+def _bot_database(db_url: str) -> Iterator[None]:
+    """Every bot in a test uses the test's database: SQLite, or PostgreSQL on ``--db postgresql`` runs."""
+    token = DATABASE.set(db_url)
+    yield
+    DATABASE.reset(token)
 
 
 @dataclass
@@ -108,7 +120,7 @@ async def bot_on(fake: FakeDiscord, fake_arxiv: FakeArxiv, tmp_path: Path, **set
         {
             "DISCORD_TOKEN": fake.token,
             "DISCORD_API_BASE": fake.api_base,
-            "DATABASE_URL": f"sqlite:///{tmp_path}/data/paperclub.db",
+            "DATABASE_URL": DATABASE.get() or f"sqlite:///{tmp_path}/data/paperclub.db",
             "ARXIV_API_BASE": fake_arxiv.url,
             "ARXIV_MIN_INTERVAL": "0.01",
             "METADATA_RETRY_INTERVAL": "0",

@@ -149,7 +149,9 @@ async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: S
     assert await runs.pending() == []
     sub = next(s for s in await feeds.list(guild_id=G) if s.id == a.id)
     assert (sub.delivered, sub.last_delivered_at) == (2, now)
-    assert await rows(sessions, "SELECT state, count(*), min(message_id) FROM deliveries GROUP BY state") == [
+    assert await rows(
+        sessions, "SELECT state, count(*), min(message_id) FROM deliveries GROUP BY state ORDER BY state"
+    ) == [
         ("failed", 1, None),
         ("sent", 2, 777),
     ]

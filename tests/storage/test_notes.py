@@ -57,6 +57,7 @@ def notes(sessions: Sessions) -> NoteService:
     return NoteService(sessions)
 
 
+@pytest.mark.sqlite_only("WAL, foreign keys and the busy timeout are SQLite pragmas")
 async def test_database_file_uses_wal_and_foreign_keys(sessions: Sessions) -> None:
     async with sessions() as session:
         assert (await session.exec(text("PRAGMA journal_mode"))).one()[0] == "wal"  # type: ignore[call-overload]

@@ -149,7 +149,7 @@ def upgrade() -> None:
         sa.Column("metadata_attempts", sa.Integer(), nullable=False),
         sa.Column("metadata_checked_at", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", storage.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("searchable", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("searchable", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("papers", schema=None) as batch_op:
