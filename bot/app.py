@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import heartbeat
 from bot.delivery import DiscordDeliverer
 from bot.digest_post import DigestPublisher
 from bot.settings import Settings
@@ -127,6 +128,7 @@ class PaperClub(commands.Bot):
             self.services.scheduler, papers=self.services.papers, poller=self.services.poller, settings=self.settings
         )
         self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
+        heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`
         self.services.scheduler.start()
         await self.sync_commands()
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.heartbeat import default_file as default_heartbeat_file
 from storage.db import DEFAULT_DATABASE_URL
 
 ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.arxiv.org"})
@@ -43,18 +44,25 @@ class Settings:
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
     feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
     digest_grace_hours: float = 12.0  # a digest missed while the bot was down is posted this late at most
+    heartbeat_file: str = "./data/heartbeat"  # touched while the bot runs; read by `python -m bot health`
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
-        """Settings from ``env`` (the process environment by default) over the values in ``dotenv``."""
+    def load(
+        cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env", require_token: bool = True
+    ) -> Settings:
+        """Settings from ``env`` (the process environment by default) over the values in ``dotenv``.
+
+        ``require_token=False`` is for the operator commands that never connect to Discord (``check``,
+        ``migrate``, ``export``, ...): a missing DISCORD_TOKEN is then the empty string, not an error.
+        """
         values: dict[str, str] = {}
         if dotenv is not None and Path(dotenv).is_file():
             values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
         values.update(os.environ if env is None else env)
-        return cls.from_mapping(values)
+        return cls.from_mapping(values, require_token=require_token)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+    def from_mapping(cls, values: Mapping[str, str], *, require_token: bool = True) -> Settings:
         """Settings from plain key/value pairs, validated."""
 
         def get(name: str) -> str | None:
@@ -62,7 +70,7 @@ class Settings:
             return value.strip() if value and value.strip() else None
 
         token = get("DISCORD_TOKEN")
-        if not token:
+        if not token and require_token:
             raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env (see .env.example).")
         level = (get("LOG_LEVEL") or "INFO").upper()
         if level not in LOG_LEVELS:
@@ -71,9 +79,10 @@ class Settings:
         min_interval = _float(get("ARXIV_MIN_INTERVAL"), "ARXIV_MIN_INTERVAL", cls.arxiv_min_interval)
         if urlsplit(arxiv_api_base).hostname in ARXIV_HOSTS and min_interval < 3.0:
             raise ConfigError("ARXIV_MIN_INTERVAL can't be under 3 seconds against arXiv itself (arXiv's rule).")
+        database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
         return cls(
-            discord_token=token,
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            discord_token=token or "",
+            database_url=database_url,
             dev_guild_id=_int(get("DEV_GUILD_ID"), "DEV_GUILD_ID"),
             log_level=level,
             discord_api_base=(get("DISCORD_API_BASE") or "").rstrip("/") or None,
@@ -88,6 +97,7 @@ class Settings:
             feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
             feed_post_pause=_float(get("FEED_POST_PAUSE"), "FEED_POST_PAUSE", cls.feed_post_pause),
             digest_grace_hours=_float(get("DIGEST_GRACE_HOURS"), "DIGEST_GRACE_HOURS", cls.digest_grace_hours),
+            heartbeat_file=get("HEARTBEAT_FILE") or default_heartbeat_file(database_url),
         )
 
     def configure_logging(self) -> None:
@@ -99,6 +109,14 @@ class Settings:
             force=True,
         )
         logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(self.log_level)))
+        # Alembic's set-up chatter on every start, and APScheduler's line per job run, only at DEBUG.
+        for chatty in ("alembic", "apscheduler"):
+            quiet = (
+                logging.DEBUG
+                if self.log_level == "DEBUG"
+                else max(logging.WARNING, logging.getLevelName(self.log_level))
+            )
+            logging.getLogger(chatty).setLevel(quiet)
         # The bot never joins voice channels; discord.py's warnings about voice libraries are noise here.
         logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT" not in record.getMessage())
 

@@ -125,6 +125,7 @@ async def bot_on(fake: FakeDiscord, fake_arxiv: FakeArxiv, tmp_path: Path, **set
             "ARXIV_MIN_INTERVAL": "0.01",
             "METADATA_RETRY_INTERVAL": "0",
             "FEED_POST_PAUSE": "0",
+            "HEARTBEAT_FILE": f"{tmp_path}/heartbeat",
             **settings,
         }
     )
