@@ -56,8 +56,11 @@ class DigestRunner:
         publisher: Publisher | None = None,
         grace: timedelta = DEFAULT_GRACE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owns: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
         self.digests, self.publisher, self.grace, self.clock = digests, publisher, grace, clock
+        # With shards spread over processes, each schedules only the digests of its own shards' guilds.
+        self.owns = owns
         self.scheduler: BaseScheduler | None = None
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -67,7 +70,8 @@ class DigestRunner:
         """Rebuild every group's job from the schedule rows, then catch up on what the downtime missed."""
         self.scheduler = scheduler
         for schedule in await self.digests.enabled():
-            self.plan(schedule)
+            if self.owns(schedule.guild_id):
+                self.plan(schedule)
         await self.catch_up()
 
     def plan(self, schedule: ScheduleView) -> datetime | None:
@@ -157,7 +161,7 @@ class DigestRunner:
         """At start-up: resume half-posted digests, then post (or skip) weeks whose time passed while down."""
         for run in await self.digests.unfinished():
             schedule = await self.digests.schedule(guild_id=run.guild_id)
-            if schedule is None:
+            if schedule is None or not self.owns(run.guild_id):
                 continue
             async with self._lock(run.guild_id):
                 current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
@@ -165,6 +169,8 @@ class DigestRunner:
                     await self._post(current, schedule)
         now = self.clock()
         for schedule in await self.digests.enabled():
+            if not self.owns(schedule.guild_id):
+                continue
             tz = zone(schedule.timezone)
             due = last_due(now, schedule.weekday, schedule.hour, schedule.minute, tz)
             if schedule.since is not None and due < schedule.since:

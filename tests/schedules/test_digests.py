@@ -224,3 +224,22 @@ def test_periods_follow_the_group_zone() -> None:
     start, end = digests.last_period(schedule)
     assert (start.astimezone(tz).hour, end) == (9, DUE)
     assert digests.current_period(schedule) == (DUE, DUE + timedelta(days=7))
+
+
+async def test_a_process_schedules_only_the_digests_of_its_own_guilds(sessions: Sessions) -> None:
+    await scheduled(sessions)
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.start(paused=True)
+    try:
+        other = DigestRunner(
+            DigestService(sessions), publisher=Publisher(), clock=Clock(DUE - timedelta(hours=1)), owns=lambda g: False
+        )
+        await other.start(scheduler)
+        assert scheduler.get_job(job_id(GUILD)) is None
+        mine = DigestRunner(
+            DigestService(sessions), publisher=Publisher(), clock=Clock(DUE - timedelta(hours=1)), owns=lambda g: True
+        )
+        await mine.start(scheduler)
+        assert scheduler.get_job(job_id(GUILD)) is not None
+    finally:
+        scheduler.shutdown(wait=False)
