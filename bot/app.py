@@ -20,13 +20,14 @@ from bot.digest_post import DigestPublisher
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.digests import DigestRunner
-from schedules.jobs import recover_on_start, register_jobs
+from schedules.jobs import POLL_LEASE, recover_on_start, register_jobs
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.digests import DigestService
 from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
+from storage.leases import LeaseService
 from storage.models import utcnow
 from storage.notes import NoteService
 from storage.papers import PaperService
@@ -55,6 +56,7 @@ class Services:
     poller: FeedPoller  # its deliverer is the bot, set once the bot exists
     digests: DigestService
     digest_runner: DigestRunner  # its publisher is the bot, likewise
+    leases: LeaseService
 
 
 def build_services(settings: Settings) -> Services:
@@ -88,6 +90,7 @@ def build_services(settings: Settings) -> Services:
         poller=poller,
         digests=digests,
         digest_runner=DigestRunner(digests, grace=timedelta(hours=settings.digest_grace_hours)),
+        leases=LeaseService(sessions),
     )
 
 
@@ -125,7 +128,11 @@ class PaperClub(commands.Bot):
         install_error_handler(self.tree)
         await load_cogs(self)
         register_jobs(
-            self.services.scheduler, papers=self.services.papers, poller=self.services.poller, settings=self.settings
+            self.services.scheduler,
+            papers=self.services.papers,
+            poller=self.services.poller,
+            settings=self.settings,
+            leases=self.services.leases,  # several processes on one database: one polls at a time
         )
         self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
         heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`
@@ -185,6 +192,10 @@ class PaperClub(commands.Bot):
         self._stopping = True
         if self.services.scheduler.running:
             self.services.scheduler.shutdown(wait=False)
+        try:
+            await self.services.leases.release(POLL_LEASE)  # another process may poll at once
+        except Exception:
+            log.warning("could not give back the feed-polling lease; it expires by itself", exc_info=True)
         await self.services.arxiv.close()
         await super().close()
         await self.services.engine.dispose()

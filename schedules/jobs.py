@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
 from schedules.poller import FeedPoller
+from storage.leases import LeaseService
 from storage.papers import PaperService
 
 log = logging.getLogger(__name__)
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 PENDING_METADATA_JOB = "metadata:pending"
 POLL_FEEDS_JOB = "feeds:poll"
 RECOVER_DELIVERIES_JOB = "feeds:recover"
+POLL_LEASE = "feeds"
+POLL_LEASE_TTL = timedelta(seconds=120)  # a dead poller's lease is taken over within this
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 
 
@@ -34,13 +38,23 @@ async def fill_pending_metadata(papers: PaperService) -> None:
         log.exception("filling in pending metadata failed")
 
 
-async def poll_feeds(poller: FeedPoller) -> None:
-    """One poll cycle: every due feed fetched once, new papers posted."""
+async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None) -> None:
+    """One poll cycle: every due feed fetched once, new papers posted; by one process at a time.
+
+    With several processes on one database, only the holder of the ``feeds`` lease polls; it renews the lease
+    while a long cycle runs, and another process takes over once a dead holder's lease runs out.
+    """
+    if leases is not None and not await leases.hold(POLL_LEASE, ttl=POLL_LEASE_TTL):
+        return
+    renewing = asyncio.create_task(_renew(leases)) if leases is not None else None
     try:
         report = await poller.poll_once()
     except Exception:
         log.exception("polling feeds failed")
         return
+    finally:
+        if renewing is not None:
+            renewing.cancel()
     if report.fetched or report.failed or report.posted:
         log.info(
             "feeds: %d fetched, %d unchanged, %d failed, %d papers posted",
@@ -49,6 +63,16 @@ async def poll_feeds(poller: FeedPoller) -> None:
             len(report.failed),
             report.posted,
         )
+
+
+async def _renew(leases: LeaseService | None) -> None:
+    """Keep the polling lease while a cycle runs (posting a busy day can take minutes)."""
+    while leases is not None:
+        await asyncio.sleep(POLL_LEASE_TTL.total_seconds() / 3)
+        try:
+            await leases.hold(POLL_LEASE, ttl=POLL_LEASE_TTL)
+        except Exception:
+            log.exception("renewing the feed-polling lease failed")
 
 
 async def recover_deliveries(poller: FeedPoller, before: datetime) -> None:
@@ -62,7 +86,14 @@ async def recover_deliveries(poller: FeedPoller, before: datetime) -> None:
         log.info("sent %d papers left pending when the bot last stopped", sent)
 
 
-def register_jobs(scheduler: BaseScheduler, *, papers: PaperService, poller: FeedPoller, settings: JobSettings) -> None:
+def register_jobs(
+    scheduler: BaseScheduler,
+    *,
+    papers: PaperService,
+    poller: FeedPoller,
+    settings: JobSettings,
+    leases: LeaseService | None = None,
+) -> None:
     """Add (or replace) every background job."""
     if settings.metadata_retry_interval > 0:
         scheduler.add_job(
@@ -79,7 +110,7 @@ def register_jobs(scheduler: BaseScheduler, *, papers: PaperService, poller: Fee
         poll_feeds,
         "interval",
         seconds=min(settings.feed_poll_interval, FEED_TICK),
-        args=[poller],
+        args=[poller, leases],
         id=POLL_FEEDS_JOB,
         replace_existing=True,
         coalesce=True,

@@ -333,3 +333,13 @@ class DigestRun(SQLModel, table=True):
     trigger: str = Field(default="schedule", max_length=16)  # schedule, catch-up, or now (a moderator)
     created_at: datetime = _when()
     finished_at: datetime | None = _when(nullable=True, default=False)
+
+
+class Lease(SQLModel, table=True):
+    """Work that one process at a time may do (feed polling), held for a while and renewed, taken over if not."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=200)  # which process: host, pid and a random part
+    expires_at: datetime = _when()

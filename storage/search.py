@@ -3,12 +3,18 @@
 On SQLite the index is FTS5: external-content tables over ``notes`` and ``papers`` kept in step by triggers
 (insert, edit, delete), with the porter stemmer over unicode61 (diacritics folded), which suits scientific
 English. What members type never reaches FTS5 as syntax: :func:`fts_query` turns it into quoted terms.
+
+On PostgreSQL it is the database's own: a generated ``search_vector`` (tsvector) column on ``notes`` and
+``papers`` with a GIN index, in the text search configuration ``paperclub`` (English stemming, diacritics
+folded); see migration 0002. The same quoted terms become a tsquery through :func:`pg_tsquery`, every word a
+quoted lexeme, so what members type is never tsquery syntax there either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,6 +47,18 @@ MAX_TERMS = 12
 RANK_WINDOW = 100  # a broad query is ranked among the group's newest matches, this many deep
 NOTE_SCORE = "bm25(notes_fts)"
 PAPER_SCORE = "bm25(papers_fts, 8.0, 3.0, 1.0)"  # a word in a title counts for much more than one in an abstract
+
+# PostgreSQL (migration 0002 makes the configuration and the columns).
+TS_CONFIG = "paperclub"
+PG_PAPER_WEIGHTS = "'{0.1, 0.125, 0.375, 1.0}'::real[]"  # D, C abstract, B authors, A title: PAPER_SCORE's 1:3:8
+PG_WALK = 10  # a search first walks this many times RANK_WINDOW of the group's newest rows for its matches
+PG_RANK_NORMALIZATION = 1  # divide by 1 + log(length): a long text matches more words but is not more relevant
+PG_HEADLINE = (
+    f'StartSel="{HIT_START}", StopSel="{HIT_END}", MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'
+)
+# Indexed as spaces (migration 0002), as FTS5's tokenizer does, so "2403.17887" is two words in the index.
+PG_PUNCTUATION = string.punctuation
+_TERM = re.compile(r'"([^"]*)"(\*?)')
 
 
 class SearchQueryError(UserFacingError):
@@ -80,6 +98,35 @@ def fts_query(raw: str) -> str:
             )
         raise SearchQueryError('Type some words to search for, e.g. `model merging` or `"in-context learning"`.')
     return " ".join(dict.fromkeys(terms[:MAX_TERMS]))
+
+
+def pg_lexeme(word: str) -> str:
+    """A word as one quoted operand of ``to_tsquery``: whatever it holds is read as text, never as operators."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def pg_tsquery(match: str) -> tuple[str, dict[str, str]]:
+    """The SQL for the tsquery meaning what :func:`fts_query` wrote, and its parameters.
+
+    Every term is required; a quoted term is a phrase (``phraseto_tsquery``); a term ending in ``*`` is a phrase
+    whose last word is a prefix (``'word':*``), stemmed like the text, or taken as written if it is a stop word
+    (``over*`` still finds "overfitting"). Member input only ever travels as bound parameters.
+    """
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    for i, (phrase, star) in enumerate(_TERM.findall(match)):
+        words = phrase.split()
+        if not words:
+            continue
+        key = f"term{i}"
+        if star:
+            params[key] = " <-> ".join(pg_lexeme(word) for word in words) + ":*"
+            stemmed = f"to_tsquery('{TS_CONFIG}', :{key})"
+            parts.append(f"(CASE WHEN numnode({stemmed}) > 0 THEN {stemmed} ELSE to_tsquery('simple', :{key}) END)")
+        else:
+            params[key] = " ".join(words)
+            parts.append(f"phraseto_tsquery('{TS_CONFIG}', :{key})")
+    return " && ".join(parts) or "''::tsquery", params
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +186,26 @@ class SearchBackend(Protocol):
         ...
 
 
+def _note_filters(filters: SearchFilters, since: Any) -> tuple[list[str], dict[str, Any]]:
+    """The conditions on ``notes AS n`` for the filters (``since`` as the database takes it), with parameters."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.author_id is not None:
+        where.append("n.author_id = :author_id")
+        params["author_id"] = filters.author_id
+    if filters.since is not None:
+        where.append("n.created_at >= :since")
+        params["since"] = since
+    if filters.tag is not None:
+        where.append(
+            "n.id IN (SELECT nt.note_id FROM note_tags nt JOIN tags t ON t.id = nt.tag_id "
+            "WHERE t.guild_id = :guild_id AND (t.name = :tag OR t.name LIKE :tag_prefix ESCAPE '\\'))"
+        )
+        params["tag"] = filters.tag
+        params["tag_prefix"] = filters.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    return where, params
+
+
 class SqliteSearch:
     """FTS5 on SQLite."""
 
@@ -146,21 +213,10 @@ class SqliteSearch:
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
     ) -> list[SearchHit]:
         """The group's notes matching ``match``, best first."""
-        where = ["notes_fts MATCH :match", "n.guild_id = :guild_id"]
-        params: dict[str, Any] = {"match": match, "guild_id": guild_id, "limit": limit}
-        if filters.author_id is not None:
-            where.append("n.author_id = :author_id")
-            params["author_id"] = filters.author_id
-        if filters.since is not None:
-            where.append("n.created_at >= :since")
-            params["since"] = filters.since.strftime("%Y-%m-%d %H:%M:%S")
-        if filters.tag is not None:
-            where.append(
-                "n.id IN (SELECT nt.note_id FROM note_tags nt JOIN tags t ON t.id = nt.tag_id "
-                "WHERE t.guild_id = :guild_id AND (t.name = :tag OR t.name LIKE :tag_prefix ESCAPE '\\'))"
-            )
-            params["tag"] = filters.tag
-            params["tag_prefix"] = filters.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        since = filters.since.strftime("%Y-%m-%d %H:%M:%S") if filters.since is not None else None
+        narrowed, extra = _note_filters(filters, since)
+        where = ["notes_fts MATCH :match", "n.guild_id = :guild_id", *narrowed]
+        params: dict[str, Any] = {"match": match, "guild_id": guild_id, "limit": limit, **extra}
         select = f"""n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
                    snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
         source = "notes_fts CROSS JOIN notes AS n ON n.id = notes_fts.rowid"
@@ -242,6 +298,172 @@ async def _ranked(
     return [(rank, by_id[rowid]) for rowid, rank in best if rowid in by_id]
 
 
+class PgSearch:
+    """PostgreSQL's full-text search: the generated ``search_vector`` columns and their GIN indexes.
+
+    Like :class:`SqliteSearch`, a query is ranked (``ts_rank_cd``) among the group's newest RANK_WINDOW matches,
+    and only the best few get a headline, the costly part. Which are the newest matches is found in one of two
+    ways, as a search cannot know beforehand how common its words are (the planner's guess is far off for a
+    phrase of two common words, which it takes to be as common as both words anywhere in a note):
+
+    - walking the group's newest notes (or known papers), PG_WALK times the window at most, and stopping once
+      the window is full: right for a common word, which fills it in a few hundred rows;
+    - when the walk comes back short and there was more to walk, all the group's matches through the GIN
+      index, newest first: right for a rare word or phrase, which the walk would look for far and wide.
+    """
+
+    async def notes(
+        self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
+    ) -> list[SearchHit]:
+        """The group's notes matching ``match``, best first."""
+        query = await _pg_query(conn, match)
+        if not query:
+            return []
+        narrowed, extra = _note_filters(filters, _aware(filters.since))
+        group = " AND ".join(["n.guild_id = :guild_id", *narrowed])  # the notes searched, whatever they say
+        params = {**extra, "query": query, "guild_id": guild_id}
+        ids = await _pg_window(
+            conn,
+            newest=f"SELECT n.id, n.search_vector FROM notes AS n WHERE {group} ORDER BY n.id DESC",
+            matching=f"SELECT n.id FROM notes AS n WHERE {group} AND n.search_vector @@ CAST(:query AS tsquery)",
+            params=params,
+            window=max(RANK_WINDOW, limit),
+        )
+        if not ids:
+            return []
+        sql = f"""
+            WITH best AS (
+                SELECT n.id, ts_rank_cd(n.search_vector, CAST(:query AS tsquery), {PG_RANK_NORMALIZATION}) AS rank
+                FROM notes AS n WHERE n.id = ANY(:ids) ORDER BY rank DESC, n.id DESC LIMIT :limit
+            )
+            SELECT b.rank, n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
+                   {_pg_headline("n.body")}
+            FROM best AS b JOIN notes AS n ON n.id = b.id JOIN papers AS p ON p.id = n.paper_id
+            ORDER BY b.rank DESC, b.id DESC"""
+        rows = (await conn.execute(text(sql), {**_pg_headline_params(query), "ids": ids, "limit": limit})).all()
+        return [
+            SearchHit(
+                kind="note",
+                score=-row[0],
+                paper_id=row[6],
+                paper_key=row[7],
+                paper_title=row[8],
+                snippet=row[9],
+                note_id=row[1],
+                author_name=row[2],
+                created_at=_parse_time(row[3]),
+                channel_id=row[4],
+                message_id=row[5],
+            )
+            for row in rows
+        ]
+
+    async def papers(
+        self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
+    ) -> list[SearchHit]:
+        """The papers the group knows matching ``match``, best first."""
+        query = await _pg_query(conn, match)
+        if not query:
+            return []
+        group = "gp.guild_id = :guild_id"  # the papers searched: the ones the group knows
+        params: dict[str, Any] = {"query": query, "guild_id": guild_id}
+        if filters.since is not None:
+            group += " AND gp.first_seen >= :since"
+            params["since"] = _aware(filters.since)
+        ids = await _pg_window(
+            conn,
+            newest=f"""SELECT p.id, p.search_vector FROM (
+                    SELECT gp.paper_id FROM guild_papers AS gp WHERE {group} ORDER BY gp.paper_id DESC LIMIT :walk
+                ) AS known JOIN papers AS p ON p.id = known.paper_id ORDER BY p.id DESC""",
+            matching=f"""SELECT p.id FROM guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id
+                WHERE {group} AND p.search_vector @@ CAST(:query AS tsquery)""",
+            params=params,
+            window=max(RANK_WINDOW, limit),
+        )
+        if not ids:
+            return []
+        # The headline reads the title, the authors as a list and the abstract, as one text.
+        authors = (
+            "CASE WHEN jsonb_typeof(p.authors::jsonb) = 'array' THEN "
+            "array_to_string(ARRAY(SELECT jsonb_array_elements_text(p.authors::jsonb)), ', ') END"
+        )
+        sql = f"""
+            WITH best AS (
+                SELECT p.id, ts_rank_cd({PG_PAPER_WEIGHTS}, p.search_vector, CAST(:query AS tsquery),
+                                        {PG_RANK_NORMALIZATION}) AS rank
+                FROM papers AS p WHERE p.id = ANY(:ids) ORDER BY rank DESC, p.id DESC LIMIT :limit
+            )
+            SELECT b.rank, p.id, p.key, p.title, {_pg_headline(f"concat_ws(' · ', p.title, {authors}, p.abstract)")}
+            FROM best AS b JOIN papers AS p ON p.id = b.id
+            ORDER BY b.rank DESC, b.id DESC"""
+        rows = (await conn.execute(text(sql), {**_pg_headline_params(query), "ids": ids, "limit": limit})).all()
+        return [
+            SearchHit(
+                kind="paper", score=-row[0], paper_id=row[1], paper_key=row[2], paper_title=row[3], snippet=row[4]
+            )
+            for row in rows
+        ]
+
+
+async def _pg_window(
+    conn: AsyncConnection, *, newest: str, matching: str, params: dict[str, Any], window: int
+) -> list[int]:
+    """The ids of the newest ``window`` matches, newest first (see :class:`PgSearch`).
+
+    ``newest`` lists the rows searched, newest first, as ``id, search_vector`` (it may use ``:walk`` to stop
+    early itself); ``matching`` selects the ids of all of them that match ``:query``.
+    """
+    walk = window * PG_WALK
+    walked = f"""SELECT walked.id FROM ({newest} LIMIT :walk) AS walked
+        WHERE walked.search_vector @@ CAST(:query AS tsquery) ORDER BY walked.id DESC LIMIT :window"""
+    values = {**params, "walk": walk, "window": window}
+    ids = [row[0] for row in (await conn.execute(text(walked), values)).all()]
+    if len(ids) == window:
+        return ids
+    searched = f"SELECT count(*) FROM ({newest} LIMIT :walk) AS walked"
+    if (await conn.execute(text(searched), values)).scalar_one() < walk:
+        return ids  # the walk saw every row there is to search
+    # The planner must not see a LIMIT here, or it may walk the whole table newest first for a rare phrase.
+    everything = f"WITH matches AS MATERIALIZED ({matching}) SELECT id FROM matches ORDER BY id DESC LIMIT :window"
+    return [row[0] for row in (await conn.execute(text(everything), values)).all()]
+
+
+def _pg_headline(document: str) -> str:
+    """SQL for the snippet of ``document`` with the matched words marked.
+
+    PostgreSQL's parser reads "2403.17887" or "example.org" as one token, which the index (made from the text
+    with punctuation as spaces) does not hold, so a note found by such words would show no marked word: those
+    get the snippet of the text as the index read it.
+    """
+    marked = f"ts_headline('{TS_CONFIG}', {document}, CAST(:query AS tsquery), :headline)"
+    words = f"regexp_replace(translate({document}, :punctuation, :spaces), ' {{2,}}', ' ', 'g')"
+    as_indexed = f"ts_headline('{TS_CONFIG}', {words}, CAST(:query AS tsquery), :headline)"
+    return (
+        f"(SELECT CASE WHEN strpos(h.snippet, :hit) > 0 THEN h.snippet ELSE {as_indexed} END "
+        f"FROM (SELECT {marked} AS snippet) AS h)"
+    )
+
+
+def _pg_headline_params(query: str) -> dict[str, str]:
+    return {
+        "query": query,
+        "headline": PG_HEADLINE,
+        "hit": HIT_START,
+        "punctuation": PG_PUNCTUATION,
+        "spaces": " " * len(PG_PUNCTUATION),
+    }
+
+
+async def _pg_query(conn: AsyncConnection, match: str) -> str:
+    """The tsquery for ``match``, as text; empty when every word is one the index leaves out (stop words)."""
+    expression, params = pg_tsquery(match)
+    return str((await conn.execute(text(f"SELECT CAST({expression} AS text)"), params)).scalar_one() or "")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -254,6 +476,8 @@ def backend_for(dialect: str) -> SearchBackend:
     """The search that suits a database."""
     if dialect == "sqlite":
         return SqliteSearch()
+    if dialect == "postgresql":
+        return PgSearch()
     raise RuntimeError(f"full-text search works on SQLite and PostgreSQL, not {dialect}")
 
 
@@ -273,7 +497,7 @@ class SearchService:
         kinds = ["notes"] if filters.notes_only else ["notes", "papers"]
 
         async def run(kind: str) -> list[SearchHit]:
-            # Each kind on its own connection: SQLite works on both at once, outside the event loop.
+            # Each kind on its own connection: both databases work on both at once (SQLite outside the event loop).
             async with self.sessions() as session:
                 conn = await session.connection()
                 backend = backend_for(conn.dialect.name)

@@ -1,4 +1,8 @@
-"""Similar papers: BM25 over a paper's title and abstract, among the papers a group knows."""
+"""Similar papers: the papers a group knows that share most of a paper's key words, best first.
+
+On SQLite, BM25 (FTS5) over the papers' full-text index; on PostgreSQL, ``ts_rank`` over the papers'
+``search_vector`` (migration 0002). Either way the query is the paper's key terms, any of them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions
 from storage.models import Note, NoteTag, Paper, Tag
 from storage.papers import PaperView
-from storage.search import STOP_WORDS
+from storage.search import STOP_WORDS, TS_CONFIG, pg_lexeme
 
 MAX_QUERY_TERMS = 24
 _TOKEN = re.compile(r"[^\W\d_][^\W_]{2,}")
@@ -70,6 +74,22 @@ def key_terms(title: str, abstract: str) -> list[str]:
     return [spelled[stem] for stem, _ in counts.most_common(MAX_QUERY_TERMS)]
 
 
+# Both: (paper id, score), lower scores first, at most :limit, among the group's papers but for the one asked about.
+SQLITE_SQL = """
+    SELECT p.id, papers_fts.rank FROM papers_fts
+    CROSS JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id
+    JOIN papers AS p ON p.id = papers_fts.rowid
+    WHERE papers_fts MATCH :match AND p.id != :paper_id
+    ORDER BY papers_fts.rank LIMIT :limit"""
+# Every field weighs the same, as in the SQLite index's default bm25; the length normalisation stands in for bm25's.
+POSTGRES_SQL = f"""
+    WITH q AS MATERIALIZED (SELECT to_tsquery('{TS_CONFIG}', :match) AS query)
+    SELECT p.id, -ts_rank('{{1, 1, 1, 1}}'::real[], p.search_vector, (SELECT query FROM q), 1) AS score
+    FROM guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id
+    WHERE gp.guild_id = :guild_id AND p.search_vector @@ (SELECT query FROM q) AND p.id != :paper_id
+    ORDER BY score, p.id DESC LIMIT :limit"""
+
+
 class SimilarService:
     """Finds papers like a given one among a group's known papers."""
 
@@ -81,15 +101,12 @@ class SimilarService:
         terms = key_terms(paper.title or "", paper.abstract or "")
         if not terms:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        sql = """
-            SELECT p.id, papers_fts.rank FROM papers_fts
-            CROSS JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id
-            JOIN papers AS p ON p.id = papers_fts.rowid
-            WHERE papers_fts MATCH :match AND p.id != :paper_id
-            ORDER BY papers_fts.rank LIMIT :limit"""
         async with self.sessions() as session:
             conn = await session.connection()
+            if conn.dialect.name == "postgresql":
+                sql, match = POSTGRES_SQL, " | ".join(pg_lexeme(t) for t in terms)
+            else:
+                sql, match = SQLITE_SQL, " OR ".join(f'"{t}"' for t in terms)
             rows = (
                 await conn.execute(
                     text(sql), {"guild_id": guild_id, "match": match, "paper_id": paper.id, "limit": limit}

@@ -15,8 +15,17 @@ FULL_TEXT_TABLES = ("notes_fts", "papers_fts")  # SQLite FTS5 tables and their s
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave the full-text index's own tables out of comparisons with the models."""
-    return not (type_ == "table" and name is not None and name.startswith(FULL_TEXT_TABLES))
+    """Leave the full-text index out of comparisons with the models: SQLite's FTS5 tables, and PostgreSQL's
+    generated ``search_vector`` columns on notes and papers with their GIN indexes (migration 0002)."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(FULL_TEXT_TABLES)
+    if type_ == "column":
+        return name != "search_vector"
+    if type_ == "index":
+        return name not in ("ix_notes_search_vector", "ix_papers_search_vector")
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -288,3 +289,34 @@ async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_di
     assert [paper.title for paper, _ in picked.chosen] == expected
     assert all(reason.startswith("matches “merging”") and "(/cs.LG feed)" in reason for _, reason in picked.chosen)
     assert picked.rest == 6 - len(expected)
+
+
+async def test_two_processes_never_poll_at_once_and_one_takes_over_from_a_dead_one(
+    sessions: Sessions, server: Server
+) -> None:
+    from sqlalchemy import update
+
+    from schedules.jobs import POLL_LEASE, poll_feeds
+    from storage.leases import LeaseService
+    from storage.models import Feed, Lease
+
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    server.bodies = {"/cs.LG": render_listing(listing_papers(5, seed=13))}
+    first, second = LeaseService(sessions, holder="process-1"), LeaseService(sessions, holder="process-2")
+    await asyncio.gather(
+        poll_feeds(poller(sessions, Channels()), first), poll_feeds(poller(sessions, Channels()), second)
+    )
+    assert server.hits == {"/cs.LG": 1}  # one of them polled
+    async with sessions() as session:
+        await session.exec(update(Feed).values(next_fetch_at=None))  # type: ignore[call-overload]
+        holder = (await session.get(Lease, POLL_LEASE)).holder  # type: ignore[union-attr]
+        await session.commit()
+    dead, alive = (first, second) if holder == "process-1" else (second, first)
+    await poll_feeds(poller(sessions, Channels()), alive)
+    assert server.hits == {"/cs.LG": 1}  # the holder is alive: the other waits
+    async with sessions() as session:  # the holder dies; its lease runs out
+        await session.exec(update(Lease).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))  # type: ignore[call-overload]
+        await session.commit()
+    await poll_feeds(poller(sessions, Channels()), alive)
+    assert server.hits == {"/cs.LG": 2}
+    assert dead.holder != alive.holder
