@@ -6,6 +6,7 @@ import gc
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -95,9 +96,9 @@ def build_services(settings: Settings) -> Services:
 
 
 class PaperClub(commands.Bot):
-    """The reading group's bot."""
+    """The reading group's bot, on one gateway connection (see :class:`ShardedPaperClub` for more)."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(self, settings: Settings, services: Services, **sharding: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         # Link cards read what members post: message content is a privileged intent, asked for only for them.
@@ -108,6 +109,7 @@ class PaperClub(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # nothing reads old messages back; with link cards on, a cache only costs memory
+            **sharding,
         )
         self.settings = settings
         self.services = services
@@ -156,7 +158,7 @@ class PaperClub(commands.Bot):
             await super().connect(reconnect=reconnect)
         except discord.PrivilegedIntentsRequired:
             intents = self._connection._intents
-            if not intents.message_content:
+            if not intents.message_content or self.is_closed():  # a sharded client has closed itself by now
                 raise
             log.warning(
                 "Discord refused the Message Content intent, so link cards are off. To have them, enable "
@@ -199,6 +201,24 @@ class PaperClub(commands.Bot):
         await self.services.arxiv.close()
         await super().close()
         await self.services.engine.dispose()
+
+
+class ShardedPaperClub(PaperClub, commands.AutoShardedBot):
+    """The bot over several shards in one process: ``SHARD_COUNT`` shards, or just ``SHARD_IDS`` of them.
+
+    With shards spread over processes on one PostgreSQL, each process schedules only its own guilds' digests,
+    feed polling is done by whichever process holds the lease, and deliveries and digest runs stay exactly-once
+    through the database's unique rows.
+    """
+
+
+def make_bot(settings: Settings, services: Services) -> PaperClub:
+    """The bot for these settings: sharded when ``SHARD_COUNT`` is set, else one connection."""
+    if settings.shard_count is None:
+        return PaperClub(settings, services)
+    ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+    services.digest_runner.owns = settings.owns_guild
+    return ShardedPaperClub(settings, services, shard_count=settings.shard_count, shard_ids=ids)
 
 
 async def point_at_api(settings: Settings) -> None:

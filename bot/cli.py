@@ -318,7 +318,7 @@ async def run_bot(settings: Settings) -> None:
     signal stops us."""
     import aiohttp
 
-    from bot.app import PaperClub, build_services, point_at_api
+    from bot.app import build_services, make_bot, point_at_api
     from storage import migrations
 
     try:
@@ -332,7 +332,7 @@ async def run_bot(settings: Settings) -> None:
         await point_at_api(settings)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise StartupError(f"could not reach the Discord API at {settings.discord_api_base}: {reason(exc)}") from exc
-    bot = PaperClub(settings, build_services(settings))
+    bot = make_bot(settings, build_services(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -44,6 +44,8 @@ class Settings:
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
     feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
     digest_grace_hours: float = 12.0  # a digest missed while the bot was down is posted this late at most
+    shard_count: int | None = None  # SHARD_COUNT: run the bot sharded, over this many shards in all
+    shard_ids: tuple[int, ...] | None = None  # SHARD_IDS: the shards this process runs (default: all of them)
     heartbeat_file: str = "./data/heartbeat"  # touched while the bot runs; read by `python -m bot health`
 
     @classmethod
@@ -80,7 +82,10 @@ class Settings:
         if urlsplit(arxiv_api_base).hostname in ARXIV_HOSTS and min_interval < 3.0:
             raise ConfigError("ARXIV_MIN_INTERVAL can't be under 3 seconds against arXiv itself (arXiv's rule).")
         database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        shard_count, shard_ids = _shards(get("SHARD_COUNT"), get("SHARD_IDS"))
         return cls(
+            shard_count=shard_count,
+            shard_ids=shard_ids,
             discord_token=token or "",
             database_url=database_url,
             dev_guild_id=_int(get("DEV_GUILD_ID"), "DEV_GUILD_ID"),
@@ -99,6 +104,12 @@ class Settings:
             digest_grace_hours=_float(get("DIGEST_GRACE_HOURS"), "DIGEST_GRACE_HOURS", cls.digest_grace_hours),
             heartbeat_file=get("HEARTBEAT_FILE") or default_heartbeat_file(database_url),
         )
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the shard a guild is on (Discord's rule: (id >> 22) % shard count)."""
+        if self.shard_count is None or self.shard_ids is None:
+            return True
+        return (guild_id >> 22) % self.shard_count in self.shard_ids
 
     def configure_logging(self) -> None:
         """One line per event on stdout."""
@@ -159,6 +170,28 @@ def _count(value: str | None, name: str, default: int) -> int:
     if number < 1:
         raise ConfigError(f"{name} must be at least 1.")
     return number
+
+
+def _shards(count: str | None, ids: str | None) -> tuple[int | None, tuple[int, ...] | None]:
+    if count is None:
+        if ids is not None:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT: the number of shards over all processes.")
+        return None, None
+    try:
+        total = int(count)
+    except ValueError:
+        raise ConfigError(f"SHARD_COUNT must be a whole number, not {count!r}.") from None
+    if total < 1:
+        raise ConfigError("SHARD_COUNT must be at least 1.")
+    if ids is None:
+        return total, None
+    try:
+        chosen = tuple(sorted({int(part) for part in ids.replace(",", " ").split()}))
+    except ValueError:
+        raise ConfigError(f"SHARD_IDS must be shard numbers like 0,1, not {ids!r}.") from None
+    if not chosen or any(not 0 <= i < total for i in chosen):
+        raise ConfigError(f"SHARD_IDS must be numbers from 0 to {total - 1} (SHARD_COUNT is {total}).")
+    return total, chosen
 
 
 def _switch(value: str | None, name: str, default: bool) -> bool:

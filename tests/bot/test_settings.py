@@ -60,3 +60,39 @@ def test_running_without_a_token_exits_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().count("\n") == 0 and "DISCORD_TOKEN is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, (None, None)),
+        ({"SHARD_COUNT": "4"}, (4, None)),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "2, 0"}, (4, (0, 2))),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3 3"}, (4, (3,))),
+    ],
+)
+def test_shards_are_read(values: dict[str, str], expected: tuple[object, object]) -> None:
+    settings = Settings.from_mapping({"DISCORD_TOKEN": "t", **values})
+    assert (settings.shard_count, settings.shard_ids) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"SHARD_IDS": "0"}, "needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "0"}, "at least 1"),
+        ({"SHARD_COUNT": "two"}, "whole number"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "a"}, "shard numbers"),
+    ],
+)
+def test_bad_shards_are_one_clear_line(values: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_mapping({"DISCORD_TOKEN": "t", **values})
+
+
+def test_a_process_owns_the_guilds_on_its_shards() -> None:
+    guild_on = {shard: (shard << 22) + 12345 * 4 for shard in range(4)}  # (id >> 22) % 4 == shard
+    settings = Settings.from_mapping({"DISCORD_TOKEN": "t", "SHARD_COUNT": "4", "SHARD_IDS": "1,3"})
+    assert [settings.owns_guild(guild_on[s]) for s in range(4)] == [False, True, False, True]
+    assert Settings.from_mapping({"DISCORD_TOKEN": "t"}).owns_guild(guild_on[0])
