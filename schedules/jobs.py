@@ -19,7 +19,7 @@ PENDING_METADATA_JOB = "metadata:pending"
 POLL_FEEDS_JOB = "feeds:poll"
 RECOVER_DELIVERIES_JOB = "feeds:recover"
 POLL_LEASE = "feeds"
-POLL_LEASE_TTL = timedelta(seconds=120)  # a dead poller's lease is taken over within this
+MIN_LEASE = timedelta(seconds=15)
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 
 
@@ -38,15 +38,21 @@ async def fill_pending_metadata(papers: PaperService) -> None:
         log.exception("filling in pending metadata failed")
 
 
-async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None) -> None:
+def lease_ttl(tick: float) -> timedelta:
+    """How long the polling lease lasts: three ticks of the poll job, so a live holder always renews in time,
+    and a dead one's lease is taken over within that (3 minutes with the default interval)."""
+    return max(MIN_LEASE, timedelta(seconds=3 * tick))
+
+
+async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None, ttl: timedelta = MIN_LEASE) -> None:
     """One poll cycle: every due feed fetched once, new papers posted; by one process at a time.
 
     With several processes on one database, only the holder of the ``feeds`` lease polls; it renews the lease
     while a long cycle runs, and another process takes over once a dead holder's lease runs out.
     """
-    if leases is not None and not await leases.hold(POLL_LEASE, ttl=POLL_LEASE_TTL):
+    if leases is not None and not await leases.hold(POLL_LEASE, ttl=ttl):
         return
-    renewing = asyncio.create_task(_renew(leases)) if leases is not None else None
+    renewing = asyncio.create_task(_renew(leases, ttl)) if leases is not None else None
     try:
         report = await poller.poll_once()
     except Exception:
@@ -65,12 +71,12 @@ async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None) -> 
         )
 
 
-async def _renew(leases: LeaseService | None) -> None:
+async def _renew(leases: LeaseService | None, ttl: timedelta) -> None:
     """Keep the polling lease while a cycle runs (posting a busy day can take minutes)."""
     while leases is not None:
-        await asyncio.sleep(POLL_LEASE_TTL.total_seconds() / 3)
+        await asyncio.sleep(ttl.total_seconds() / 3)
         try:
-            await leases.hold(POLL_LEASE, ttl=POLL_LEASE_TTL)
+            await leases.hold(POLL_LEASE, ttl=ttl)
         except Exception:
             log.exception("renewing the feed-polling lease failed")
 
@@ -109,8 +115,8 @@ def register_jobs(
     scheduler.add_job(
         poll_feeds,
         "interval",
-        seconds=min(settings.feed_poll_interval, FEED_TICK),
-        args=[poller, leases],
+        seconds=(tick := min(settings.feed_poll_interval, FEED_TICK)),
+        args=[poller, leases, lease_ttl(tick)],
         id=POLL_FEEDS_JOB,
         replace_existing=True,
         coalesce=True,
