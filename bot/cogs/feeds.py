@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import NO_MENTIONS, Pager, guild_of
+from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
 from schedules.delivery import POSTED_TYPES, decide
 from schedules.feeds import (
@@ -554,15 +554,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
             return list_embed(await self.feeds.list(guild_id=guild_id), page)
 
-        embed, page, pages = await fetch(1)
-        pager = Pager(owner_id=interaction.user.id, fetch=fetch)
-        pager.sync(page, pages)
-        await interaction.response.send_message(
-            embed=embed,
-            view=pager if pages > 1 else discord.utils.MISSING,
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        await send_pages(interaction, fetch, ephemeral=True)
 
     # --- /feed pause, resume, remove -------------------------------------------------------------------------
 

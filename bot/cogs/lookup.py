@@ -13,11 +13,11 @@ from discord.ext import commands
 from bot.cogs.notes import (
     NO_MENTIONS,
     NoteForm,
-    Pager,
     PaperPicker,
     guild_of,
     paper_choices,
     parse_since,
+    send_pages,
     tag_choices,
 )
 from bot.errors import View
@@ -192,12 +192,7 @@ class Lookup(commands.Cog):
                 current + 1 if result.has_more else current,
             )
 
-        embed, page, pages = await fetch(1)  # a query with nothing to search for fails here, only to its author
-        pager = Pager(owner_id=interaction.user.id, fetch=fetch)
-        pager.sync(page, pages)
-        await interaction.response.send_message(
-            embed=embed, view=pager if pages > 1 else discord.utils.MISSING, allowed_mentions=NO_MENTIONS
-        )
+        await send_pages(interaction, fetch)  # a query with nothing to search for fails in fetch, to its author only
 
     @search.autocomplete("tag")
     async def search_tag_choices(

@@ -578,6 +578,24 @@ async def tag_choices(
     return choices
 
 
+async def send_pages(
+    interaction: discord.Interaction,
+    fetch: Callable[[int], Awaitable[tuple[discord.Embed, int, int]]],
+    *,
+    ephemeral: bool = False,
+) -> None:
+    """Answer with the first page, and Previous/Next buttons (for the asker) when there are more."""
+    embed, page, pages = await fetch(1)
+    pager = Pager(owner_id=interaction.user.id, fetch=fetch)
+    pager.sync(page, pages)
+    await interaction.response.send_message(
+        embed=embed,
+        view=pager if pages > 1 else discord.utils.MISSING,
+        ephemeral=ephemeral,
+        allowed_mentions=NO_MENTIONS,
+    )
+
+
 class NoteLists(commands.Cog):
     """/notes: browse the group's notes."""
 
@@ -630,15 +648,7 @@ class NoteLists(commands.Cog):
             )
             return note_list_embed(result, heading=heading), result.page, result.pages
 
-        embed, page, pages = await fetch(1)
-        pager = Pager(owner_id=interaction.user.id, fetch=fetch)
-        pager.sync(page, pages)
-        await interaction.response.send_message(
-            embed=embed,
-            view=pager if pages > 1 else discord.utils.MISSING,
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        await send_pages(interaction, fetch, ephemeral=True)
 
     async def _known_paper(self, guild_id: int, text: str) -> int:
         paper = await self.papers.find_known(guild_id=guild_id, text=text)
