@@ -7,6 +7,7 @@ from .server import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_PERMISSIONS,
     FakeDiscord,
+    shard_of,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "connected_bot",
     "disconnect_bot",
     "running_fake",
+    "shard_of",
 ]

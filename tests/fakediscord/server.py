@@ -110,13 +110,48 @@ def empty_response() -> web.Response:
 
 
 class _Session:
+    """One gateway session: an IDENTIFY for shard [shard_id, shard_count] (no shard means [0, 1])."""
+
     def __init__(self, ws: web.WebSocketResponse, intents: int, shard: list | None) -> None:
         self.ws: web.WebSocketResponse | None = ws
         self.id = secrets.token_hex(16)
         self.seq = 0
         self.intents = intents
-        self.shard = shard
+        self.shard = shard  # as sent in IDENTIFY; READY echoes it
+        self.shard_id, self.shard_count = (int(shard[0]), int(shard[1])) if shard else (0, 1)
+        self.ready = False  # READY and its GUILD_CREATEs (or RESUMED) sent on the current socket
+        self.resumes = 0
         self.lock = asyncio.Lock()
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.shard_id, self.shard_count)
+
+    @property
+    def live(self) -> bool:
+        return self.ws is not None and not self.ws.closed
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Discord's rule: a guild belongs to shard (guild_id >> 22) % shard_count; DMs belong to shard 0."""
+        if guild_id is None:
+            return self.shard_id == 0
+        return (guild_id >> 22) % self.shard_count == self.shard_id
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that receives a guild's events when the bot runs `shard_count` shards."""
+    return (guild_id >> 22) % shard_count
+
+
+def _valid_shard(shard: Any) -> bool:
+    if shard is None:
+        return True
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    shard_id, count = shard
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in shard):
+        return False
+    return count >= 1 and 0 <= shard_id < count
 
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -142,6 +177,7 @@ class FakeDiscord:
         self.followup_window = 15 * 60.0  # seconds the interaction token works for followups/edits
         self.quiet_period = 0.3  # Interaction.wait_done quiet period
         self.heartbeat_interval = 41250
+        self.recommended_shards = 1  # the "shards" GET /gateway/bot answers (AutoShardedBot without shard_count)
         self.attachment_size_limit = 10 * 1024 * 1024
         # privileged intents enabled for the bot in the developer portal (None: all of them)
         self.allowed_intents: int | None = None
@@ -154,6 +190,8 @@ class FakeDiscord:
         self.rejected: list[tuple[str, dict]] = []
         self.internal_errors: list[str] = []
         self.events: list[tuple[str, dict]] = []  # every gateway dispatch the fake produced (sent or not)
+        # (event, guild id or None for DMs) of dispatches no session received: the owning shard was not connected
+        self.dropped: list[tuple[str, int | None]] = []
         self.interactions: list[Interaction] = []
         self.ready = asyncio.Event()
 
@@ -167,7 +205,7 @@ class FakeDiscord:
         self._files: dict[int, dict] = {}  # attachment id -> {"filename", "content_type", "data"}
         self._interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
-        self._session: _Session | None = None
+        self._sessions: dict[tuple[int, int], _Session] = {}  # (shard id, shard count) -> its latest session
         self._sockets: set[web.WebSocketResponse] = set()
         self._inflight = 0
         self._last_request = 0.0
@@ -358,7 +396,41 @@ class FakeDiscord:
 
     @property
     def connected(self) -> bool:
-        return self._session is not None and self._session.ws is not None and not self._session.ws.closed
+        """Some bot session is connected (for a sharded bot: any shard)."""
+        return any(s.live for s in self._sessions.values())
+
+    @property
+    def sessions(self) -> list[tuple[int, int]]:
+        """(shard id, shard count) of every connected gateway session, sorted; a bot without shards is (0, 1)."""
+        return sorted(s.key for s in self._sessions.values() if s.live)
+
+    def shard_connected(self, shard_id: int, shard_count: int) -> bool:
+        """A session for that shard is connected and has received READY and its guilds (or RESUMED)."""
+        session = self._sessions.get((shard_id, shard_count))
+        return session is not None and session.live and session.ready
+
+    async def shards_ready(
+        self,
+        shard_count: int,
+        *,
+        shard_ids: list[int] | range | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109 - public API takes a timeout
+    ) -> None:
+        """Wait until sessions for all shards 0..shard_count-1 (or just `shard_ids`) are connected and ready."""
+        wanted = list(range(shard_count) if shard_ids is None else shard_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not all(self.shard_connected(i, shard_count) for i in wanted):
+            if loop.time() >= deadline:
+                missing = [i for i in wanted if not self.shard_connected(i, shard_count)]
+                raise AssertionError(
+                    f"shards {missing} of {shard_count} did not connect within {timeout}s; connected: {self.sessions}"
+                )
+            await asyncio.sleep(0.01)
+
+    def guilds_on_shard(self, shard_id: int, shard_count: int) -> list[int]:
+        """Ids of the guilds whose events go to that shard."""
+        return [g for g in self.guilds if shard_of(g, shard_count) == shard_id]
 
     async def wait_for_message(
         self,
@@ -395,17 +467,39 @@ class FakeDiscord:
                 raise AssertionError(f"the bot kept making REST requests for {timeout}s")
             await asyncio.sleep(0.02)
 
-    async def request_reconnect(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - public API takes a timeout
-        """Send op 7 RECONNECT like Discord does; discord.py reconnects and RESUMEs. Returns once resumed."""
-        session = self._session
-        if session is None or not self.connected:
-            raise AssertionError("no bot is connected to the fake gateway")
-        self.ready.clear()
-        await self._send_op(session, {"op": 7, "s": None, "t": None, "d": None})
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"bot did not resume within {timeout}s") from None
+    async def request_reconnect(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109 - public API takes a timeout
+        *,
+        shard_id: int | None = None,
+    ) -> None:
+        """Send op 7 RECONNECT like Discord does; discord.py reconnects and RESUMEs. Returns once resumed.
+
+        `shard_id` picks the sessions of that shard; by default every connected session is asked to reconnect.
+        """
+        targets = [s for s in self._sessions.values() if s.live and (shard_id is None or s.shard_id == shard_id)]
+        if not targets:
+            which = "" if shard_id is None else f" for shard {shard_id}"
+            raise AssertionError(f"no bot is connected to the fake gateway{which}")
+        before = {s.key: (s, s.resumes) for s in targets}
+        for session in targets:
+            session.ready = False
+        self._update_ready()
+        for session in targets:
+            await self._send_op(session, {"op": 7, "s": None, "t": None, "d": None})
+
+        def back(key: tuple[int, int]) -> bool:
+            old, resumes = before[key]
+            now = self._sessions.get(key)
+            # resumed, or (if the resume was refused) identified again
+            return now is not None and now.live and now.ready and (now is not old or now.resumes > resumes)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not all(back(key) for key in before):
+            if loop.time() >= deadline:
+                raise AssertionError(f"bot did not resume within {timeout}s")
+            await asyncio.sleep(0.01)
 
     def _globally_quiet(self, quiet: float) -> bool:
         return self._inflight == 0 and time.monotonic() - self._last_request >= quiet
@@ -1192,18 +1286,49 @@ class FakeDiscord:
             except (ConnectionResetError, RuntimeError):
                 log.debug("fake gateway: send failed, socket closed")
 
-    async def _dispatch(self, event: str, data: dict | Callable[[_Session], dict]) -> None:
-        session = self._session
-        if session is None:
-            if not callable(data):
-                self.events.append((event, data))
-            return
-        payload = data(session) if callable(data) else data
-        self.events.append((event, payload))
-        if session.ws is None or session.ws.closed or not self._event_allowed(event, payload, session.intents):
+    @staticmethod
+    def _event_guild(event: str, payload: dict) -> int | None:
+        guild_id = payload.get("guild_id")
+        if guild_id is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+            guild_id = payload.get("id")
+        return None if guild_id is None else int(guild_id)
+
+    async def _send_event(self, session: _Session, event: str, payload: dict) -> None:
+        """Send one dispatch on one session (if it is connected and its intents ask for the event)."""
+        if not session.live or not self._event_allowed(event, payload, session.intents):
             return
         session.seq += 1
         await self._send_op(session, {"op": 0, "t": event, "s": session.seq, "d": payload})
+
+    async def _dispatch_to(self, session: _Session, event: str, payload: dict) -> None:
+        """A dispatch that belongs to one session (READY, its GUILD_CREATEs, RESUMED, member chunks)."""
+        self.events.append((event, payload))
+        await self._send_event(session, event, payload)
+
+    async def _dispatch(self, event: str, data: dict | Callable[[_Session], dict]) -> None:
+        """Route a dispatch like Discord: a guild's events go to the session of the shard that owns the guild,
+        events without a guild (DMs) to shard 0. With the owning shard disconnected the event is dropped."""
+        sessions = list(self._sessions.values())
+        if not sessions:
+            if not callable(data):
+                self.events.append((event, data))
+            return
+        recorded: dict | None = None
+        guild_id: int | None = None
+        delivered = False
+        for session in sessions:
+            payload = data(session) if callable(data) else data
+            if recorded is None:
+                recorded = payload
+                guild_id = self._event_guild(event, payload)
+            if session.live and session.owns(guild_id):
+                delivered = True
+                await self._send_event(session, event, payload)
+        assert recorded is not None
+        self.events.append((event, recorded))
+        if not delivered:
+            self.dropped.append((event, guild_id))
+            log.debug("fake gateway: %s for guild %s dropped, its shard is not connected", event, guild_id)
 
     def _dispatch_soon(self, event: str, build: Callable[[_Session], dict]) -> None:
         """Dispatch from synchronous world-building methods, only once a bot is connected."""
@@ -1216,7 +1341,7 @@ class FakeDiscord:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         self._sockets.add(ws)
-        temp = _Session(ws, 0, None)
+        temp = _Session(ws, 0, None)  # only for HELLO, heartbeat ACKs and refusals before IDENTIFY/RESUME
         await self._send_op(
             temp, {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": self.heartbeat_interval}}
         )
@@ -1245,15 +1370,21 @@ class FakeDiscord:
                     if self.allowed_intents is not None and refused:
                         await ws.close(code=4014, message=b"Disallowed intent(s).")
                         break
+                    if not _valid_shard(d.get("shard")):
+                        await ws.close(code=4010, message=b"Invalid shard.")
+                        break
                     session = _Session(ws, int(d.get("intents", 0)), d.get("shard"))
                     await self._identify(session)
                 elif op == 6:
-                    old = self._session
-                    if old is not None and d.get("token") == self.token and d.get("session_id") == old.id:
+                    old = next((s for s in self._sessions.values() if s.id == d.get("session_id")), None)
+                    if session is None and old is not None and d.get("token") == self.token:
                         old.ws = ws
+                        old.ready = False
                         session = old
-                        await self._dispatch("RESUMED", {})
-                        self.ready.set()
+                        await self._dispatch_to(old, "RESUMED", {})
+                        old.ready = True
+                        old.resumes += 1
+                        self._update_ready()
                     else:
                         await self._send_op(temp, {"op": 9, "s": None, "t": None, "d": False})
                 elif op == 8 and session is not None:
@@ -1266,17 +1397,32 @@ class FakeDiscord:
         finally:
             self._sockets.discard(ws)
             if session is not None and session.ws is ws:
+                # the other shards' sessions carry on; this one stays resumable until its shard identifies again
                 session.ws = None
-                self.ready.clear()
+                session.ready = False
+                self._update_ready()
         return ws
 
+    def _update_ready(self) -> None:
+        """`ready`: some session is connected and every connected session got READY and its guilds (or RESUMED)."""
+        live = [s for s in self._sessions.values() if s.live]
+        if live and all(s.ready for s in live):
+            self.ready.set()
+        else:
+            self.ready.clear()
+
     async def _identify(self, session: _Session) -> None:
-        self.ready.clear()
-        self._session = session
+        old = self._sessions.get(session.key)
+        if old is not None and old.live:
+            # Discord: the new session replaces the shard's old one, which receives nothing more
+            log.debug("fake gateway: shard %s identified again; the old session stops receiving events", session.key)
+        self._sessions[session.key] = session
+        self._update_ready()
+        guilds = [g for g in self.guilds.values() if session.owns(g.id)]
         ready = {
             "v": 10,
             "user": {**self.users[self.bot_user_id], "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1291,14 +1437,16 @@ class FakeDiscord:
         }
         if session.shard is not None:
             ready["shard"] = session.shard
-        await self._dispatch("READY", ready)
-        for guild in list(self.guilds.values()):
-            await self._dispatch("GUILD_CREATE", self._guild_create_payload(guild, session.intents))
-        self.ready.set()
+        await self._dispatch_to(session, "READY", ready)
+        for guild in guilds:
+            await self._dispatch_to(session, "GUILD_CREATE", self._guild_create_payload(guild, session.intents))
+        if self._sessions.get(session.key) is session:
+            session.ready = session.live
+            self._update_ready()
 
     async def _send_chunk(self, session: _Session, d: dict) -> None:
         guild = self.guilds.get(int(d.get("guild_id", 0)))
-        if guild is None:
+        if guild is None or not session.owns(guild.id):
             return
         user_ids = {int(u) for u in d.get("user_ids") or []}
         query = (d.get("query") or "").lower()
@@ -1322,7 +1470,7 @@ class FakeDiscord:
         }
         if d.get("nonce"):
             chunk["nonce"] = d["nonce"]
-        await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
 
     # ------------------------------------------------------------------------------------------
     # REST plumbing
@@ -1682,7 +1830,7 @@ class FakeDiscord:
         return json_response(
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
             }
         )
