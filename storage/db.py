@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +23,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/paperclub.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -66,6 +68,15 @@ def insert_ignoring_duplicates(dialect: str, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+BATCH = 500  # rows per statement, ids per IN (...): under every backend's bound-parameter limit, short loop steps
+
+
+def chunked(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """``items`` a few hundred at a time, for bulk statements and long IN lists."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def make_sessions(engine: AsyncEngine) -> Sessions:

@@ -8,7 +8,7 @@ gets exactly one digest across restarts and crashes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions
+from storage.db import Sessions, chunked
 from storage.errors import NotFoundError, ValidationError
 from storage.identity import PaperKey
 from storage.models import (
@@ -48,12 +48,6 @@ _FEEDS = Feed.__table__  # type: ignore[attr-defined]
 _ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
 _PICKS = DigestPick.__table__  # type: ignore[attr-defined]
-CHUNK = 500
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +428,7 @@ class DigestService:
             )
             note_rows = (await conn.execute(notes_q)).all()
             tags_by_note: dict[int, list[str]] = {}
-            for chunk in _chunks([row.id for row in note_rows]):
+            for chunk in chunked([row.id for row in note_rows]):
                 tag_q = (
                     sa_select(_NOTE_TAGS.c.note_id, _TAGS.c.name)
                     .join(_TAGS, _TAGS.c.id == _NOTE_TAGS.c.tag_id)
@@ -504,7 +498,7 @@ class DigestService:
                 )
                 rows = (await conn.execute(paper_q)).all()
                 made: list[DigestPaper] = []
-                for chunk in _chunks(rows, 1000):  # thousands of papers: let the event loop in between
+                for chunk in chunked(rows, 1000):  # thousands of papers: let the event loop in between
                     made.extend(
                         DigestPaper(
                             paper_id=row.id,

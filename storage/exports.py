@@ -34,14 +34,14 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlmodel import col, select
 
-from storage.db import Sessions
+from storage.db import Sessions, chunked
 from storage.identity import PaperKey
 from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, utcnow
 
@@ -65,7 +65,6 @@ __all__ = [
 FORMAT_NAME = "paperclub-notes"
 FORMAT_VERSION = 1
 FORMATS = ("json", "md", "bibtex")
-CHUNK = 500  # ids per IN (...) list: well under every backend's limit on bound parameters
 
 T = TypeVar("T")
 
@@ -147,11 +146,6 @@ class GroupExport:
         return tuple(seen.values())
 
 
-def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -191,13 +185,13 @@ class ExportService:
             )
             note_ids = [note.id for note in notes if note.id is not None]
             papers: dict[int, Paper] = {}
-            for chunk in _chunks(sorted({note.paper_id for note in notes})):
+            for chunk in chunked(sorted({note.paper_id for note in notes})):
                 for paper in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
                     assert paper.id is not None
                     papers[paper.id] = paper
             tags: dict[int, list[str]] = {}
             revisions: dict[int, list[ExportedRevision]] = {}
-            for chunk in _chunks(note_ids):
+            for chunk in chunked(note_ids):
                 tag_query = (
                     select(NoteTag.note_id, Tag.name)
                     .join(Tag, col(Tag.id) == col(NoteTag.tag_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions, insert_ignoring_duplicates
+from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.errors import NotFoundError, ValidationError
 from storage.metadata import PaperMetadata
 from storage.models import (
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 MODES = ("post", "digest")
 MAX_FILTER_CHARS = 500
 STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
-CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit, and short steps for the event loop
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
 
@@ -112,11 +111,6 @@ def _view(sub: Subscription, feed: Feed) -> SubscriptionView:
     )
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:
     return {
         "key": meta.key,
@@ -181,12 +175,12 @@ async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[L
     insert_papers = insert_ignoring_duplicates(conn.dialect.name, _PAPERS)
     now = utcnow()
     stored: dict[str, tuple[int, int | None, str]] = {}
-    for keys in _chunks(list(listed)):
+    for keys in chunked(list(listed)):
         query = sa_select(_PAPERS.c.id, _PAPERS.c.key, _PAPERS.c.version, _PAPERS.c.metadata_status)
         for pid, key, version, status in await conn.execute(query.where(_PAPERS.c.key.in_(keys))):
             stored[key] = (pid, version, status)
     fresh = [_paper_row(meta, now) for key, (meta, _) in listed.items() if key not in stored]
-    for rows in _chunks(fresh):
+    for rows in chunked(fresh):
         await conn.execute(insert_papers, rows)
     refresh = []
     for key, (pid, version, status) in stored.items():
@@ -198,10 +192,10 @@ async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[L
                 | {f"b_{name}": row[name] for name in ("updated", "doi", "journal_ref", "comment")}
                 | {"b_id": pid, "b_version": max(filter(None, (version, meta.version)), default=None), "b_checked": now}
             )
-    for rows in _chunks(refresh):
+    for rows in chunked(refresh):
         await conn.execute(_REFRESH, rows)
     ids = {key: pid for key, (pid, _, _) in stored.items()}
-    for keys in _chunks([row["key"] for row in fresh]):
+    for keys in chunked([row["key"] for row in fresh]):
         for pid, key in await conn.execute(sa_select(_PAPERS.c.id, _PAPERS.c.key).where(_PAPERS.c.key.in_(keys))):
             ids[key] = pid
     entries = [
@@ -215,7 +209,7 @@ async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[L
         for key, (meta, announce) in listed.items()
     ]
     insert_entries = insert_ignoring_duplicates(conn.dialect.name, _ENTRIES)
-    for rows in _chunks(entries):
+    for rows in chunked(entries):
         await conn.execute(insert_entries, rows)
     return ids
 
@@ -535,7 +529,7 @@ class FeedRuns:
             paper_ids = list({e.paper_id for e in entries})
             channels = list({s.channel_id for s in subs})
             handled: set[tuple[int, int]] = set()
-            for chunk in _chunks(paper_ids):
+            for chunk in chunked(paper_ids):
                 posted = sa_select(_DELIVERIES.c.channel_id, _DELIVERIES.c.paper_id).where(
                     _DELIVERIES.c.channel_id.in_(channels),
                     _DELIVERIES.c.paper_id.in_(chunk),
@@ -579,13 +573,13 @@ class FeedRuns:
                 _DELIVERIES.c.id, _DELIVERIES.c.subscription_id, _DELIVERIES.c.paper_id
             )
             made: dict[tuple[int, int], int] = {}  # rows this call made; a duplicate (decided before) returns none
-            for rows in _chunks(deliveries):
+            for rows in chunked(deliveries):
                 result = await conn.execute(insert_deliveries, rows)
                 made.update(((sub_id, pid), row_id) for row_id, sub_id, pid in result)
             known = {(p.guild_id, paper_id) for p in plans for paper_id in p.post}
             insert_known = insert_ignoring_duplicates(conn.dialect.name, _GUILD_PAPERS)
             known_rows = [{"guild_id": g, "paper_id": pid, "source": "feed", "first_seen": now} for g, pid in known]
-            for rows in _chunks(known_rows):
+            for rows in chunked(known_rows):
                 await conn.execute(insert_known, rows)
             picks: dict[tuple[int, int], str] = {}
             for p in plans:
@@ -595,7 +589,7 @@ class FeedRuns:
             pick_rows = [
                 {"guild_id": g, "paper_id": pid, "reason": r, "picked_at": now} for (g, pid), r in picks.items()
             ]
-            for rows in _chunks(pick_rows):
+            for rows in chunked(pick_rows):
                 await conn.execute(insert_picks, rows)
             planned = [
                 PlannedDelivery(made[(p.subscription_id, pid)], p.guild_id, p.subscription_id, p.channel_id, pid, now)
@@ -611,7 +605,7 @@ class FeedRuns:
         async with self.sessions() as session:
             conn = await session.connection()
             counts: dict[int, int] = {}
-            for chunk in _chunks(list(delivery_ids)):
+            for chunk in chunked(list(delivery_ids)):
                 query = sa_select(_DELIVERIES.c.subscription_id).where(
                     _DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state != DeliveryState.SENT
                 )
@@ -634,7 +628,7 @@ class FeedRuns:
         """Deliveries that could not be sent (the channel is gone or forbidden)."""
         async with self.sessions() as session:
             conn = await session.connection()
-            for chunk in _chunks(list(delivery_ids)):
+            for chunk in chunked(list(delivery_ids)):
                 await conn.execute(
                     update(_DELIVERIES)
                     .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state == DeliveryState.PENDING)
@@ -669,7 +663,7 @@ class FeedRuns:
         """Stored papers by id, for posting."""
         found: dict[int, PaperView] = {}
         async with self.sessions() as session:
-            for chunk in _chunks(list(paper_ids)):
+            for chunk in chunked(list(paper_ids)):
                 for p in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
                     if p.id is not None:
                         found[p.id] = PaperView.of(p)
@@ -680,7 +674,7 @@ class FeedRuns:
         found: dict[int, tuple[str, str]] = {}
         async with self.sessions() as session:
             conn = await session.connection()
-            for chunk in _chunks(list(paper_ids)):
+            for chunk in chunked(list(paper_ids)):
                 query = sa_select(_PAPERS.c.id, _PAPERS.c.title, _PAPERS.c.abstract).where(_PAPERS.c.id.in_(chunk))
                 for pid, title, abstract in await conn.execute(query):
                     found[pid] = (title or "", abstract or "")
