@@ -108,6 +108,17 @@ class Note(SQLModel, table=True):
     thread_id: int | None = _snowflake(nullable=True)
     created_at: datetime = _when()
     updated_at: datetime = _when()
+    # Where the note came from: posted on Discord, or brought in by /import (then dated by its document).
+    origin: str = Field(default="discord", max_length=8, sa_column_kwargs={"server_default": "discord"})
+    status: str = Field(default="done", max_length=8, sa_column_kwargs={"server_default": "done"})  # done, wip, partial
+    undated: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # its document gave no date
+
+
+class NoteOrigin:
+    """Where a note came from."""
+
+    DISCORD = "discord"
+    IMPORT = "import"
 
 
 class NoteRevision(SQLModel, table=True):
@@ -158,6 +169,73 @@ class GuildPaper(SQLModel, table=True):
     paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True))
     source: str = Field(default="note", max_length=16)  # how the group first met it: note, feed
     first_seen: datetime = _when()
+
+
+class PaperAlias(SQLModel, table=True):
+    """Another key that names a stored paper: a group's title-only paper, once resolved to its arXiv id."""
+
+    __tablename__ = "paper_aliases"
+
+    key: str = Field(primary_key=True, max_length=300)
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True))
+    created_at: datetime = _when()
+
+
+class ImportState:
+    """Where one import stands."""
+
+    APPLYING = "applying"  # notes are being written, a chunk per transaction
+    RESOLVING = "resolving"  # written; titles are being looked up on arXiv in the background
+    DONE = "done"
+
+
+class ImportRun(SQLModel, table=True):
+    """One applied import: who brought which document in, what it made, and where its progress is shown."""
+
+    __tablename__ = "imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    member_id: int = _snowflake()  # who ran it
+    file_name: str = Field(max_length=200)
+    digest: str = Field(max_length=64)  # sha256 of the document
+    shape: str = Field(max_length=16)
+    state: str = Field(default=ImportState.APPLYING, max_length=16)
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=JSON)  # notes made, kept, papers, ...
+    channel_id: int | None = _snowflake(nullable=True)  # the progress message, edited as titles resolve
+    message_id: int | None = _snowflake(nullable=True)
+    created_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True, default=False)
+
+
+class TitleLookupState:
+    """Where a title's search on arXiv stands."""
+
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"  # no candidate was close enough: stays a title-only paper
+
+
+class TitleLookup(SQLModel, table=True):
+    """A group's title-only paper waiting to be matched to an arXiv id; the queue survives restarts."""
+
+    __tablename__ = "title_lookups"
+    __table_args__ = (Index("ix_title_lookups_state_guild", "state", "guild_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake()
+    title_key: str = Field(max_length=300, unique=True)  # the title-only paper's key, kept after it is resolved
+    import_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("imports.id", ondelete="SET NULL"), nullable=True, index=True)
+    )
+    title: str = Field(sa_type=Text)
+    surnames: list[str] = Field(default_factory=list, sa_type=JSON)  # from the document's citation
+    year: int | None = None
+    state: str = Field(default=TitleLookupState.PENDING, max_length=16)
+    attempts: int = 0
+    resolved_key: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _when()
+    checked_at: datetime | None = _when(nullable=True, default=False)
 
 
 class GuildSettings(SQLModel, table=True):
