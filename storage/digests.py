@@ -31,6 +31,7 @@ from storage.models import (
     FeedEntry,
     GuildSettings,
     Note,
+    NoteOrigin,
     NoteTag,
     Paper,
     Subscription,
@@ -423,7 +424,12 @@ class DigestService:
                     _PAPERS.c.title,
                 )
                 .join(_PAPERS, _PAPERS.c.id == _NOTES.c.paper_id)
-                .where(_NOTES.c.guild_id == guild_id, _NOTES.c.created_at >= start, _NOTES.c.created_at < end)
+                .where(
+                    _NOTES.c.guild_id == guild_id,
+                    _NOTES.c.created_at >= start,
+                    _NOTES.c.created_at < end,
+                    _NOTES.c.origin == NoteOrigin.DISCORD,  # imported notes are history, never this week's news
+                )
                 .order_by(_NOTES.c.created_at, _NOTES.c.id)
             )
             note_rows = (await conn.execute(notes_q)).all()
@@ -557,6 +563,7 @@ class DigestService:
                 _NOTES.c.author_id.in_(list(authors)),
                 _NOTES.c.created_at >= end - STREAK_LOOKBACK,
                 _NOTES.c.created_at < end,
+                _NOTES.c.origin == NoteOrigin.DISCORD,  # streaks count notes posted, not notes imported
             )
             weeks: dict[int, set[int]] = {}
             for author_id, created in await conn.execute(query):

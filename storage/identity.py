@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from storage.errors import PaperInputError
 
-__all__ = ["PaperKey", "TitleQuery", "find_arxiv_keys", "paper_key", "parse_paper"]
+__all__ = ["PaperKey", "TitleQuery", "find_arxiv_keys", "paper_key", "parse_paper", "title_key"]
 
 # arXiv's archives from before the 2007 identifier scheme (archive/YYMMNNN).
 OLD_ARCHIVES = frozenset(
@@ -58,7 +58,7 @@ class PaperKey:
 
     @property
     def scheme(self) -> str:
-        """``arxiv``, ``doi`` or ``url``."""
+        """``arxiv``, ``doi``, ``url``, or ``title`` for a group's paper known only by its title."""
         return self.key.split(":", 1)[0]
 
     @property
@@ -78,6 +78,9 @@ class PaperKey:
             return f"https://arxiv.org/abs/{self.value}"
         if self.scheme == "doi":
             return f"https://doi.org/{self.value}"
+        if self.scheme == "title":  # no page of its own yet: arXiv's search for the title finds it
+            words = self.value.split("/", 1)[-1]
+            return f"https://arxiv.org/search/?{urlencode({'query': words, 'searchtype': 'title'})}"
         return self.value
 
 
@@ -192,6 +195,19 @@ def parse_paper(text: str) -> PaperKey | TitleQuery:
     if sum(ch.isalpha() for ch in raw) < MIN_TITLE_LETTERS:
         raise PaperInputError(f"`{shown}` does not name a paper. {EXPECTED}")
     return TitleQuery(raw)
+
+
+TITLE_KEY_CHARS = 300
+
+
+def title_key(guild_id: int, normalised_title: str) -> str:
+    """The key of a group's paper known only by its (normalised) title: ``title:<guild>/<words>``.
+
+    Title-only papers belong to the group whose document named them, so nothing another group imports (a wrong
+    title, an abstract pasted from a website) ever shows up as another group's paper.
+    """
+    prefix = f"title:{guild_id}/"
+    return prefix + normalised_title[: TITLE_KEY_CHARS - len(prefix)].rstrip()
 
 
 def paper_key(text: str) -> PaperKey:

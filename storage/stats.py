@@ -34,7 +34,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions
-from storage.models import GuildSettings, Note, NoteTag, Tag, utcnow
+from storage.models import GuildSettings, Note, NoteOrigin, NoteTag, Tag, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,7 @@ async def note_weeks(
     buckets = (
         select((epoch_seconds(session, col(Note.created_at)) // size).label("bucket"))
         .where(*_note_filter(guild_id=guild_id, author_id=author_id))
+        .where(col(Note.origin) == NoteOrigin.DISCORD)  # streaks count notes posted, not notes imported
         .distinct()
         .subquery()
     )

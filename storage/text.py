@@ -50,23 +50,35 @@ def clean_body(body: str) -> str:
 
 def decode_note_file(filename: str, data: bytes) -> str:
     """The text of an uploaded note file, or a ValidationError saying why it can't be used."""
+    return clean_body(decode_text_file(filename, data, suffixes=NOTE_FILE_SUFFIXES, max_bytes=MAX_FILE_BYTES))
+
+
+def decode_text_file(
+    filename: str, data: bytes, *, suffixes: tuple[str, ...], max_bytes: int, kind: str = "note"
+) -> str:
+    """The UTF-8 text of an uploaded file, or a ValidationError saying why it can't be used."""
     name = filename or "file"
-    if not name.lower().endswith(NOTE_FILE_SUFFIXES):
-        raise ValidationError(f"`{name}` is not a note file: attach a `.md` or `.txt` file.")
+    shown = " or ".join(f"`{suffix}`" for suffix in dict.fromkeys(suffix for suffix in suffixes[:3]))
+    if not name.lower().endswith(suffixes):
+        raise ValidationError(f"`{name}` is not a {kind} file: attach a {shown} file.")
     if not data:
         raise ValidationError(f"`{name}` is empty (0 bytes).")
-    if len(data) > MAX_FILE_BYTES:
-        raise ValidationError(f"`{name}` is {len(data) / 1e6:.1f} MB; note files can be at most 1 MB.")
+    if len(data) > max_bytes:
+        raise ValidationError(
+            f"`{name}` is {len(data) / 1e6:.1f} MB; {kind} files can be at most {max_bytes / 1e6:g} MB."
+        )
     if b"\x00" in data:
-        raise ValidationError(f"`{name}` looks like a binary file, not text. Attach a `.md` or `.txt` file.")
+        raise ValidationError(f"`{name}` looks like a binary file, not text. Attach a {shown} file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"`{name}` is not UTF-8 text (byte {exc.start} is invalid). Save it as UTF-8.") from exc
     controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
     if controls > max(8, len(text) // 100):
-        raise ValidationError(f"`{name}` looks like a binary file, not text. Attach a `.md` or `.txt` file.")
-    return clean_body(text)
+        raise ValidationError(f"`{name}` looks like a binary file, not text. Attach a {shown} file.")
+    if not text.strip():
+        raise ValidationError(f"`{name}` is empty: it holds only blank lines.")
+    return text
 
 
 def compose_body(sections: dict[str, str]) -> str:
