@@ -26,8 +26,10 @@ from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.digests import DigestService
+from storage.exports import ExportService
 from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
+from storage.imports.importer import ImportService
 from storage.leases import LeaseService
 from storage.models import utcnow
 from storage.notes import NoteService
@@ -58,6 +60,8 @@ class Services:
     digests: DigestService
     digest_runner: DigestRunner  # its publisher is the bot, likewise
     leases: LeaseService
+    imports: ImportService
+    exports: ExportService
 
 
 def build_services(settings: Settings) -> Services:
@@ -92,6 +96,8 @@ def build_services(settings: Settings) -> Services:
         digests=digests,
         digest_runner=DigestRunner(digests, grace=timedelta(hours=settings.digest_grace_hours)),
         leases=LeaseService(sessions),
+        imports=ImportService(sessions),
+        exports=ExportService(sessions),
     )
 
 

@@ -197,6 +197,7 @@ class ImportRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     guild_id: int = _snowflake(index=True)
     member_id: int = _snowflake()  # who ran it
+    author_id: int | None = _snowflake(nullable=True)  # whom its notes are attributed to (a JSON export keeps its own)
     file_name: str = Field(max_length=200)
     digest: str = Field(max_length=64)  # sha256 of the document
     shape: str = Field(max_length=16)

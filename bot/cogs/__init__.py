@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 async def load_cogs(bot: PaperClub) -> None:
     """Add every cog to the bot."""
     from bot.cogs.digest import Digest
+    from bot.cogs.exports import Exports
     from bot.cogs.feeds import Feeds
     from bot.cogs.help import Help
+    from bot.cogs.imports import Imports
     from bot.cogs.links import LinkCards
     from bot.cogs.lookup import Lookup
     from bot.cogs.notes import NoteLists, Notes
@@ -33,3 +35,5 @@ async def load_cogs(bot: PaperClub) -> None:
         Feeds(bot, feeds=services.feeds, runs=services.runs, limiter=services.limiter, settings=bot.settings)
     )
     await bot.add_cog(Digest(digests=services.digests, runner=services.digest_runner, guilds=services.guilds))
+    await bot.add_cog(Imports(imports=services.imports))
+    await bot.add_cog(Exports(exports=services.exports))

@@ -11,8 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.feeds import check_can_post, target_channel
-from bot.cogs.notes import NO_MENTIONS, guild_of
 from bot.digest_post import build_digest
+from bot.interactions import NO_MENTIONS, guild_of
 from bot.render import COLOUR
 from schedules.digest_time import (
     describe,

@@ -12,7 +12,8 @@ INTRO = (
     "paperclub keeps the reading group's paper notes. Post a note with `/note add` (an arXiv id, a link or a "
     "title); look a paper up with `/paper`, find anything the group wrote with `/search`, and see the topics "
     "with `/tags`. Pasted arXiv links get a card saying how many notes the group has. Moderators can follow arXiv "
-    "categories, searches and RSS feeds in a channel with `/feed add`."
+    "categories, searches and RSS feeds in a channel with `/feed add`, and bring in notes kept elsewhere with "
+    "`/import`. Anyone can take the notes out with `/export`."
 )
 
 

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import Modal, View
+from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
 from bot.render import clip, note_embeds, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
 from storage.guilds import GuildSettingsService
@@ -22,7 +23,6 @@ from storage.text import MAX_FILE_BYTES, SECTION_NAMES, compose_body, decode_not
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 PAGE_SIZE = 8
 SECTION_HINTS = {
     "Summary": "What the paper does, in your words",
@@ -32,13 +32,6 @@ SECTION_HINTS = {
 }
 
 SaveFn = Callable[[discord.Interaction, PaperView], Awaitable[None]]
-
-
-def guild_of(interaction: discord.Interaction) -> int:
-    """The server an interaction came from; notes live only in servers."""
-    if interaction.guild_id is None:
-        raise UserFacingError("Notes live in a server: use this command there, not in direct messages.")
-    return interaction.guild_id
 
 
 def parse_note_id(text: str) -> int:
@@ -121,35 +114,6 @@ class NoteForm(Modal):
         body = compose_body({name: field.value for name, field in self.fields.items()})
         tags = parse_tags(self.tags_field.value)
         await self.on_done(interaction, body, tags)
-
-
-class ConfirmView(View):
-    """Two buttons: go ahead, or leave everything as it is."""
-
-    def __init__(
-        self,
-        *,
-        owner_id: int,
-        label: str,
-        style: discord.ButtonStyle,
-        action: Callable[[discord.Interaction], Awaitable[None]],
-    ) -> None:
-        super().__init__(owner_id=owner_id)
-        self.action = action
-        self.confirm.label = label
-        self.confirm.style = style
-
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.primary, custom_id="confirm")
-    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
-        """Do it."""
-        self.stop()
-        await self.action(interaction)
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary, custom_id="cancel")
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
-        """Leave everything as it is."""
-        self.stop()
-        await interaction.response.edit_message(content="Cancelled: nothing was changed.", embed=None, view=None)
 
 
 class PaperPicker(View):

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import guild_of
+from bot.interactions import guild_of
 from bot.render import COLOUR
 from storage.guilds import GroupSettings, GuildSettingsService
 

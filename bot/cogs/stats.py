@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import guild_of
+from bot.interactions import guild_of
 from bot.render import CHUNK, COLOUR, EMBED_TITLE, FIELD_VALUE, clip, pack
 from storage.db import Sessions
 from storage.stats import GroupStats, ReadingStats, StatsService, TagNode

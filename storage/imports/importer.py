@@ -180,7 +180,12 @@ class ImportService:
         plan, export, file_name, digest = preview.plan, preview.export, preview.file_name, preview.digest
         async with self.sessions() as session:
             run = ImportRun(
-                guild_id=guild_id, member_id=member_id, file_name=file_name[:200], digest=digest, shape=plan.shape
+                guild_id=guild_id,
+                member_id=member_id,
+                author_id=None if export is not None else author.id,
+                file_name=file_name[:200],
+                digest=digest,
+                shape=plan.shape,
             )
             session.add(run)
             await session.commit()

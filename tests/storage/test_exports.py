@@ -194,7 +194,7 @@ async def test_json_is_lossless_and_versioned(sessions: Sessions, seeded: Seeded
 
 async def test_a_group_without_notes_exports_an_empty_document(sessions: Sessions, seeded: Seeded) -> None:
     service = ExportService(sessions)
-    document = json.loads(await service.export(guild_id=123, fmt="json"))
+    document = json.loads((await service.export(guild_id=123, fmt="json")).text)
     assert document["notes"] == [] and document["tags"] == []
     assert to_bibtex(await service.snapshot(guild_id=123)).count("@") == 0
     with pytest.raises(ValueError, match="unknown export format"):

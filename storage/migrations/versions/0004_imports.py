@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("guild_id", sa.BigInteger(), nullable=False),
         sa.Column("member_id", sa.BigInteger(), nullable=False),
+        sa.Column("author_id", sa.BigInteger(), nullable=True),
         sa.Column("file_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("shape", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),

@@ -1,0 +1,131 @@
+"""/import: bring in the notes a group kept elsewhere, after a dry run a moderator confirms."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.import_render import REPORT_NAME, preview_embed, report_text, summary_embed
+from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
+from storage.errors import UserFacingError, ValidationError
+from storage.imports.importer import MAX_IMPORT_BYTES, Author, ImportPreview, ImportService
+from storage.imports.plan import Shape
+
+log = logging.getLogger(__name__)
+
+SHAPE_CHOICES = [app_commands.Choice(name=label, value=shape) for shape, label in Shape.LABELS.items()]
+
+
+async def read_document(file: discord.Attachment) -> bytes:
+    """An uploaded document's bytes, its size checked before downloading."""
+    if file.size > MAX_IMPORT_BYTES:
+        raise ValidationError(
+            f"`{file.filename}` is {file.size / 1e6:.1f} MB; documents can be at most {MAX_IMPORT_BYTES / 1e6:g} MB."
+        )
+    try:
+        return await file.read()
+    except discord.HTTPException as exc:
+        raise UserFacingError(f"I couldn't download `{file.filename}` ({exc.status}). Attach it again.") from exc
+
+
+def report_files(preview: ImportPreview) -> list[discord.File]:
+    """The dry run's full report as an attached text file, when there is anything to report."""
+    text = report_text(preview.plan, file_name=preview.file_name)
+    return [discord.File(io.BytesIO(text.encode()), filename=REPORT_NAME)] if text else []
+
+
+class Imports(commands.Cog):
+    """/import, for moderators."""
+
+    def __init__(self, *, imports: ImportService) -> None:
+        self.imports = imports
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Back up the default permission: only members with Manage Server import."""
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    @app_commands.command(name="import", description="Bring in notes kept elsewhere: a dry run first, then confirm")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(
+        file="A Markdown, text or paperclub JSON file, up to 5 MB",
+        dry_run="Show what would be imported and ask before changing anything (the default)",
+        member="Whose notes these are (default: yours)",
+        shape="What kind of document it is, when it is not recognised by itself",
+    )
+    @app_commands.choices(shape=SHAPE_CHOICES)
+    async def import_command(
+        self,
+        interaction: discord.Interaction,
+        file: discord.Attachment,
+        dry_run: bool = True,
+        member: discord.Member | discord.User | None = None,
+        shape: app_commands.Choice[str] | None = None,
+    ) -> None:
+        """Parse the document and show the dry run with a confirm button, or import it straight away."""
+        guild_of(interaction)  # imports belong to a server
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        preview = await self.imports.preview(
+            file.filename, await read_document(file), shape=shape.value if shape else None
+        )
+        owner = member or interaction.user
+        author = Author(id=owner.id, name=owner.display_name)
+        embed = preview_embed(preview.plan, file_name=preview.file_name, author=author.name)
+        if not preview.plan.notes and not preview.plan.papers:
+            embed.set_footer(text="There is nothing to import in this file.")
+            await interaction.followup.send(embed=embed, files=report_files(preview), ephemeral=True)
+            return
+        if not dry_run:
+            await interaction.followup.send(embed=embed, files=report_files(preview), ephemeral=True)
+            await self._apply(interaction, preview, author)
+            return
+
+        async def confirm(pressed: discord.Interaction) -> None:
+            await pressed.response.edit_message(content="Importing…", view=None)
+            await self._apply(pressed, preview, author)
+
+        count = len(preview.plan.notes) or len(preview.plan.papers)
+        noun = "note" if preview.plan.notes else "paper"
+        view = ConfirmView(
+            owner_id=interaction.user.id,
+            label=f"Import {count:,} {noun}{'' if count == 1 else 's'}",
+            style=discord.ButtonStyle.primary,
+            action=confirm,
+        )
+        await interaction.followup.send(embed=embed, files=report_files(preview), view=view, ephemeral=True)
+
+    async def _apply(self, interaction: discord.Interaction, preview: ImportPreview, author: Author) -> None:
+        """Write the notes, post the one summary in the channel, and tell the moderator."""
+        guild_id = guild_of(interaction)
+        outcome = await self.imports.apply(preview, guild_id=guild_id, member_id=interaction.user.id, author=author)
+        summary = summary_embed(
+            file_name=preview.file_name,
+            shape=preview.plan.shape,
+            counts=outcome.counts(),
+            by_id=interaction.user.id,
+            author_id=None if preview.export is not None else author.id,
+        )
+        done = f"Imported: {outcome.notes_created:,} new notes, {outcome.notes_kept:,} already here."
+        if outcome.notes_refused:
+            done += "\nNot saved:\n" + "\n".join(f"- {reason}" for reason in outcome.notes_refused[:10])
+        channel = interaction.channel
+        if isinstance(channel, discord.abc.Messageable):
+            try:
+                posted = await channel.send(embed=summary, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                log.warning("guild=%s import=%s summary not posted: %s", guild_id, outcome.import_id, exc)
+                done += "\nI could not post the summary in this channel."
+            else:
+                await self.imports.set_message(
+                    guild_id=guild_id, import_id=outcome.import_id, channel_id=posted.channel.id, message_id=posted.id
+                )
+                done += f"\nSummary: {posted.jump_url}"
+        if outcome.titles_queued:
+            done += f"\n{outcome.titles_queued:,} titles are being looked up on arXiv; the summary shows how far."
+        await interaction.followup.send(done[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)

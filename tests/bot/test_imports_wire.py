@@ -1,0 +1,183 @@
+"""/import and /export as moderators and members use them, through the real discord.py client and the loopback
+Discord."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import text
+
+import pytest
+
+from storage.exports import ExportService
+from storage.imports import parse_document
+from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, Club
+from tests.fakediscord import CommandUnavailable
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "imports"
+
+
+async def rows(club: Club, query: str) -> list[tuple]:
+    async with club.bot.services.sessions() as session:
+        return [tuple(r) for r in (await session.exec(text(query))).all()]  # type: ignore[call-overload]
+
+
+async def count(club: Club, table: str) -> int:
+    return (await rows(club, f"SELECT count(*) FROM {table}"))[0][0]
+
+
+def sample(club: Club, name: str) -> dict:
+    return club.discord.host_file(name, (SAMPLES / name).read_bytes(), content_type="text/markdown")
+
+
+async def test_import_and_export_are_synced_with_their_permissions(club: Club) -> None:
+    synced = {c["name"]: c for c in club.discord.commands[None]}
+    assert int(synced["import"]["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert synced["export"].get("default_member_permissions") is None
+    options = {o["name"] for o in synced["import"]["options"]}
+    assert options == {"file", "dry_run", "member", "shape"}
+    help_text = (await club.run("help")).original.text()
+    assert "/import" in help_text and "/export" in help_text
+
+
+async def test_a_member_without_manage_server_cannot_import(club: Club) -> None:
+    with pytest.raises(CommandUnavailable, match="default_member_permissions"):  # Discord hides it from them
+        await club.run("import", user=ANN, attachments={"file": sample(club, "running_log.md")})
+    assert await count(club, "notes") == 0
+
+
+async def test_bad_files_get_a_clear_error_and_nothing_is_stored(club: Club) -> None:
+    cases = [
+        ("empty.md", b"", "empty"),
+        ("blank.md", b"\n \n", "empty"),
+        ("notes.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        ("notes.txt", "Résumé (Wei et al., 2025)".encode("latin-1"), "UTF-8"),
+        ("notes.pdf", b"%PDF-1.7", ".md"),
+        ("huge.md", b"x" * 5_000_001, "5 MB"),
+        ("nothing.md", b"just one line that is no document at all\n", "can't tell"),
+    ]
+    for name, data, needle in cases:
+        file = club.discord.host_file(name, data)
+        inter = await club.run("import", user=MOD, attachments={"file": file})
+        assert inter.ephemeral and needle in inter.text(), (name, inter.text())
+    assert await count(club, "notes") == 0 and await count(club, "imports") == 0
+    assert club.posted() == []
+
+
+async def test_the_dry_run_shows_what_would_be_imported_and_changes_nothing(club: Club) -> None:
+    plan = parse_document((SAMPLES / "daily_posts.md").read_text())
+    inter = await club.run("import", user=MOD, attachments={"file": sample(club, "daily_posts.md")})
+    preview = inter.messages[-1]
+    assert preview.ephemeral
+    shown = preview.text()
+    assert "daily posts" in shown and f"{len(plan.notes)} notes" in shown
+    assert f"{plan.duplicates_merged} duplicate" in shown
+    if plan.flagged:
+        assert "Dates to check" in shown and f"line {plan.flagged[0].line}" in shown
+    assert "Not understood" in shown and f"line {plan.leftovers[0].line}" in shown
+    report = preview.attachment("import-report.txt")
+    assert report["size"] > 0
+    assert [b["label"] for b in preview.buttons()] == [f"Import {len(plan.notes)} notes", "Cancel"]
+    assert await count(club, "notes") == 0 and club.posted() == []
+
+
+async def test_confirming_imports_once_with_one_summary_and_again_creates_nothing(club: Club) -> None:
+    plan = parse_document((SAMPLES / "running_log.md").read_text())
+    inter = await club.run("import", user=MOD, member=BOB, attachments={"file": sample(club, "running_log.md")})
+    pressed = await club.click(inter, "confirm", user=MOD)
+    assert pressed.acknowledged
+    assert await count(club, "notes") == len(plan.notes)
+    assert {r[0] for r in await rows(club, "SELECT DISTINCT author_id FROM notes")} == {BOB}
+    posted = club.posted()
+    assert len(posted) == 1  # one summary, never a message per note
+    summary = posted[0].text()
+    assert f"{len(plan.notes)} new notes" in summary and f"<@{BOB}>" in summary
+    assert posted[0].allowed_mentions is not None and posted[0].allowed_mentions.get("parse") == []
+    told = pressed.messages[-1].text()
+    assert f"{len(plan.notes)} new notes" in told
+    assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{posted[0].id}" in told
+
+    again = await club.run(
+        "import", user=MOD, member=BOB, dry_run=False, attachments={"file": sample(club, "running_log.md")}
+    )
+    assert "0 new notes" in again.messages[-1].text() and f"{len(plan.notes)} already here" in again.messages[-1].text()
+    assert await count(club, "notes") == len(plan.notes)
+    assert await count(club, "imports") == 2
+
+
+async def test_cancel_changes_nothing(club: Club) -> None:
+    inter = await club.run("import", user=MOD, attachments={"file": sample(club, "outline.md")})
+    cancelled = await club.click(inter, "cancel", user=MOD)
+    assert "nothing was changed" in cancelled.text()
+    assert await count(club, "notes") == 0 and club.posted() == []
+
+
+async def test_a_paper_list_becomes_papers_the_group_finds_at_once(club: Club) -> None:
+    plan = parse_document((SAMPLES / "paper_list.md").read_text())
+    inter = await club.run("import", user=MOD, dry_run=False, attachments={"file": sample(club, "paper_list.md")})
+    assert inter.messages and await count(club, "notes") == 0
+    assert await count(club, "guild_papers") == len(plan.papers)
+    first = next(paper for paper in plan.papers if paper.key is None)  # arXiv's own papers get arXiv's metadata
+    words = " ".join((first.title or "").split()[:4])
+    found = await club.run("search", query=words)
+    assert f"**{first.title}**" in found.text() or f"[{first.title}]" in found.text(), found.text()
+    elsewhere = await club.run("search", guild=OTHER_GUILD, query=words)
+    assert "Nothing found" in elsewhere.text()
+
+
+async def test_export_json_reimports_into_an_empty_group_with_identical_notes(club: Club) -> None:
+    await club.run("import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")})
+    await club.run("note add", user=BOB, paper="1111.2011", tags="transformers", text="Posted on Discord, then edited.")
+    note_id = (await rows(club, f"SELECT id FROM notes WHERE author_id = {BOB}"))[0][0]
+    await club.run("note edit", user=BOB, note=str(note_id), text="The edited text.")
+
+    exported = await club.run("export", user=ANN, format="json")
+    message = exported.messages[-1]
+    assert message.ephemeral
+    attachment = next(a for a in message.attachments if a["filename"].endswith(".json"))
+    data = club.discord._files[int(attachment["id"])]["data"]  # the bytes the member downloads
+    assert json.loads(data)["format"] == "paperclub-notes"
+
+    file = club.discord.host_file("backup.json", data, content_type="application/json")
+    restored = await club.run("import", user=MOD, guild=OTHER_GUILD, dry_run=False, attachments={"file": file})
+    assert "new notes" in restored.messages[-1].text(), restored.text()
+
+    service = ExportService(club.bot.services.sessions)
+    before, after = await service.snapshot(guild_id=GUILD), await service.snapshot(guild_id=OTHER_GUILD)
+
+    def shape(snapshot):  # what a group sees of its notes: who, what, when, tags, every earlier version
+        return sorted(
+            (
+                n.author_id,
+                n.author_name,
+                n.body,
+                n.tags,
+                n.revision,
+                n.created_at,
+                n.updated_at,
+                n.paper.key.replace(str(GUILD), "G").replace(str(OTHER_GUILD), "G"),
+                tuple((r.revision, r.body, r.tags, r.editor_id, r.written_at) for r in n.revisions),
+            )
+            for n in snapshot.notes
+        )
+
+    assert len(after.notes) == len(before.notes) > 1
+    assert shape(after) == shape(before)
+    assert any(n.revisions for n in after.notes)
+
+
+async def test_export_formats_arrive_as_files_only_to_the_member(club: Club) -> None:
+    await club.run("note add", user=ANN, paper="1111.2011", tags="llms", text="Notes with $x_1$ & 100% of it.")
+    for fmt, suffix, needle in (
+        ("md", ".md", b"# Paper notes"),
+        ("bibtex", ".bib", b"@misc{"),
+        ("json", ".json", b"{"),
+    ):
+        inter = await club.run("export", user=BOB, format=fmt)
+        message = inter.messages[-1]
+        assert message.ephemeral and "1 notes on 1 papers" in message.text()
+        attachment = next(a for a in message.attachments if a["filename"].endswith(suffix))
+        assert needle in club.discord._files[int(attachment["id"])]["data"]
+    again = await club.run("export", user=BOB, format="md")  # a fourth within the minute
+    assert again.ephemeral and "Slow down" in again.text()
