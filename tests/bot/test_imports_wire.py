@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import text
-
 import pytest
+from sqlalchemy import text
 
 from storage.exports import ExportService
 from storage.imports import parse_document
