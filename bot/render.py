@@ -107,7 +107,10 @@ def note_embeds(note: NoteView) -> list[list[discord.Embed]]:
     """A note as embeds grouped into messages: the paper and tags first, then the whole text."""
     chunks = chunk_text(note.body)
     head = discord.Embed(title=paper_title(note.paper), url=note.paper.url, colour=COLOUR, timestamp=note.created_at)
-    head.set_author(name=clip(f"Note by {note.author_name}", 256))
+    state = f" ({note.state_label})" if note.state_label else ""
+    head.set_author(name=clip(f"Note by {note.author_name}{state}", 256))
+    if note.undated:
+        head.timestamp = None  # its document gave no date: no made-up one
     head.description = chunks[0]
     if note.paper.authors:
         head.add_field(name="Authors", value=clip(authors_line(note.paper.authors), FIELD_VALUE), inline=False)
@@ -135,9 +138,11 @@ def note_list_embed(page: NotePage, *, heading: str) -> discord.Embed:
         tags = " ".join(f"`{t}`" for t in note.tags)
         link = f" · [message]({note.jump_url})" if note.jump_url else ""
         title = clip(note.paper.display_title, 120)
+        when = "undated" if note.undated else f"{note.created_at:%Y-%m-%d}"
+        state = f" · *{note.status.upper() if note.status == 'wip' else note.status}*" if note.status != "done" else ""
         lines.append(
             f"**#{note.id} [{title}]({note.paper.url})**\n"
-            f"{note.author_name} · {note.created_at:%Y-%m-%d}{' · ' + tags if tags else ''}{link}\n"
+            f"{note.author_name} · {when}{state}{' · ' + tags if tags else ''}{link}\n"
             f"> {clip(first_line(note.body), 160)}"
         )
     embed.description = "\n\n".join(lines)

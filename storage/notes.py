@@ -40,6 +40,17 @@ class NoteView:
     message_id: int | None
     thread_id: int | None
     paper: PaperView
+    status: str = "done"  # done, wip (a placeholder), partial
+    undated: bool = False  # imported from a document that gave no date
+    origin: str = "discord"  # or "import"
+
+    @property
+    def state_label(self) -> str:
+        """``WIP``, ``partial``, ``imported``, ``undated``: what a reader should know before reading it."""
+        marks = {"wip": ["WIP"], "partial": ["partly written"]}.get(self.status, [])
+        if self.origin == "import":
+            marks.append("imported, undated" if self.undated else "imported")
+        return ", ".join(marks)
 
     @property
     def jump_url(self) -> str | None:
@@ -149,6 +160,9 @@ async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> 
                 message_id=note.message_id,
                 thread_id=note.thread_id,
                 paper=PaperView.of(papers[note.paper_id]),
+                status=note.status,
+                undated=note.undated,
+                origin=note.origin,
             )
         )
     return views

@@ -97,6 +97,12 @@ async def test_confirming_imports_once_with_one_summary_and_again_creates_nothin
     assert f"{len(plan.notes)} new notes" in told
     assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{posted[0].id}" in told
 
+    wip = (await rows(club, "SELECT id FROM notes WHERE status = 'wip'"))[0][0]
+    shown = await club.run("note show", user=ANN, note=str(wip))
+    assert "(WIP, imported)" in shown.text()
+    listing = await club.run("notes", user=ANN)
+    assert "undated" in listing.text()  # the log's undated block: never given today's date
+
     again = await club.run(
         "import", user=MOD, member=BOB, dry_run=False, attachments={"file": sample(club, "running_log.md")}
     )
