@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +36,41 @@ API_CAPTURES = sorted(path.name for path in DATA.glob("api*.xml"))
 
 _ENTRY = re.compile(r"<entry>.*?</entry>", re.S)
 _ENTRY_ID = re.compile(r"<id>https?://arxiv\.org/abs/(?P<id>.+?)(?:v\d+)?</id>")
+_ENTRY_TITLE = re.compile(r"<title>(?P<title>.*?)</title>", re.S)
+_TITLE_PHRASE = re.compile(r'ti:"(?P<phrase>[^"]*)"')
+_SEARCH_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> list[str]:
+    """Words as arXiv's title index sees them: accents folded, lower case, punctuation and hyphens split."""
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return _SEARCH_WORD.findall(folded.lower())
+
+
+def entry_xml(
+    arxiv_id: str,
+    title: str,
+    *,
+    authors: list[str],
+    published: str,
+    summary: str = "We study the problem and report results.",
+    category: str = "cs.CL",
+    version: int = 1,
+) -> str:
+    """An API entry in the shape of the real captures, for a paper a test invents (``published``: ISO date)."""
+    esc = html.escape
+    stamp = f"{published}T17:59:59Z" if "T" not in published else published
+    names = "".join(f"\n    <author>\n      <name>{esc(name)}</name>\n    </author>" for name in authors)
+    return (
+        f"<entry>\n    <id>http://arxiv.org/abs/{arxiv_id}v{version}</id>\n    <title>{esc(title)}</title>\n"
+        f"    <updated>{stamp}</updated>\n"
+        f'    <link href="https://arxiv.org/abs/{arxiv_id}v{version}" rel="alternate" type="text/html"/>\n'
+        f'    <link href="https://arxiv.org/pdf/{arxiv_id}v{version}" rel="related" type="application/pdf" '
+        f'title="pdf"/>\n    <summary>  {esc(summary)}</summary>\n'
+        f'    <category term="{category}" scheme="http://arxiv.org/schemas/atom"/>\n'
+        f"    <published>{stamp}</published>\n"
+        f'    <arxiv:primary_category term="{category}"/>{names}\n  </entry>'
+    )
 
 
 def raw_capture(name: str) -> bytes:
@@ -76,8 +113,17 @@ class Catalog:
 
     def feed(self, ids: list[str]) -> bytes:
         """An id_list answer: the entries arXiv knows, in the order asked; unknown ids are left out."""
-        blocks = [self.entries[i] for i in ids if i in self.entries]
+        return self.feed_of([self.entries[i] for i in ids if i in self.entries])
+
+    def feed_of(self, blocks: list[str]) -> bytes:
+        """A feed carrying these entry blocks."""
         return (self.head + "".join(f"  {block}\n" for block in blocks) + "</feed>\n").encode("utf-8")
+
+    @staticmethod
+    def title_of(block: str) -> str:
+        """An entry's title as text."""
+        match = _ENTRY_TITLE.search(block)
+        return html.unescape(" ".join(match["title"].split())) if match else ""
 
 
 @dataclass
@@ -125,6 +171,7 @@ class FakeArxiv:
         self.search_reply: Callable[[dict[str, str]], Reply] = lambda query: Reply.of(
             "api2026_search_cat_math.NT_OR_math.AG_max3.xml"
         )
+        self.added: dict[str, str] = {}  # entries a test invents, found by title_search like the catalog's
         self.in_flight = 0
         self.max_in_flight = 0
         self.server: TestServer | None = None
@@ -166,6 +213,32 @@ class FakeArxiv:
                 return reply
             return Reply(body=self.catalog.feed(ids))
         return self.search_reply(query)
+
+    def add_paper(self, arxiv_id: str, title: str, *, authors: list[str], published: str, summary: str = "") -> None:
+        """Make a paper findable by title (see :func:`entry_xml`)."""
+        summary = summary or f"We study {title.lower()} and report results."
+        self.added[arxiv_id] = entry_xml(arxiv_id, title, authors=authors, published=published, summary=summary)
+
+    def title_search(self, query: dict[str, str]) -> Reply:
+        """Answer ``ti:"…" OR ti:"…"`` as arXiv does: entries whose title holds one of the phrases (case and
+        accents ignored), exact titles first, from the catalog and the added papers; paged by start/max_results."""
+        phrases = [
+            words for m in _TITLE_PHRASE.finditer(query.get("search_query", "")) if (words := search_words(m["phrase"]))
+        ]
+        exact: list[str] = []
+        partial: list[str] = []
+        for block in [*self.added.values(), *self.catalog.entries.values()]:
+            title = search_words(self.catalog.title_of(block))
+            hits = [p for p in phrases if any(title[i : i + len(p)] == p for i in range(len(title) - len(p) + 1))]
+            if hits:
+                (exact if title in hits else partial).append(block)
+        start = int(query.get("start", "0"))
+        count = int(query.get("max_results", "10"))
+        return Reply(body=self.catalog.feed_of((exact + partial)[start : start + count]))
+
+    def title_searches(self) -> list[Seen]:
+        """The title searches received so far."""
+        return [seen for seen in self.seen if "ti:" in seen.query.get("search_query", "")]
 
     async def handle(self, request: web.Request) -> web.Response:
         """Serve one request."""
