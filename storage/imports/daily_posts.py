@@ -127,6 +127,12 @@ def _is_link_line(line: str) -> bool:
     return found + dois > 0 and len(_URL_REF.sub("", rest).strip()) <= _LINK_LINE_TEXT
 
 
+def _bare_link(line: str) -> bool:
+    """A line that holds a link and hardly anything else (``Paper: <https://arxiv.org/abs/…>``)."""
+    rest = _URL_REF.sub("", _DOI_REF.sub("", _ARXIV_REF.sub("", line)))
+    return len(_strip_decor(rest.replace("[paper]", "").replace("()", ""))) <= 40
+
+
 def _title_like(line: str) -> bool:
     text = _clean_title(line)
     return (
@@ -213,9 +219,14 @@ class _Reader:
         post = _Post(
             line=(header_at if header else title_line) + 1, day=day, title=title, title_line=title_line + 1, body=""
         )
+        key_line = self._key(post, start, stop)
+        # The closing link is the paper's key (exports write it back); kept in the body it would end the last section.
+        skip = key_line if key_line is not None and _bare_link(lines[key_line]) else -1
         kept: list[str] = list(preamble)
         for j in range(body_from, stop):
             line = lines[j]
+            if j == skip:
+                continue
             if _HASHTAGS.match(line):
                 post.tags.extend(tag for word in _HASHTAG.findall(line) if (tag := to_tag(word)))
                 continue
@@ -231,7 +242,6 @@ class _Reader:
             post.status = NoteStatus.WIP
         elif _PARTIAL.search("\n".join(post.body.split("\n", 3)[:3])):
             post.status = NoteStatus.PARTIAL
-        self._key(post, start, stop)
         return post
 
     def _title(self, header: _Header | None, start: int, stop: int) -> tuple[str, int, int, list[str]]:
@@ -261,8 +271,11 @@ class _Reader:
                 raw += " " + lines[last].strip()
         return _clean_title(raw), pick, last + 1, preamble
 
-    def _key(self, post: _Post, start: int, stop: int) -> None:
-        """The paper's key from the link among the post's last lines; an id cut short is reported, not guessed."""
+    def _key(self, post: _Post, start: int, stop: int) -> int | None:
+        """Set the paper's key from the link among the post's last lines, and say on which line it is.
+
+        An id cut short is reported, not guessed.
+        """
         lines = self.lines
         zone = [j for j in range(stop - 1, start - 1, -1) if lines[j].strip() and not _HASHTAGS.match(lines[j])]
         arxiv: list[tuple[int, str]] = []
@@ -284,9 +297,9 @@ class _Reader:
                 numbers = ident.split(".")[-1].split("v")[0]
                 why = "an arXiv id cut short" if "." in ident and len(numbers) < 5 else "not an arXiv id"
                 self.leftovers.append(Leftover(j + 1, lines[j].strip()[:200], f"{why}: {ident}"))
-                return
+                return None
             post.key, post.version = found.key, found.version
-            return
+            return j
         for kind in ("doi", "url"):
             for j, _, text in (item for item in others if item[1] == kind):
                 try:
@@ -295,7 +308,8 @@ class _Reader:
                     self.leftovers.append(Leftover(j + 1, lines[j].strip()[:200], f"not a paper link: {text[:80]}"))
                     continue
                 post.key, post.version = found.key, found.version
-                return
+                return j
+        return None
 
 
 def _merge(posts: list[_Post]) -> tuple[list[PlannedNote], int]:

@@ -87,14 +87,18 @@ def flag_out_of_sequence(posts: list[tuple[int, str, date]]) -> list[FlaggedDate
     """
     flagged: list[FlaggedDate] = []
     for i, (line, text, day) in enumerate(posts):
-        neighbours = [posts[j][2] for j in (i - 1, i + 1) if 0 <= j < len(posts)]
-        if not neighbours:
+        if 0 < i < len(posts) - 1:
+            neighbours = [posts[i - 1][2], posts[i + 1][2]]
+        elif len(posts) >= 3:
+            # The first or last post: judged against the two posts next to it, which must agree with each other.
+            neighbours = [posts[1][2], posts[2][2]] if i == 0 else [posts[-2][2], posts[-3][2]]
+        else:
             continue
         low, high = min(neighbours), max(neighbours)
         if high - low > _NEIGHBOURS_SPAN or low - _SLACK <= day <= high + _SLACK:
             continue
-        # With one neighbour only (first or last post) the proposal may land a little further from it.
-        tolerance = timedelta(days=7) if len(neighbours) == 2 else _SLACK
+        # The first or last post's proposal may land a little further from its neighbours.
+        tolerance = timedelta(days=7) if 0 < i < len(posts) - 1 else _SLACK
         for year in sorted({neighbour.year for neighbour in neighbours}):
             proposed = _in_year(day, year)
             if proposed is not None and low - tolerance <= proposed <= high + tolerance:
