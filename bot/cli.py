@@ -32,12 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot")
 
 PROG = "python -m bot"
+SHAPES = ("log", "daily", "outline", "list", "json")  # storage.imports.plan.Shape.ALL, without importing it here
 OK, FAILED, USAGE = 0, 1, 2
 CHECK_TIMEOUT = 10.0  # seconds for the database to answer `check`
 HEALTH_TIMEOUT = 1.5  # ... and `health`, which a container runtime calls every few seconds
-IMPORT_NOT_YET = (
-    "import arrives with the importer: this version can write exports (python -m bot export) but not read them yet."
-)
 
 
 class CommandError(Exception):
@@ -203,14 +201,25 @@ def build_parser() -> Parser:
 
     importer = commands.add_parser(
         "import",
-        help="read notes from a JSON export (not available yet: arrives with the importer)",
+        help="bring a notes document or a JSON export into a server (a dry run with --dry-run)",
         description=(
-            "Read a server's notes from a JSON export made by `python -m bot export --format json`. Not "
-            "available in this version: it arrives with the importer, and until then this command exits 2."
+            "Read a notes document (a running log, daily posts, a topic outline, a list of papers) or a JSON "
+            "export made by `python -m bot export --format json`, and write its notes into one server, as /import "
+            "does. Importing the same file twice creates nothing new. Titles without an arXiv id are looked up on "
+            "arXiv by the running bot, in the background. Exit 1 when the database can't be written, 2 when the file "
+            "or the command line is wrong."
         ),
     )
     importer.add_argument("--guild", type=guild_id, required=True, metavar="ID", help="the server to import into")
-    importer.add_argument("file", type=Path, metavar="FILE", help="the JSON export")
+    importer.add_argument("file", type=Path, metavar="FILE", help="the document (.md, .txt) or JSON export (.json)")
+    importer.add_argument(
+        "--member",
+        type=guild_id,
+        metavar="ID",
+        help="whose notes these are (a member's id); needed for every document but a JSON export",
+    )
+    importer.add_argument("--name", metavar="NAME", help="the member's name as notes show it (default: as last seen)")
+    importer.add_argument("--shape", choices=SHAPES, help="what kind of document it is, when not recognised by itself")
     importer.add_argument("--dry-run", action="store_true", help="say what would be imported, change nothing")
 
     digest = commands.add_parser(
@@ -533,9 +542,86 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+def progress_bar(done: int, total: int) -> None:
+    """``applying [#####.....] 400/1,000`` on stderr: redrawn in place on a terminal, a line per step elsewhere."""
+    width = 30
+    filled = width * done // max(total, 1)
+    line = f"applying [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}"
+    if sys.stderr.isatty():
+        print(f"\r{line}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    """Not yet: says so."""
-    raise CommandError(IMPORT_NOT_YET, USAGE)
+    """A document into a server: the dry run's report, or the notes written with a progress bar."""
+    from bot.import_render import preview_embed, report_text
+    from storage.db import make_sessions
+    from storage.errors import UserFacingError
+    from storage.imports.importer import Author, ImportService, read_document
+    from storage.imports.plan import Shape
+    from storage.notes import NoteService
+
+    settings = load_settings(require_token=False)
+    configure_quiet_logging(settings)
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"can't read {args.file}: {exc.strerror or exc}", USAGE) from None
+    try:
+        preview = read_document(args.file.name, data, shape=args.shape)
+    except UserFacingError as exc:
+        raise CommandError(plain(exc.message), USAGE) from None
+    if preview.plan.shape != Shape.EXPORT and args.member is None:
+        raise CommandError("whose notes are these? give --member ID (a JSON export keeps its own authors)", USAGE)
+    missing = missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        raise CommandError(f"the database file {missing} does not exist: run {PROG} migrate first")
+
+    async def run() -> Any:
+        engine = engine_for(settings.database_url)
+        try:
+            sessions = make_sessions(engine)
+            member = args.member or 0
+            name = args.name
+            if name is None and args.member is not None:
+                page = await NoteService(sessions).page(guild_id=args.guild, author_id=args.member, limit=1)
+                name = page.notes[0].author_name if page.notes else f"member {args.member}"
+            author = Author(id=member, name=name or "")
+            if args.dry_run:
+                return author, None
+            return author, await ImportService(sessions).apply(
+                preview, guild_id=args.guild, member_id=member, author=author, progress=progress_bar
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        author, outcome = asyncio.run(run())
+    except CommandError:
+        raise
+    except Exception as exc:
+        raise CommandError(f"import failed: {reason(exc)} (is the database set up? `{PROG} check` says)") from None
+    who = author.name or "their original authors"
+    shown = preview_embed(preview.plan, file_name=preview.file_name, author=who)
+    if outcome is not None:
+        shown.set_footer(text=None)  # "nothing has been changed yet" is the dry run's
+    say(embed_text(shown))
+    report = report_text(preview.plan, file_name=preview.file_name)
+    if report:
+        say()
+        say(report.rstrip("\n"))
+    if outcome is None:
+        say()
+        say("Dry run: nothing was changed. Run again without --dry-run to import.")
+        return OK
+    say()
+    say(f"Imported into server {args.guild}: {outcome.notes_created:,} new notes, {outcome.notes_kept:,} already here.")
+    for refused in outcome.notes_refused:
+        say(f"  not saved: {refused}")
+    if outcome.titles_queued:
+        say(f"{outcome.titles_queued:,} titles are queued for arXiv: the running bot looks them up in the background.")
+    return OK
 
 
 _MARKDOWN = re.compile(
