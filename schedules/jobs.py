@@ -10,6 +10,7 @@ from typing import Protocol
 from apscheduler.schedulers.base import BaseScheduler
 
 from schedules.poller import FeedPoller
+from schedules.titles import TitleResolver
 from storage.leases import LeaseService
 from storage.papers import PaperService
 
@@ -19,6 +20,9 @@ PENDING_METADATA_JOB = "metadata:pending"
 POLL_FEEDS_JOB = "feeds:poll"
 RECOVER_DELIVERIES_JOB = "feeds:recover"
 POLL_LEASE = "feeds"
+RESOLVE_TITLES_JOB = "imports:resolve"
+TITLES_LEASE = "titles"
+TITLE_TICK = 60.0  # seconds between runs of the title resolver; a run sends at most a few requests (MAX_BATCHES)
 MIN_LEASE = timedelta(seconds=15)
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 
@@ -81,6 +85,18 @@ async def _renew(leases: LeaseService | None, ttl: timedelta) -> None:
             log.exception("renewing the feed-polling lease failed")
 
 
+async def resolve_titles(
+    resolver: TitleResolver, leases: LeaseService | None = None, ttl: timedelta = MIN_LEASE
+) -> None:
+    """Match a few batches of imported titles to arXiv; by one process at a time, so no title is asked twice."""
+    try:
+        if leases is not None and not await leases.hold(TITLES_LEASE, ttl=ttl):
+            return
+        await resolver.run()
+    except Exception:
+        log.exception("resolving imported titles failed")
+
+
 async def recover_deliveries(poller: FeedPoller, before: datetime) -> None:
     """Settle what a stopped process left between recording a delivery and recording its message."""
     try:
@@ -99,6 +115,7 @@ def register_jobs(
     poller: FeedPoller,
     settings: JobSettings,
     leases: LeaseService | None = None,
+    titles: TitleResolver | None = None,
 ) -> None:
     """Add (or replace) every background job."""
     if settings.metadata_retry_interval > 0:
@@ -122,6 +139,17 @@ def register_jobs(
         coalesce=True,
         max_instances=1,  # a cycle still posting when the next is due: the next is skipped, not doubled
     )
+    if titles is not None:
+        scheduler.add_job(
+            resolve_titles,
+            "interval",
+            seconds=TITLE_TICK,
+            args=[titles, leases, lease_ttl(TITLE_TICK)],
+            id=RESOLVE_TITLES_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
 
 
 def recover_on_start(scheduler: BaseScheduler, *, poller: FeedPoller, started_at: datetime) -> None:

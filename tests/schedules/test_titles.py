@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import col, func, select
 
 from schedules.arxiv import ArxivClient, parse_api_feed
+from schedules.jobs import RESOLVE_TITLES_JOB, TITLES_LEASE, register_jobs, resolve_titles
 from schedules.titles import ImportProgressView, TitleResolver, best_match, title_batch_query
 from storage.db import Sessions
 from storage.identity import title_key
 from storage.imports.plan import normalise_title
+from storage.leases import LeaseService
 from storage.metadata import PaperMetadata
 from storage.models import ImportRun, ImportState, Note, NoteRevision, Paper, PaperAlias, TitleLookup, TitleLookupState
+from storage.papers import PaperService
 from storage.titles import PendingTitle, TitleService
 from tests.arxiv_standin import Catalog, FakeArxiv, Reply
 from tests.schedules.test_arxiv_client import make_client
@@ -311,3 +316,28 @@ def test_spelling_and_spacing_variants_still_match() -> None:
 def test_the_batch_query_keeps_member_text_out_of_query_syntax() -> None:
     query = title_batch_query(['Agents OR "tools" ANDNOT ti:x', "A) (B", "!!"])
     assert query == 'ti:"Agents or tools andnot ti x" OR ti:"A B"'
+
+
+async def test_the_job_resolves_titles_only_in_the_process_holding_the_lease(
+    sessions: Sessions, fake_arxiv: FakeArxiv, client: ArxivClient
+) -> None:
+    fake_arxiv.add_paper("2201.11903", COT, authors=["Jason Wei"], published="2022-01-28")
+    await seed_title(sessions, guild_id=GUILD_A, title=COT, surnames=["wei"], year=2022)
+    resolver = TitleResolver(TitleService(sessions), client)
+    other, mine = LeaseService(sessions, holder="other"), LeaseService(sessions, holder="mine")
+    assert await other.hold(TITLES_LEASE, ttl=timedelta(minutes=3))
+
+    await resolve_titles(resolver, mine, timedelta(minutes=3))
+    assert fake_arxiv.title_searches() == []
+
+    await resolve_titles(resolver, other, timedelta(minutes=3))
+    assert (await lookup_states(sessions))[COT] == (TitleLookupState.RESOLVED, "arxiv:2201.11903")
+
+
+def test_the_resolver_job_is_registered_with_its_own_id(sessions: Sessions) -> None:
+    scheduler = AsyncIOScheduler()
+    resolver = TitleResolver(TitleService(sessions), ArxivClient())
+    settings = SimpleNamespace(metadata_retry_interval=0, feed_poll_interval=1800)
+    register_jobs(scheduler, papers=PaperService(sessions, None), poller=None, settings=settings, titles=resolver)  # type: ignore[arg-type]
+    job = scheduler.get_job(RESOLVE_TITLES_JOB)
+    assert job is not None and job.args[0] is resolver and job.max_instances == 1
