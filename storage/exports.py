@@ -31,6 +31,7 @@ A note is identified on import by (paper key, author id); note ids are only this
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
@@ -242,11 +243,25 @@ class ExportService:
             )
         return GroupExport(guild_id=guild_id, exported_at=_utc(now or utcnow()), notes=tuple(made), tags=group_tags)
 
-    async def export(self, *, guild_id: int, fmt: str, now: datetime | None = None) -> str:
-        """The group's notes in ``fmt`` (one of :data:`FORMATS`)."""
+    async def export(self, *, guild_id: int, fmt: str, now: datetime | None = None) -> WrittenExport:
+        """The group's notes in ``fmt`` (one of :data:`FORMATS`), written in a worker thread."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-        return render(await self.snapshot(guild_id=guild_id, now=now), fmt)
+        snapshot = await self.snapshot(guild_id=guild_id, now=now)
+        text = await asyncio.to_thread(render, snapshot, fmt)  # a big group's export is seconds of CPU
+        return WrittenExport(
+            text=text, notes=len(snapshot.notes), papers=len(snapshot.papers), day=f"{snapshot.exported_at:%Y-%m-%d}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenExport:
+    """An export written out, with what it holds."""
+
+    text: str
+    notes: int
+    papers: int
+    day: str  # the export's date, for its file name
 
 
 def render(export: GroupExport, fmt: str) -> str:
