@@ -43,14 +43,15 @@ _CHROME = re.compile(
     """,
     re.IGNORECASE | re.VERBOSE,
 )
+_JSON_START = re.compile(r"\ufeff?\s*[{\[]\s*[\"{\[\]}]")
 _PIECES = re.compile(r"\s*[·•|]\s*")
 _GLUED = re.compile(r"^(?:get trending papers in your email inbox!\s*)?subscribe(?=\S|$)", re.IGNORECASE)
 _BARE_SUBMITTER = re.compile(r"submitted by:?", re.IGNORECASE)
 _USERNAME = re.compile(r"@?[\w.-]{1,39}")
 _ARXIV_REF = re.compile(
     r"(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)/|(?:huggingface|hf)\.co/papers/)"
-    r"(?P<link>[^\s?#)>\]]+)"
-    r"|\barxiv\s*:\s*(?P<tagged>\S+)"
+    r"(?P<link>[^\s?#)>\]\"']+)"
+    r"|\barxiv\s*:\s*(?P<tagged>[^\s)>\]\"',;]+)"
     r"|^(?P<bare>\d{4}\.\d{3,6}(?:v\d+)?)$",
     re.IGNORECASE,
 )
@@ -95,21 +96,24 @@ def _is_chrome(text: str) -> bool:
 def _without_chrome_tail(text: str) -> str:
     """A title with chrome glued after it (``Title · 8 authors``) without the chrome."""
     pieces = _PIECES.split(text)
-    while len(pieces) > 1 and (not pieces[-1] or _CHROME.fullmatch(pieces[-1])):
-        pieces.pop()
-    return text if len(pieces) == len(_PIECES.split(text)) else " · ".join(pieces)
+    kept = len(pieces)
+    while kept > 1 and (not pieces[kept - 1] or _CHROME.fullmatch(pieces[kept - 1])):
+        kept -= 1
+    return text if kept == len(pieces) else " · ".join(pieces[:kept])
 
 
-def _arxiv_ref(text: str) -> tuple[str, str] | None:
-    """(the id as written, what is left of the line) when the line is an arXiv link or id, else None."""
+def _arxiv_ref(text: str) -> str | None:
+    """The arXiv id as written when the line is an arXiv link or id (and little else), else None."""
+    if not text[0].isdigit() and "arxiv" not in text.lower() and "co/papers/" not in text:
+        return None  # most lines: the regex's search would try every position for nothing
     match = _ARXIV_REF.search(text)
     if match is None:
         return None
     rest = (text[: match.start()] + text[match.end() :]).strip(" :-–·<>()[]")
     if len(rest) > 12:  # a sentence that mentions a link, not a link line
         return None
-    written = match["link"] or match["tagged"] or match["bare"]
-    return written.removesuffix(".pdf").rstrip(".,;"), rest
+    written: str = match["link"] or match["tagged"] or match["bare"]
+    return written.removesuffix(".pdf").rstrip(".,;")
 
 
 class _Reader:
@@ -134,10 +138,10 @@ class _Reader:
                 self.flush()
                 self.chrome_since_abstract = True
                 return
-        ref = _arxiv_ref(text)
-        if ref is not None:
+        written = _arxiv_ref(text)
+        if written is not None:
             self.flush()
-            self.attach(number, text, *ref)
+            self.attach(number, text, written)
         elif _is_chrome(text):
             self.flush()
             self.scan.chrome += 1
@@ -150,7 +154,7 @@ class _Reader:
                 self.flush()  # a short line after an abstract's long line starts something new
             self.block.append((number, text))
 
-    def attach(self, number: int, text: str, written: str, rest: str) -> None:
+    def attach(self, number: int, text: str, written: str) -> None:
         try:
             key = paper_key(f"arxiv:{written}")
         except PaperInputError:
@@ -174,7 +178,7 @@ class _Reader:
             title = _LINE_MARKUP.sub("", _without_chrome_tail(first)).strip()
             self.current = _Entry(title=" ".join(title.split()) or first, line=number, abstract=texts[1:])
             self.scan.entries.append(self.current)
-            self.scan.long_paragraphs += len(texts) > 1 and _is_long(" ".join(texts[1:]))
+            self.scan.long_paragraphs += int(len(texts) > 1 and _is_long(" ".join(texts[1:])))
             self.chrome_since_abstract = len(texts) == 1
             return
         self.scan.long_paragraphs += 1
@@ -223,6 +227,8 @@ def _abstract(lines: list[str]) -> str | None:
 
 def score(text: str) -> float:
     """High for short title lines each followed by a long abstract, with a website's chrome around them."""
+    if _JSON_START.match(text):
+        return 0.0  # a JSON file (an export) is no pasted page; no need to read megabytes of it
     scan = _scan(text)
     pairs = sum(1 for entry in scan.entries if entry.abstract and _is_long(" ".join(entry.abstract)))
     if pairs < 2 or scan.long_paragraphs == 0:

@@ -225,7 +225,10 @@ AI Chains (Wu et al., 2022) - chaining prompts through a visual editor
 """
 
 
-@pytest.mark.parametrize("text", [DAILY, RUNNING_LOG, OUTLINE, "", "\n\n", "just one line"])
+EXPORT = '{\n  "format": "paperclub-notes",\n  "version": 1,\n  "notes": []\n}\n'
+
+
+@pytest.mark.parametrize("text", [DAILY, RUNNING_LOG, OUTLINE, EXPORT, "", "\n\n", "just one line"])
 def test_score_is_low_for_the_other_shapes(text: str) -> None:
     assert paper_list.score(text) < 0.2
 
