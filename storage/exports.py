@@ -583,7 +583,7 @@ def to_bibtex(export: GroupExport) -> str:
 # --- JSON, read back ----------------------------------------------------------------------------------------
 
 _SNOWFLAKE = re.compile(r"\d{1,20}", re.ASCII)
-_KEY = re.compile(r"(?:arxiv|doi|url):\S+")
+_KEY = re.compile(r"(?:arxiv|doi|url):\S+|title:\d+/[a-z0-9 ]+")  # title: a group's title-only paper
 _KINDS = {str: "text", int: "a whole number", list: "a list", dict: "an object"}
 MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are stored as signed 64-bit integers
 
@@ -645,7 +645,7 @@ def _exported_paper(value: Any) -> ExportedPaper:
     if not isinstance(key, str) or not key:
         raise _Malformed("has no paper `key`")
     if not _KEY.fullmatch(key):
-        raise _Malformed(f"has a paper key that is not `arxiv:…`, `doi:…` or `url:…`: `{key[:60]}`")
+        raise _Malformed(f"has a paper key that is not `arxiv:…`, `doi:…`, `url:…` or `title:…`: `{key[:60]}`")
     return ExportedPaper(
         key=key,
         version=_get(paper, "version", int, required=False),
