@@ -63,6 +63,7 @@ class _Header:
     date_text: str | None
     day: date | None
     title: str  # what follows the date on the header line ("" when the title is on a later line)
+    bold_open: bool = False  # the title opens ``**`` on the header line and closes it on a later one
 
 
 @dataclass(slots=True)
@@ -105,7 +106,8 @@ def _read_header(line: str) -> _Header | None:
     found = find_date(rest[:48])
     # Only separators (or a post number) between the series and its date: prose that names the series is no header.
     if found is not None and len(rest[: found.start].strip()) <= 24:
-        return _Header(found.text, found.day, _clean_title(rest[found.end :]))
+        after = rest[found.end :]
+        return _Header(found.text, found.day, _clean_title(after), after.count("**") % 2 == 1)
     if not _strip_decor(rest):
         return _Header(None, None, "")
     if rest.lstrip()[:1] in (":", "–", "—", "-"):
@@ -175,6 +177,11 @@ class _Reader:
             ranges = self._split(i + 1, end)
             for r, (start, stop) in enumerate(ranges):
                 post = self._post(i, header if r == 0 else None, header.day, start, stop)
+                if not post.title and not post.key:
+                    self.leftovers.append(
+                        Leftover(post.line, lines[post.line - 1].strip()[:200], "a post naming no paper")
+                    )
+                    continue
                 if r == 0 and teaser is not None:
                     post.body = lines[teaser].strip() + "\n\n" + post.body
                 posts.append(post)
@@ -247,7 +254,15 @@ class _Reader:
     def _title(self, header: _Header | None, start: int, stop: int) -> tuple[str, int, int, list[str]]:
         """The title, its line, where the body starts, and preamble lines that go before the body."""
         lines = self.lines
+        if header is not None and header.title and not header.bold_open:
+            return header.title, start - 1, start, []
         if header is not None and header.title:
+            last, raw = start, header.title
+            while last < min(stop, start + 2) and "**" not in lines[last]:
+                raw += " " + lines[last].strip() if lines[last].strip() else ""
+                last += 1
+            if last < stop and "**" in lines[last]:
+                return _clean_title(raw + " " + lines[last].strip()), start - 1, last + 1, []
             return header.title, start - 1, start, []
         seen = [j for j in range(start, stop) if lines[j].strip()][:4]
         preamble: list[str] = []

@@ -256,6 +256,12 @@ def test_header_styles(header: str, day: date | None, title: str) -> None:
     assert result.leftovers == []
 
 
+def test_bold_title_from_the_header_line_runs_on_to_the_next() -> None:
+    text = "⚡️ Mike's Daily Paper - 28.11.24: **Titans: Learning\nto Memorize at Test Time**\n\nProse.\n"
+    (only,) = daily_posts.parse(text).notes
+    assert (only.paper.title, only.body) == ("Titans: Learning to Memorize at Test Time", "Prose.")
+
+
 def test_prose_naming_the_series_is_not_a_header() -> None:
     text = "Mike's Daily Paper, 22.11.2024:\nA Title Here\n\nMike's Daily Paper has been running for a year now.\n"
     result = daily_posts.parse(text)
@@ -381,6 +387,14 @@ def test_odd_input_never_raises_and_bodies_are_never_empty(text: str) -> None:
     for n in result.notes:
         assert n.body.strip()
         assert len(n.tags) <= 10
+
+
+def test_header_with_nothing_after_it_is_a_leftover() -> None:
+    result = daily_posts.parse(
+        "Mike's Daily Paper - 02.04.25\nA Title Here\n\nProse.\n\n⚡️ Mike's Daily Paper - 03.04.25 ⚡️\n"
+    )
+    assert [n.paper.title for n in result.notes] == ["A Title Here"]
+    assert result.leftovers == [Leftover(6, "⚡️ Mike's Daily Paper - 03.04.25 ⚡️", "a post naming no paper")]
 
 
 def test_empty_post_gets_its_title_as_body() -> None:
