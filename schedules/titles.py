@@ -224,9 +224,12 @@ class TitleResolver:
             report.postponed += len(batch)
             return False
         outcomes = [TitleOutcome(item.id, best_match(item, candidates.get(item.id, ()))) for item in batch]
+        views = await self.titles.apply(outcomes)
+        if views is None:  # a concurrent change: asking again now would cost a request for the same answer
+            return False
         report.resolved += sum(1 for outcome in outcomes if outcome.match is not None)
         report.unresolved += sum(1 for outcome in outcomes if outcome.match is None)
-        await self._report(await self.titles.apply(outcomes))
+        await self._report(views)
         return True
 
     async def _candidates(

@@ -295,8 +295,9 @@ class TitleService:
         async with self.sessions() as session:
             return await pending_titles(session, limit=limit)
 
-    async def apply(self, outcomes: Sequence[TitleOutcome]) -> list[ImportProgressView]:
-        """Record a batch's outcomes in one transaction; returns the progress of every import it touched.
+    async def apply(self, outcomes: Sequence[TitleOutcome]) -> list[ImportProgressView] | None:
+        """Record a batch's outcomes in one transaction; returns the progress of every import it touched, or None
+        when a concurrent change got in the way (nothing recorded: the batch stays pending for the next run).
 
         A lookup no longer pending (another process settled it) is left as it is.
         """
@@ -324,7 +325,7 @@ class TitleService:
             except IntegrityError:  # another process stored one of these arXiv papers a moment ago: next run
                 await session.rollback()
                 log.warning("title batch of %d clashed with a concurrent change; it stays pending", len(ids))
-                return []
+                return None
             resolved = sum(1 for o in outcomes if o.match is not None and o.lookup_id in lookups)
             log.info("titles: %d of %d linked to arXiv", resolved, len(lookups))
             return views

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -20,7 +20,7 @@ from storage.leases import LeaseService
 from storage.metadata import PaperMetadata
 from storage.models import ImportRun, ImportState, Note, NoteRevision, Paper, PaperAlias, TitleLookup, TitleLookupState
 from storage.papers import PaperService
-from storage.titles import PendingTitle, TitleService
+from storage.titles import PendingTitle, TitleOutcome, TitleService
 from tests.arxiv_standin import Catalog, FakeArxiv, Reply
 from tests.schedules.test_arxiv_client import make_client
 from tests.storage.test_titles import ALICE, BOB, GUILD_A, GUILD_B, seed_import, seed_title
@@ -260,6 +260,23 @@ async def test_the_resolved_title_key_finds_the_arxiv_paper(
         assert alias is not None
         paper = await session.get(Paper, alias.paper_id)
         assert paper is not None and paper.key == "arxiv:2201.11903" and paper.authors == ["Jason Wei"]
+
+
+class ClashingTitles(TitleService):
+    """Another process stores the same arXiv paper at the same moment, every time."""
+
+    async def apply(self, outcomes: Sequence[TitleOutcome]) -> list[ImportProgressView] | None:
+        return None
+
+
+async def test_a_batch_that_clashes_is_not_asked_again_in_the_same_run(
+    sessions: Sessions, fake_arxiv: FakeArxiv, client: ArxivClient
+) -> None:
+    fake_arxiv.add_paper("2201.11903", COT, authors=["Jason Wei"], published="2022-01-28")
+    await seed_title(sessions, guild_id=GUILD_A, title=COT)
+    report = await TitleResolver(ClashingTitles(sessions), client).run()
+    assert (report.requests, report.resolved, len(fake_arxiv.title_searches())) == (1, 0, 1)
+    assert (await lookup_states(sessions))[COT] == (TitleLookupState.PENDING, None)
 
 
 def wanted(title: str, *, surnames: tuple[str, ...] = (), year: int | None = None) -> PendingTitle:

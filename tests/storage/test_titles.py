@@ -165,6 +165,7 @@ async def test_a_match_turns_the_title_paper_into_the_arxiv_paper(sessions: Sess
     assert before is not None
 
     views = await TitleService(sessions).apply([TitleOutcome(lookup, TOOLFORMER_META)])
+    assert views is not None
 
     assert await paper_by_key(sessions, key) is None
     after = await paper_by_key(sessions, "arxiv:2302.04761")
@@ -241,6 +242,7 @@ async def test_no_acceptable_candidate_leaves_a_title_paper_findable(sessions: S
     run = await seed_import(sessions, guild_id=GUILD_A)
     lookup = await seed_title(sessions, guild_id=GUILD_A, title="Our lab's unpublished memo", import_id=run)
     views = await TitleService(sessions).apply([TitleOutcome(lookup, None)])
+    assert views is not None
     row = await lookup_row(sessions, lookup)
     assert row.state == TitleLookupState.UNRESOLVED and row.resolved_key is None and row.attempts == 1
     paper = await paper_by_key(sessions, row.title_key)
