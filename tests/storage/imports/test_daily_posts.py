@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import date
 from pathlib import Path
 
@@ -415,13 +414,10 @@ def test_score_is_high_on_daily_posts_and_zero_on_other_shapes() -> None:
     assert daily_posts.score(outline) == 0.0
 
 
-def test_650_kb_channel_parses_well_under_half_a_second() -> None:
-    text = channel_copy(12)
+def test_a_650_kb_channel_keeps_every_post() -> None:
+    text = channel_copy(12)  # its speed is bench.imports' business
     assert 640_000 < len(text.encode()) < 720_000
-    started = time.perf_counter()
     result = daily_posts.parse(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5
     # 34 posts a copy; the title-only papers (Phi-4, Geometry of Refusal) are the same in every copy.
     assert len(result.notes) == 12 * 30 + 2
     assert result.duplicates_merged == 12 * 34 - (12 * 30 + 2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -153,9 +152,7 @@ def test_score_is_one_for_an_export_and_zero_for_anything_else() -> None:
 
 def test_score_reads_only_the_head_of_a_large_file() -> None:
     text = to_json(SNAPSHOT)[:-2] + " " * 5_000_000  # truncated, not JSON at all past the head
-    started = time.perf_counter()
-    assert json_export.score(text) == 1.0
-    assert time.perf_counter() - started < 0.05
+    assert json_export.score(text) == 1.0  # it never parsed the whole text: that would have failed
     with pytest.raises(ValidationError, match="not valid JSON"):
         json_export.parse(text)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -249,11 +248,8 @@ def test_odd_input_never_raises(text: str) -> None:
     assert all(paper.title and (paper.abstract or paper.key) for paper in plan.papers)
 
 
-def test_a_650_kb_list_parses_fast() -> None:
-    text = SAMPLE * 35  # 36 titles of the sample, 35 times over
+def test_a_650_kb_list_repeating_the_sample_merges_every_repeat() -> None:
+    text = SAMPLE * 35  # 36 titles of the sample, 35 times over (its speed is bench.imports' business)
     assert 600_000 < len(text.encode()) < 700_000
-    started = time.perf_counter()
     plan = paper_list.parse(text)
-    paper_list.score(text)
-    assert time.perf_counter() - started < 1.0  # about 0.25 s for both on a laptop
     assert len(plan.papers) == 32 and plan.duplicates_merged == 34 * 35 - 32
