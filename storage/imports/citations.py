@@ -166,7 +166,7 @@ def markdown_lines(lines: list[str]) -> list[str]:
                 indents.append(indent)
             out.append("  " * (len(indents) - 1) + (m["num"] or "-") + " " + m["text"].strip())
         elif indents and indent > indents[0]:
-            out.append("  " * sum(1 for level in indents if level < indent) + line.strip())
+            out.append("  " * sum(1 for level in indents if level <= indent) + line.strip())
         else:
             indents.clear()
             out.append(line.strip())

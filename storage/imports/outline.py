@@ -167,7 +167,7 @@ def _blocks(lines: list[str], plan: ImportPlan) -> list[_Block]:
 def parse(text: str) -> ImportPlan:
     """The notes a topic outline holds: one per paper, tagged with its sections."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    plan = ImportPlan(shape=Shape.OUTLINE, lines=len(lines))
+    plan = ImportPlan(shape=Shape.OUTLINE, lines=len(lines) - (lines[-1] == ""))
     blocks = _blocks(lines, plan)
     notes: dict[str, PlannedNote] = {}
     blocks_by_line = {block.line: block for block in blocks}

@@ -212,7 +212,7 @@ def _note(entries: list[_Entry]) -> PlannedNote:
 def parse(text: str) -> ImportPlan:
     """The notes a running log holds, one per paper, dated by their week."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    plan = ImportPlan(shape=Shape.RUNNING_LOG, lines=len(lines))
+    plan = ImportPlan(shape=Shape.RUNNING_LOG, lines=len(lines) - (lines[-1] == ""))
     entries: list[_Entry] = []
     week: date | None = None
     week_label = "Undated"
