@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import heartbeat
 from bot.delivery import DiscordDeliverer
 from bot.digest_post import DigestPublisher
+from bot.import_progress import DiscordImportProgress
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.digests import DigestRunner
 from schedules.jobs import POLL_LEASE, recover_on_start, register_jobs
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
+from schedules.titles import TitleResolver
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.digests import DigestService
 from storage.exports import ExportService
@@ -36,6 +38,7 @@ from storage.notes import NoteService
 from storage.papers import PaperService
 from storage.search import SearchService
 from storage.similar import SimilarService
+from storage.titles import TitleService
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class Services:
     leases: LeaseService
     imports: ImportService
     exports: ExportService
+    titles: TitleResolver  # its progress port is the bot, set once the bot exists
 
 
 def build_services(settings: Settings) -> Services:
@@ -98,6 +102,7 @@ def build_services(settings: Settings) -> Services:
         leases=LeaseService(sessions),
         imports=ImportService(sessions),
         exports=ExportService(sessions),
+        titles=TitleResolver(TitleService(sessions), arxiv),
     )
 
 
@@ -122,6 +127,7 @@ class PaperClub(commands.Bot):
         sender = DiscordDeliverer(self, pause=settings.feed_post_pause)
         services.poller.deliverer = sender
         services.digest_runner.publisher = DigestPublisher(sender)
+        services.titles.progress = DiscordImportProgress(self, services.imports)
         self._started_at = utcnow()
         self._stopping = False
         self._frozen = False
@@ -141,6 +147,7 @@ class PaperClub(commands.Bot):
             poller=self.services.poller,
             settings=self.settings,
             leases=self.services.leases,  # several processes on one database: one polls at a time
+            titles=self.services.titles,
         )
         self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
         heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`

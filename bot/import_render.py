@@ -152,7 +152,7 @@ def summary_embed(
     Members are named by mention: in an embed that shows their name and never pings.
     """
     label = Shape.LABELS.get(shape, shape)
-    embed = discord.Embed(title=clip(f"Imported {safe(file_name, 100)}", EMBED_TITLE), colour=COLOUR)
+    embed = discord.Embed(title=clip(f"Imported {file_name}", EMBED_TITLE), colour=COLOUR)
     created, kept = counts.get("notes_created", 0), counts.get("notes_kept", 0)
     lines = [f"<@{by_id}> imported a {label}."]
     if created or kept or shape != Shape.PAPER_LIST:

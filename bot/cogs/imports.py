@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.import_render import REPORT_NAME, preview_embed, report_text, summary_embed
+from bot.import_render import REPORT_NAME, TitleProgress, preview_embed, report_text, summary_embed
 from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
 from storage.errors import UserFacingError, ValidationError
 from storage.imports.importer import MAX_IMPORT_BYTES, Author, ImportPreview, ImportService
@@ -110,6 +110,7 @@ class Imports(commands.Cog):
             counts=outcome.counts(),
             by_id=interaction.user.id,
             author_id=None if preview.export is not None else author.id,
+            titles=TitleProgress(resolved=0, unresolved=0, pending=outcome.titles_queued),
         )
         done = f"Imported: {outcome.notes_created:,} new notes, {outcome.notes_kept:,} already here."
         if outcome.notes_refused:

@@ -7,6 +7,7 @@ one is asked for.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from storage.errors import ValidationError
@@ -15,16 +16,18 @@ from storage.imports.plan import ImportPlan, Shape
 __all__ = ["ImportPlan", "Shape", "detect_shape", "parse_document"]
 
 
-def _modules() -> dict[str, ModuleType]:
-    from storage.imports import daily_posts, json_export, outline, paper_list, running_log
+MODULES = {
+    Shape.RUNNING_LOG: "running_log",
+    Shape.DAILY_POSTS: "daily_posts",
+    Shape.OUTLINE: "outline",
+    Shape.PAPER_LIST: "paper_list",
+    Shape.EXPORT: "json_export",
+}
 
-    return {
-        Shape.RUNNING_LOG: running_log,
-        Shape.DAILY_POSTS: daily_posts,
-        Shape.OUTLINE: outline,
-        Shape.PAPER_LIST: paper_list,
-        Shape.EXPORT: json_export,
-    }
+
+def _modules() -> dict[str, ModuleType]:
+    # Imported when first used: each shape module imports this package's plan.
+    return {shape: importlib.import_module(f"storage.imports.{name}") for shape, name in MODULES.items()}
 
 
 def detect_shape(text: str) -> str | None:

@@ -101,6 +101,17 @@ class ImportOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """An applied import, as its summary shows it."""
+
+    file_name: str
+    shape: str
+    counts: dict[str, int]
+    member_id: int
+    author_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Author:
     """Whom imported notes are attributed to."""
 
@@ -232,6 +243,20 @@ class ImportService:
             await session.commit()
         log.info("guild=%s import=%s applied: %s", guild_id, run.id, outcome.counts())
         return outcome
+
+    async def record(self, *, guild_id: int, import_id: int) -> ImportRecord | None:
+        """One of the group's imports, as its summary shows it."""
+        async with self.sessions() as session:
+            row = await session.get(ImportRun, import_id)
+            if row is None or row.guild_id != guild_id:
+                return None
+            return ImportRecord(
+                file_name=row.file_name,
+                shape=row.shape,
+                counts=dict(row.counts),
+                member_id=row.member_id,
+                author_id=row.author_id,
+            )
 
     async def set_message(self, *, guild_id: int, import_id: int, channel_id: int, message_id: int) -> None:
         """Remember the message that shows an import's progress, for the title resolver to edit."""

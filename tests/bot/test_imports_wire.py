@@ -186,3 +186,39 @@ async def test_export_formats_arrive_as_files_only_to_the_member(club: Club) -> 
         assert needle in club.discord._files[int(attachment["id"])]["data"]
     again = await club.run("export", user=BOB, format="md")  # a fourth within the minute
     assert again.ephemeral and "Slow down" in again.text()
+
+
+async def test_titles_are_matched_to_arxiv_in_the_background_and_the_summary_follows(club: Club) -> None:
+    club.arxiv.search_reply = club.arxiv.title_search
+    club.arxiv.add_paper(
+        "2201.11903",
+        "Chain-of-Thought Prompting Elicits Reasoning in Large Language Models",
+        authors=["Jason Wei", "Xuezhi Wang"],
+        published="2022-01-28T02:33:07Z",
+    )
+    club.arxiv.add_paper(  # the same title, another year and other authors: never linked
+        "2309.99999",
+        "Train Short, Test Long: Attention with Linear Biases Enables Input Length Extrapolation",
+        authors=["Someone Else"],
+        published="2023-09-01T00:00:00Z",
+    )
+    plan = parse_document((SAMPLES / "running_log.md").read_text())
+    titles = len({p.identity for p in plan.all_papers if p.key is None})
+    inter = await club.run("import", user=MOD, dry_run=False, attachments={"file": sample(club, "running_log.md")})
+    assert f"{titles} titles are being looked up" in inter.messages[-1].text()
+    summary = club.posted()[0]
+    assert f"0 of {titles}" in summary.text()
+
+    job = club.bot.services.scheduler.get_job("imports:resolve")
+    assert job is not None
+    await job.func(*job.args)  # the job as the scheduler runs it
+
+    edited = club.posted()[0]
+    assert f"{titles} of {titles}" in edited.text() and "1 found" in edited.text(), edited.text()
+    assert len(club.posted()) == 1  # edited in place, not posted again
+    assert len(club.arxiv.title_searches()) <= max(1, titles // 10)  # at most 0.1 requests per title
+
+    keys = {r[0] for r in await rows(club, "SELECT p.key FROM notes n JOIN papers p ON p.id = n.paper_id")}
+    assert "arxiv:2201.11903" in keys and "arxiv:2309.99999" not in keys
+    card = await club.run("paper", user=ANN, query="2201.11903")
+    assert "The group's note (1)" in card.text()
