@@ -171,14 +171,15 @@ def test_score_is_high_on_an_outline_and_zero_on_other_shapes() -> None:
     assert running_log.score(text) == 0.0
 
 
-def test_odd_input_never_raises_and_a_large_outline_parses_quickly() -> None:
-    import time
-
+def test_odd_input_never_raises() -> None:
     for text in ["", "#", "1.", "1. #", "  - x", "7.7. llms#\n" + " " * 5000 + "x", "1. a" + " " * 50_000 + "b"]:
         assert all(note.body for note in outline.parse(text).notes)
+
+
+def test_a_650_kb_outline_repeating_the_sample_merges_its_repeats() -> None:
     text = SAMPLE.read_text(encoding="utf-8")
-    big = "\n".join([text] * (650_000 // len(text) + 1))
-    started = time.perf_counter()
-    plan = outline.parse(big)
-    assert time.perf_counter() - started < 0.5
-    assert plan.duplicates_merged > 5000
+    copies = 650_000 // len(text) + 1
+    plan = outline.parse("\n".join([text] * copies))  # its speed is bench.imports' business
+    # 40 paper lines a copy; from the second copy on, its two opening lines sit under the last section and read
+    # as two more papers: every copy after the first is merged whole
+    assert (len(plan.notes), plan.duplicates_merged) == (40, 42 * (copies - 1))
