@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 5_000_000
 IMPORT_SUFFIXES = (".md", ".txt", ".json", ".markdown", ".text")
-CHUNK = 200  # notes per transaction: a failure loses at most one chunk's work, which a re-run redoes
+CHUNK = 50  # notes per transaction: the ORM work of one chunk runs on the loop (about 25 ms at 50, 50 ms at 100)
 NOON = time(12, 0, tzinfo=UTC)  # a document's day, stored at noon UTC: the same calendar day in nearly every zone
 
 _PAPERS = Paper.__table__  # type: ignore[attr-defined]
