@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,7 @@ from storage.text import MAX_TAGS
 
 log = logging.getLogger(__name__)
 
+STALLED_IMPORT = timedelta(hours=1)  # applying takes seconds; an hour means the process stopped while applying
 MERGED_NOTE_RULE = "\n\n---\n\n"  # between a member's note and the imported note appended to it
 
 
@@ -345,8 +346,20 @@ class TitleService:
             await session.commit()
 
     async def settle_imports(self) -> list[ImportProgressView]:
-        """Imports still marked resolving that have no title left waiting: marked done, with their progress."""
+        """Imports still marked resolving that have no title left waiting: marked done, with their progress.
+
+        An import left applying by a process that stopped mid-way is taken as written (its chunks are whole
+        transactions, and importing the file again completes it), so its titles are not held back for ever.
+        """
         async with self.sessions() as session:
+            stalled = await session.exec(
+                select(ImportRun).where(
+                    ImportRun.state == ImportState.APPLYING, col(ImportRun.created_at) < utcnow() - STALLED_IMPORT
+                )
+            )
+            for run in stalled.all():
+                run.state = ImportState.RESOLVING
+            await session.flush()
             waiting = select(TitleLookup.import_id).where(
                 TitleLookup.state == TitleLookupState.PENDING, col(TitleLookup.import_id).is_not(None)
             )
@@ -355,6 +368,7 @@ class TitleService:
             )
             ids = [run_id for run_id in (await session.exec(query)).all() if run_id is not None]
             if not ids:
+                await session.commit()
                 return []
             views = await finish_imports(session, import_ids=ids, now=utcnow())
             await session.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select
 
@@ -23,6 +23,7 @@ from storage.models import (
     PaperAlias,
     TitleLookup,
     TitleLookupState,
+    utcnow,
 )
 from storage.notes import note_tags, set_tags
 from storage.titles import TitleOutcome, TitleService
@@ -147,6 +148,22 @@ async def test_titles_of_an_import_still_being_written_wait(sessions: Sessions) 
     ready = await seed_title(sessions, guild_id=GUILD_A, title="Finished import paper", import_id=written)
     loose = await seed_title(sessions, guild_id=GUILD_A, title="A paper from no import")
     assert [item.id for item in await TitleService(sessions).pending(limit=20)] == [ready, loose]
+
+
+async def test_titles_of_an_import_whose_process_stopped_while_applying_are_released(sessions: Sessions) -> None:
+    stalled = await seed_import(sessions, guild_id=GUILD_A, state=ImportState.APPLYING)
+    recent = await seed_import(sessions, guild_id=GUILD_A, state=ImportState.APPLYING)
+    async with sessions() as session:
+        run = await session.get(ImportRun, stalled)
+        assert run is not None
+        run.created_at = utcnow() - timedelta(hours=2)
+        await session.commit()
+    left = await seed_title(sessions, guild_id=GUILD_A, title="Left behind by a stopped process", import_id=stalled)
+    await seed_title(sessions, guild_id=GUILD_A, title="Still being written", import_id=recent)
+    service = TitleService(sessions)
+    assert await service.pending(limit=20) == []
+    await service.settle_imports()
+    assert [item.id for item in await service.pending(limit=20)] == [left]
 
 
 async def test_a_match_turns_the_title_paper_into_the_arxiv_paper(sessions: Sessions) -> None:
