@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import discord
 from discord import app_commands
@@ -36,6 +38,26 @@ def report_files(preview: ImportPreview) -> list[discord.File]:
     """The dry run's full report as an attached text file, when there is anything to report."""
     text = report_text(preview.plan, file_name=preview.file_name)
     return [discord.File(io.BytesIO(text.encode()), filename=REPORT_NAME)] if text else []
+
+
+class ProposedDatesButton(discord.ui.Button["ConfirmView"]):
+    """Import with each date that breaks the document's sequence replaced by the date its neighbours suggest."""
+
+    def __init__(
+        self, preview: ImportPreview, *, on_press: Callable[[discord.Interaction, ImportPreview], Awaitable[None]]
+    ) -> None:
+        super().__init__(
+            label="Import with the suggested dates", style=discord.ButtonStyle.secondary, custom_id="fixed"
+        )
+        self.preview = replace(preview, plan=preview.plan.with_proposed_dates())
+        self.on_press = on_press
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Import with the dates corrected."""
+        if self.view is not None:
+            self.view.stop()
+        await interaction.response.edit_message(content="Importing with the suggested dates…", view=None)
+        await self.on_press(interaction, self.preview)
 
 
 class Imports(commands.Cog):
@@ -98,6 +120,10 @@ class Imports(commands.Cog):
             style=discord.ButtonStyle.primary,
             action=confirm,
         )
+        if preview.plan.flagged:
+            view.add_item(
+                ProposedDatesButton(preview, on_press=lambda pressed, fixed: self._apply(pressed, fixed, author))
+            )
         await interaction.followup.send(embed=embed, files=report_files(preview), view=view, ephemeral=True)
 
     async def _apply(self, interaction: discord.Interaction, preview: ImportPreview, author: Author) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import ClassVar
 
@@ -125,6 +125,15 @@ class ImportPlan:
     def wip(self) -> int:
         """Notes that are only a placeholder or partly written."""
         return sum(1 for note in self.notes if note.status != NoteStatus.DONE)
+
+    def with_proposed_dates(self) -> ImportPlan:
+        """The plan with every flagged date replaced by the date proposed for it: the importer accepted them."""
+        proposed = {flag.read_as: flag.proposed for flag in self.flagged}
+        notes = [
+            replace(note, written_on=proposed[note.written_on]) if note.written_on in proposed else note
+            for note in self.notes
+        ]
+        return replace(self, notes=notes, flagged=[])
 
     @property
     def date_range(self) -> tuple[date, date] | None:

@@ -222,3 +222,22 @@ async def test_titles_are_matched_to_arxiv_in_the_background_and_the_summary_fol
     assert "arxiv:2201.11903" in keys and "arxiv:2309.99999" not in keys
     card = await club.run("paper", user=ANN, query="2201.11903")
     assert "The group's note (1)" in card.text()
+
+
+async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_chosen(club: Club) -> None:
+    plan = parse_document((SAMPLES / "daily_posts.md").read_text())
+    flag = plan.flagged[0]
+    stored = f"SELECT count(*) FROM notes WHERE created_at >= '{{day}}' AND created_at < '{{day}} 23:59:59'"
+
+    kept = await club.run("import", user=MOD, attachments={"file": sample(club, "daily_posts.md")})
+    assert "Import with the suggested dates" in [b["label"] for b in kept.messages[-1].buttons()]
+    await club.click(kept, "confirm", user=MOD)
+    assert (await rows(club, stored.format(day=flag.read_as)))[0][0] == 1
+    assert (await rows(club, stored.format(day=flag.proposed)))[0][0] == 0
+
+    fixed = await club.run("import", user=MOD, guild=OTHER_GUILD, attachments={"file": sample(club, "daily_posts.md")})
+    pressed = await club.click(fixed, "fixed", user=MOD)
+    assert "new notes" in pressed.messages[-1].text()
+    query = stored.format(day=flag.proposed) + f" AND guild_id = {OTHER_GUILD}"
+    assert (await rows(club, query))[0][0] == 1
+    assert (await rows(club, stored.format(day=flag.read_as) + f" AND guild_id = {OTHER_GUILD}"))[0][0] == 0
