@@ -227,7 +227,7 @@ async def test_titles_are_matched_to_arxiv_in_the_background_and_the_summary_fol
 async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_chosen(club: Club) -> None:
     plan = parse_document((SAMPLES / "daily_posts.md").read_text())
     flag = plan.flagged[0]
-    stored = f"SELECT count(*) FROM notes WHERE created_at >= '{{day}}' AND created_at < '{{day}} 23:59:59'"
+    stored = "SELECT count(*) FROM notes WHERE created_at >= '{day}' AND created_at < '{day} 23:59:59'"
 
     kept = await club.run("import", user=MOD, attachments={"file": sample(club, "daily_posts.md")})
     assert "Import with the suggested dates" in [b["label"] for b in kept.messages[-1].buttons()]
