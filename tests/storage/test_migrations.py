@@ -129,7 +129,8 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-ADDED_LATER = {"leases": "0003", "imports": "0004", "paper_aliases": "0004", "title_lookups": "0004"}  # tables a later revision made: the first revision has no rows for them
+# Tables a later revision made: the first revision has no rows for them.
+ADDED_LATER = {"leases": "0003", "imports": "0004", "paper_aliases": "0004", "title_lookups": "0004"}
 
 
 def table_of(name: str, row: dict[str, Any]) -> Any:
