@@ -65,7 +65,8 @@ class Services:
     leases: LeaseService
     imports: ImportService
     exports: ExportService
-    titles: TitleResolver  # its progress port is the bot, set once the bot exists
+    titles: TitleService
+    title_resolver: TitleResolver  # its progress port is the bot, set once the bot exists
 
 
 def build_services(settings: Settings) -> Services:
@@ -102,7 +103,8 @@ def build_services(settings: Settings) -> Services:
         leases=LeaseService(sessions),
         imports=ImportService(sessions),
         exports=ExportService(sessions),
-        titles=TitleResolver(TitleService(sessions), arxiv),
+        titles=(titles := TitleService(sessions)),
+        title_resolver=TitleResolver(titles, arxiv),
     )
 
 
@@ -127,7 +129,7 @@ class PaperClub(commands.Bot):
         sender = DiscordDeliverer(self, pause=settings.feed_post_pause)
         services.poller.deliverer = sender
         services.digest_runner.publisher = DigestPublisher(sender)
-        services.titles.progress = DiscordImportProgress(self, services.imports)
+        services.title_resolver.progress = DiscordImportProgress(self, services.imports)
         self._started_at = utcnow()
         self._stopping = False
         self._frozen = False
@@ -147,7 +149,7 @@ class PaperClub(commands.Bot):
             poller=self.services.poller,
             settings=self.settings,
             leases=self.services.leases,  # several processes on one database: one polls at a time
-            titles=self.services.titles,
+            titles=self.services.title_resolver,
         )
         self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
         heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`

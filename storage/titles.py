@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions
+from storage.errors import AlreadyNotedError, NotFoundError, PermissionDeniedError
 from storage.metadata import PaperMetadata
 from storage.models import (
     GuildPaper,
@@ -33,8 +34,9 @@ from storage.models import (
     TitleLookupState,
     utcnow,
 )
+from storage.notes import NOT_FOUND as NOTE_NOT_FOUND
 from storage.notes import find_note, note_tags, set_tags
-from storage.papers import apply_metadata, get_paper
+from storage.papers import apply_metadata, get_paper, mark_known
 from storage.text import MAX_TAGS
 
 log = logging.getLogger(__name__)
@@ -285,11 +287,54 @@ async def resolve_title(session: AsyncSession, *, lookup: TitleLookup, match: Pa
     lookup.attempts += 1
 
 
+async def link_title(session: AsyncSession, *, guild_id: int, title_paper: Paper, paper: Paper) -> None:
+    """A member says which paper the group's title-only paper is: its notes follow, and the title stays an alias."""
+    assert title_paper.key.startswith(f"title:{guild_id}/") and paper.id is not None
+    key = title_paper.key
+    await merge_into(session, guild_id=guild_id, title_paper=title_paper, paper=paper)
+    if await session.get(PaperAlias, key) is None:
+        session.add(PaperAlias(key=key, paper_id=paper.id))
+    lookup = (await session.exec(select(TitleLookup).where(TitleLookup.title_key == key))).first()
+    if lookup is not None:
+        lookup.state, lookup.resolved_key, lookup.checked_at = TitleLookupState.RESOLVED, paper.key, utcnow()
+
+
 class TitleService:
     """The unit of work for title lookups; each method is one transaction."""
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+
+    async def link_note(self, *, guild_id: int, note_id: int, editor_id: int, paper_id: int) -> int:
+        """Move a member's note to the paper it is about; returns the note's id afterwards.
+
+        A note on the group's title-only paper links that paper for the whole group (every note on it follows, and
+        importing the title again finds the paper). Where the member already has a note on the paper, the two
+        become one, the earlier text kept as a revision.
+        """
+        async with self.sessions() as session:
+            note = (await session.exec(select(Note).where(Note.id == note_id, Note.guild_id == guild_id))).first()
+            if note is None:
+                raise NotFoundError(NOTE_NOT_FOUND.format(id=note_id))
+            if note.author_id != editor_id:
+                raise PermissionDeniedError(f"Note #{note_id} is {note.author_name}'s; only its author can edit it.")
+            current, target = await session.get(Paper, note.paper_id), await session.get(Paper, paper_id)
+            assert current is not None and target is not None
+            if current.id == target.id:
+                return note_id
+            if current.key.startswith(f"title:{guild_id}/"):
+                await link_title(session, guild_id=guild_id, title_paper=current, paper=target)
+            elif await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=editor_id) is not None:
+                raise AlreadyNotedError("You already have a note on that paper.", note_id=note_id)
+            else:
+                note.paper_id = paper_id
+                await mark_known(session, guild_id=guild_id, paper_id=paper_id, source="note")
+            await session.flush()
+            moved = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=editor_id)
+            assert moved is not None and moved.id is not None
+            await session.commit()
+            log.info("guild=%s note=%s linked to paper=%s", guild_id, moved.id, paper_id)
+            return moved.id
 
     async def pending(self, *, limit: int) -> list[PendingTitle]:
         """The next titles to look up, shared fairly between groups."""

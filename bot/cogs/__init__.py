@@ -22,7 +22,9 @@ async def load_cogs(bot: PaperClub) -> None:
     from bot.cogs.stats import Stats
 
     services = bot.services
-    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds))
+    await bot.add_cog(
+        Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds, titles=services.titles)
+    )
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(Settings(guilds=services.guilds))
     await bot.add_cog(Help(bot))

@@ -16,10 +16,11 @@ from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
 from bot.render import clip, note_embeds, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
 from storage.guilds import GuildSettingsService
-from storage.identity import PaperKey, parse_paper
+from storage.identity import PaperKey, paper_key, parse_paper
 from storage.notes import NoteService, NoteView
 from storage.papers import Ambiguous, PaperService, PaperView
 from storage.text import MAX_FILE_BYTES, SECTION_NAMES, compose_body, decode_note_file, modal_sections, parse_tags
+from storage.titles import TitleService
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +182,20 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
     """Members' notes on papers."""
 
     def __init__(
-        self, bot: commands.Bot, *, notes: NoteService, papers: PaperService, guilds: GuildSettingsService
+        self,
+        bot: commands.Bot,
+        *,
+        notes: NoteService,
+        papers: PaperService,
+        guilds: GuildSettingsService,
+        titles: TitleService,
     ) -> None:
         super().__init__()
         self.bot = bot
         self.guilds = guilds
         self.notes = notes
         self.papers = papers
+        self.titles = titles
 
     # --- /note add -------------------------------------------------------------------------------------------
 
@@ -378,6 +386,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         text="New text for the whole note (leave empty to edit in a form)",
         file="A .md or .txt file with the new text",
         tags="New tags, comma-separated (replaces the current ones)",
+        paper="The paper's arXiv id or link: links a note imported by its title alone",
     )
     async def edit(
         self,
@@ -386,18 +395,30 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         text: app_commands.Range[str, 1, 6000] | None = None,
         file: discord.Attachment | None = None,
         tags: app_commands.Range[str, 0, 400] | None = None,
+        paper: app_commands.Range[str, 1, 300] | None = None,
     ) -> None:
-        """Open the edit form, or replace the text directly."""
+        """Open the edit form, or replace the text, tags or paper directly."""
         guild_id = guild_of(interaction)
         note_id = parse_note_id(note)
         current = await self.notes.get(guild_id=guild_id, note_id=note_id)
         if current.author_id != interaction.user.id:
             raise UserFacingError(f"Note #{note_id} is {current.author_name}'s; only its author can edit it.")
         new_tags = parse_tags(tags) if tags is not None else None
-        if text is None and file is None and new_tags is None:
+        target = paper_key(paper) if paper is not None else None
+        if text is None and file is None and new_tags is None and target is None:
             await self._open_edit_form(interaction, current)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if target is not None:
+            linked = await self.papers.ensure(target)
+            note_id = await self.titles.link_note(
+                guild_id=guild_id, note_id=note_id, editor_id=interaction.user.id, paper_id=linked.id
+            )
+            if text is None and file is None and new_tags is None:
+                await self._publish(
+                    interaction, await self.notes.get(guild_id=guild_id, note_id=note_id), verb="Updated", replace=True
+                )
+                return
         body = None
         if text is not None or file is not None:
             body = "\n\n".join([*([text] if text else []), *([await read_attachment(file)] if file else [])])

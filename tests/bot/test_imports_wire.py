@@ -241,3 +241,30 @@ async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_cho
     query = stored.format(day=flag.proposed) + f" AND guild_id = {OTHER_GUILD}"
     assert (await rows(club, query))[0][0] == 1
     assert (await rows(club, stored.format(day=flag.read_as) + f" AND guild_id = {OTHER_GUILD}"))[0][0] == 0
+
+
+async def test_a_note_imported_by_title_is_linked_with_note_edit_and_a_reimport_finds_it(club: Club) -> None:
+    await club.run("import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")})
+    note_id, title_key = (
+        await rows(
+            club,
+            "SELECT n.id, p.key FROM notes n JOIN papers p ON p.id = n.paper_id "
+            "WHERE p.title LIKE 'Auto-Regressive Next-Token Predictors%'",
+        )
+    )[0]
+    assert title_key.startswith(f"title:{GUILD}/")
+    refused = await club.run("note edit", user=BOB, note=str(note_id), paper="1111.2011")
+    assert refused.ephemeral and "only its author" in refused.text()
+
+    linked = await club.run("note edit", user=ANN, note=str(note_id), paper="https://arxiv.org/abs/1111.2011v2")
+    assert "Updated" in linked.text()
+    key = await rows(club, f"SELECT p.key FROM notes n JOIN papers p ON p.id = n.paper_id WHERE n.id = {note_id}")
+    assert key == [("arxiv:1111.2011",)]
+    assert await rows(club, f"SELECT count(*) FROM papers WHERE key = '{title_key}'") == [(0,)]
+
+    before = await count(club, "notes")
+    again = await club.run(
+        "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
+    )
+    assert "0 new notes" in again.messages[-1].text()
+    assert await count(club, "notes") == before
