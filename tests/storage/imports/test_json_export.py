@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from storage.errors import ValidationError
-from storage.exports import ExportedNote, ExportedPaper, ExportedRevision, GroupExport, from_json, to_json
+from storage.exports import ExportedNote, ExportedPaper, ExportedRevision, GroupExport, to_json
 from storage.imports import json_export
+from storage.imports.json_export import from_json
 from storage.imports.plan import NoteStatus, Shape
 
 BIG = 2**63 - 1  # the largest id a signed 64-bit column holds; a JSON double would round it
