@@ -95,7 +95,7 @@ def preview_embed(plan: ImportPlan, *, file_name: str, author: str) -> discord.E
     embed.description = "\n".join(lines)
     if plan.flagged:
         rows = [
-            f"line {f.line}: `{safe(f.text, 40)}` read as {day(f.read_as)}; its neighbours suggest {day(f.proposed)}"
+            f"line {f.line}: {safe(f.text, 40)} read as {day(f.read_as)}; its neighbours suggest {day(f.proposed)}"
             for f in plan.flagged[:SHOWN_LEFTOVERS]
         ]
         if len(plan.flagged) > SHOWN_LEFTOVERS:

@@ -11,8 +11,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from storage.errors import ValidationError
+from storage.errors import PaperInputError, ValidationError
 from storage.exports import FORMAT_NAME, FORMAT_VERSION, ExportedNote, ExportedPaper, ExportedRevision, GroupExport
+from storage.identity import paper_key
 from storage.imports.plan import ImportPlan, NoteStatus, PlannedNote, PlannedPaper, Shape
 
 __all__ = ["from_json", "parse", "read_export", "score"]
@@ -79,6 +80,14 @@ def _object(value: Any, name: str | None = None) -> dict[str, Any]:
     return value
 
 
+def _canonical(key: str) -> str | None:
+    """The key as the bot itself would write it for the same id or link, or None when it names no paper."""
+    try:
+        return paper_key(key if key.startswith("doi:") else key.split(":", 1)[1]).key
+    except PaperInputError:
+        return None
+
+
 def _exported_paper(value: Any) -> ExportedPaper:
     paper = _object(value, "paper")
     key = paper.get("key")
@@ -86,6 +95,8 @@ def _exported_paper(value: Any) -> ExportedPaper:
         raise _Malformed("has no paper `key`")
     if not _KEY.fullmatch(key):
         raise _Malformed(f"has a paper key that is not `arxiv:…`, `doi:…`, `url:…` or `title:…`: `{key[:60]}`")
+    if not key.startswith("title:") and _canonical(key) != key:
+        raise _Malformed(f"has a paper key that names no paper: `{key[:60]}`")
     return ExportedPaper(
         key=key,
         version=_get(paper, "version", int, required=False),
@@ -159,8 +170,6 @@ def from_json(text: str) -> GroupExport:
     Raises :class:`~storage.errors.ValidationError` naming what is wrong (notes are counted from 1) when the text
     is not JSON, not a paperclub export, a newer format version, or has a malformed note.
     """
-    from storage.errors import ValidationError  # here, not at the top: only reading back needs it
-
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

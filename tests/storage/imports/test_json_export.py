@@ -260,3 +260,11 @@ def test_a_hand_made_export_with_only_the_essentials_is_read() -> None:
     assert note.updated_at == note.created_at and note.revisions == () and note.paper.title is None
     [planned] = json_export.parse(text).notes
     assert planned.paper.key == "arxiv:2401.10034" and planned.written_on == date(2024, 5, 1)
+
+
+@pytest.mark.parametrize("key", ["arxiv:evil", "arxiv:2413.00001", "doi:not-a-doi", "url:ftp://example.org/x"])
+def test_a_paper_key_that_names_no_paper_is_refused(key: str) -> None:
+    document = json.loads(to_json(SNAPSHOT))
+    document["notes"][0]["paper"]["key"] = key
+    with pytest.raises(ValidationError, match="Note 1 of the export has a paper key"):
+        json_export.parse(json.dumps(document))
