@@ -19,6 +19,7 @@ from storage.imports.plan import Shape
 
 log = logging.getLogger(__name__)
 
+IMPORTS_PER_MINUTE = 3  # per member: each one reads and parses up to 5 MB
 SHAPE_CHOICES = [app_commands.Choice(name=label, value=shape) for shape, label in Shape.LABELS.items()]
 
 
@@ -75,6 +76,7 @@ class Imports(commands.Cog):
     @app_commands.command(name="import", description="Bring in notes kept elsewhere: a dry run first, then confirm")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.cooldown(IMPORTS_PER_MINUTE, 60.0, key=lambda i: (i.guild_id, i.user.id))
     @app_commands.describe(
         file="A Markdown, text or paperclub JSON file, up to 5 MB",
         dry_run="Show what would be imported and ask before changing anything (the default)",

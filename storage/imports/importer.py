@@ -168,6 +168,7 @@ class ImportService:
     def __init__(self, sessions: Sessions, *, chunk: int = CHUNK) -> None:
         self.sessions = sessions
         self.chunk = chunk
+        self._applying: dict[int, asyncio.Lock] = {}  # one import at a time per group, in this process
 
     async def preview(self, file_name: str, data: bytes, *, shape: str | None = None) -> ImportPreview:
         """What a document would bring, parsed in a worker thread so the event loop never waits on it."""
@@ -187,6 +188,22 @@ class ImportService:
 
         ``progress(done, total)`` is told after each chunk (the command line draws a bar with it).
         """
+        lock = self._applying.setdefault(guild_id, asyncio.Lock())
+        async with lock:  # two moderators confirming at once: the second finds the first's notes and keeps them
+            return await self._apply(
+                preview, guild_id=guild_id, member_id=member_id, author=author, now=now, progress=progress
+            )
+
+    async def _apply(
+        self,
+        preview: ImportPreview,
+        *,
+        guild_id: int,
+        member_id: int,
+        author: Author,
+        now: datetime | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> ImportOutcome:
         now = now or utcnow()
         plan, export, file_name, digest = preview.plan, preview.export, preview.file_name, preview.digest
         async with self.sessions() as session:

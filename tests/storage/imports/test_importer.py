@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -178,3 +179,15 @@ async def test_a_note_that_breaks_a_limit_is_reported_and_the_rest_are_written(s
 def test_bad_files_are_refused_with_a_reason(name: str, data: bytes, needle: str) -> None:
     with pytest.raises(ValidationError, match=needle):
         read_document(name, data)
+
+
+async def test_two_imports_of_one_document_at_once_write_each_note_once(sessions: Sessions) -> None:
+    service = ImportService(sessions)
+    first, second = await asyncio.gather(
+        service.apply(preview(plan()), guild_id=GUILD, member_id=MOD, author=ANN, now=NOW),
+        service.apply(preview(plan()), guild_id=GUILD, member_id=MOD, author=ANN, now=NOW),
+    )
+    assert sorted([first.notes_created, second.notes_created]) == [0, 3]
+    assert first.notes_kept + second.notes_kept == 3
+    async with sessions() as session:
+        assert (await session.exec(text("SELECT count(*) FROM notes"))).one()[0] == 3  # type: ignore[call-overload]
