@@ -100,7 +100,8 @@ class Imports(commands.Cog):
         )
         owner = member or interaction.user
         author = Author(id=owner.id, name=owner.display_name)
-        embed = preview_embed(preview.plan, file_name=preview.file_name, author=author.name)
+        whose = "their original authors" if preview.export is not None else author.name  # an export keeps its own
+        embed = preview_embed(preview.plan, file_name=preview.file_name, author=whose)
         if not preview.plan.notes and not preview.plan.papers:
             embed.set_footer(text="There is nothing to import in this file.")
             await interaction.followup.send(embed=embed, files=report_files(preview), ephemeral=True)

@@ -150,6 +150,7 @@ async def test_export_json_reimports_into_an_empty_group_with_identical_notes(cl
 
     file = club.discord.host_file("backup.json", data, content_type="application/json")
     restored = await club.run("import", user=MOD, guild=OTHER_GUILD, dry_run=False, attachments={"file": file})
+    assert "by their original authors" in restored.messages[0].text()
     assert "new notes" in restored.messages[-1].text(), restored.text()
 
     service = ExportService(club.bot.services.sessions)
