@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import discord
+from discord import app_commands
 
 from bot.errors import View
 from storage.errors import UserFacingError
@@ -48,3 +49,27 @@ class ConfirmView(View):
         await interaction.response.edit_message(
             content="Cancelled: nothing was changed.", embed=None, attachments=[], view=None
         )
+
+
+class MemberCooldown:
+    """At most ``rate`` uses in ``per`` seconds for each member in each server, kept by the cog that owns it.
+
+    discord.py's cooldown decorator keeps its counts on the command, shared by every bot in the process; this
+    one lives and dies with its cog.
+    """
+
+    PRUNE_AT = 10_000  # members tracked before the ones whose window has passed are forgotten
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate, self.per = rate, per
+        self._buckets: dict[tuple[int | None, int], app_commands.Cooldown] = {}
+
+    def check(self, interaction: discord.Interaction) -> None:
+        """Count a use; raise CommandOnCooldown (answered by the one error handler) when over the rate."""
+        if len(self._buckets) >= self.PRUNE_AT:
+            self._buckets = {k: b for k, b in self._buckets.items() if b.get_tokens() < self.rate}
+        key = (interaction.guild_id, interaction.user.id)
+        bucket = self._buckets.setdefault(key, app_commands.Cooldown(self.rate, self.per))
+        retry_after = bucket.update_rate_limit()
+        if retry_after:
+            raise app_commands.CommandOnCooldown(bucket, retry_after)

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions import NO_MENTIONS, guild_of
+from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from storage.exports import ExportService
 
 FORMAT_CHOICES = [
@@ -44,12 +44,17 @@ class Exports(commands.Cog):
 
     def __init__(self, *, exports: ExportService) -> None:
         self.exports = exports
+        self.cooldown = MemberCooldown(EXPORTS_PER_MINUTE, 60.0)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Each export reads the whole group: a few a minute per member."""
+        self.cooldown.check(interaction)
+        return True
 
     @app_commands.command(name="export", description="The group's notes as a Markdown, JSON or BibTeX file")
     @app_commands.guild_only()
     @app_commands.describe(format="Markdown to read, JSON to keep or re-import, BibTeX to cite (default Markdown)")
     @app_commands.choices(format=FORMAT_CHOICES)
-    @app_commands.checks.cooldown(EXPORTS_PER_MINUTE, 60.0, key=lambda i: (i.guild_id, i.user.id))
     async def export(self, interaction: discord.Interaction, format: app_commands.Choice[str] | None = None) -> None:
         """Write every note of the group and send it, only to the member who asked."""
         guild_id = guild_of(interaction)

@@ -12,14 +12,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.import_render import REPORT_NAME, TitleProgress, preview_embed, report_text, summary_embed
-from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
+from bot.interactions import NO_MENTIONS, ConfirmView, MemberCooldown, guild_of
 from storage.errors import UserFacingError, ValidationError
 from storage.imports.importer import MAX_IMPORT_BYTES, Author, ImportPreview, ImportService
 from storage.imports.plan import Shape
 
 log = logging.getLogger(__name__)
 
-IMPORTS_PER_MINUTE = 3  # per member: each one reads and parses up to 5 MB
+IMPORTS_PER_MINUTE = 5  # per member: each one reads and parses up to 5 MB
 SHAPE_CHOICES = [app_commands.Choice(name=label, value=shape) for shape, label in Shape.LABELS.items()]
 
 
@@ -66,17 +66,18 @@ class Imports(commands.Cog):
 
     def __init__(self, *, imports: ImportService) -> None:
         self.imports = imports
+        self.cooldown = MemberCooldown(IMPORTS_PER_MINUTE, 60.0)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Back up the default permission: only members with Manage Server import."""
         if not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
+        self.cooldown.check(interaction)
         return True
 
     @app_commands.command(name="import", description="Bring in notes kept elsewhere: a dry run first, then confirm")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.cooldown(IMPORTS_PER_MINUTE, 60.0, key=lambda i: (i.guild_id, i.user.id))
     @app_commands.describe(
         file="A Markdown, text or paperclub JSON file, up to 5 MB",
         dry_run="Show what would be imported and ask before changing anything (the default)",

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from storage.exports import ExportService
 from storage.imports import parse_document
-from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, Club
+from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, OWNER, Club
 from tests.fakediscord import CommandUnavailable
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "imports"
@@ -56,11 +56,13 @@ async def test_bad_files_get_a_clear_error_and_nothing_is_stored(club: Club) -> 
         ("huge.md", b"x" * 5_000_001, "5 MB"),
         ("nothing.md", b"just one line that is no document at all\n", "can't tell"),
     ]
-    for name, data, needle in cases:
+    for n, (name, data, needle) in enumerate(cases):
         file = club.discord.host_file(name, data)
-        inter = await club.run("import", user=MOD, attachments={"file": file})
+        inter = await club.run("import", user=MOD if n < 5 else OWNER, attachments={"file": file})
         assert inter.ephemeral and needle in inter.text(), (name, inter.text())
     assert await count(club, "notes") == 0 and await count(club, "imports") == 0
+    sixth = await club.run("import", user=MOD, attachments={"file": sample(club, "running_log.md")})
+    assert "Slow down" in sixth.text()  # five a minute per member: each import reads and parses up to 5 MB
     assert club.posted() == []
 
 
