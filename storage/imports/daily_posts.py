@@ -12,9 +12,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
-from storage.errors import PaperInputError
-from storage.identity import paper_key
 from storage.imports.dates import find_date, flag_out_of_sequence
+from storage.imports.links import ARXIV, DOI, URL, Ref, find_refs, may_hold_ref, without_refs
 from storage.imports.plan import (
     ImportPlan,
     Leftover,
@@ -34,15 +33,6 @@ _SERIES = re.compile(
     r"(?!\w)(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_ARXIV_REF = re.compile(
-    r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|\barxiv\s*:\s*)"
-    r"(?P<id>\d{4}\.\d{1,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{5,7}(?:v\d+)?)(?![\d])(?:\.pdf)?",
-    re.IGNORECASE,
-)
-_DOI_REF = re.compile(
-    r"(?:(?:https?://)?(?:dx\.|www\.)?doi\.org/|\bdoi\s*:\s*)(?P<doi>10\.\d{4,9}/[^\s<>\[\]\"']+)", re.I
-)
-_URL_REF = re.compile(r"(?:https?://|\bwww\.)[^\s<>()\[\]\"'`]+", re.IGNORECASE)
 _HASHTAGS = re.compile(r"^\s*(?:#[^\W\d][\w.+/-]*[\s,]*)+$")
 _HASHTAG = re.compile(r"#([^\W\d][\w.+/-]*)")
 _SECTION_LINE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:\*\*|__)?\s*([A-Za-z][A-Za-z ]{1,30}?)\s*:?\s*(?:\*\*|__)?\s*:?\s*$")
@@ -115,23 +105,16 @@ def _read_header(line: str) -> _Header | None:
     return None
 
 
-def _has_ref(line: str) -> bool:
-    low = line.lower()
-    return "arxiv" in low or "doi" in low or "http" in low or "www." in low
-
-
 def _is_link_line(line: str) -> bool:
     """A line that is mostly a paper link: the arXiv or DOI a post closes with."""
-    if not _has_ref(line):
-        return False
-    rest, found = _ARXIV_REF.subn("", line)
-    rest, dois = _DOI_REF.subn("", rest)
-    return found + dois > 0 and len(_URL_REF.sub("", rest).strip()) <= _LINK_LINE_TEXT
+    refs = find_refs(line)
+    papers = any(ref.kind != URL for ref in refs)
+    return papers and len(without_refs(line, refs).strip()) <= _LINK_LINE_TEXT
 
 
 def _bare_link(line: str) -> bool:
     """A line that holds a link and hardly anything else (``Paper: <https://arxiv.org/abs/…>``)."""
-    rest = _URL_REF.sub("", _DOI_REF.sub("", _ARXIV_REF.sub("", line)))
+    rest = without_refs(line, find_refs(line))
     return len(_strip_decor(rest.replace("[paper]", "").replace("()", ""))) <= 40
 
 
@@ -140,7 +123,7 @@ def _title_like(line: str) -> bool:
     return (
         8 <= len(text) <= 250
         and line.replace("**", "").rstrip(" \t*_")[-1:] not in (".", ",", ";", ":", "!")
-        and not _has_ref(line)
+        and not may_hold_ref(line)
         and section_name(line) is None
         and not _HASHTAGS.match(line)
     )
@@ -193,7 +176,7 @@ class _Reader:
         t = header - 1
         if t >= 0 and not lines[t].strip():
             t -= 1
-        if t <= previous_header or not lines[t].strip() or len(lines[t]) > 140 or _has_ref(lines[t]):
+        if t <= previous_header or not lines[t].strip() or len(lines[t]) > 140 or may_hold_ref(lines[t]):
             return None
         if _HASHTAGS.match(lines[t]):
             return None
@@ -293,37 +276,26 @@ class _Reader:
         """
         lines = self.lines
         zone = [j for j in range(stop - 1, start - 1, -1) if lines[j].strip() and not _HASHTAGS.match(lines[j])]
-        arxiv: list[tuple[int, str]] = []
-        others: list[tuple[int, str, str]] = []
+        arxiv: list[tuple[int, Ref]] = []
+        others: list[tuple[int, Ref]] = []
         for j in zone[:_KEY_ZONE]:
             line = lines[j]
-            if not _has_ref(line) or len(line.strip()) > 400:
+            if len(line.strip()) > 400:
                 continue
-            arxiv.extend((j, m["id"]) for m in _ARXIV_REF.finditer(line))
-            bare = _ARXIV_REF.sub(" ", line)
-            others.extend((j, "doi", "doi:" + m["doi"].rstrip(".,;:")) for m in _DOI_REF.finditer(bare))
-            bare = _DOI_REF.sub(" ", bare)
-            if len(_URL_REF.sub("", bare).strip()) <= _LINK_LINE_TEXT:
-                others.extend((j, "url", m.group(0).rstrip(".,;:!?")) for m in _URL_REF.finditer(bare))
-        for j, ident in arxiv:
-            try:
-                found = paper_key("arXiv:" + ident)
-            except PaperInputError:
-                numbers = ident.split(".")[-1].split("v")[0]
-                why = "an arXiv id cut short" if "." in ident and len(numbers) < 5 else "not an arXiv id"
-                self.leftovers.append(Leftover(j + 1, lines[j].strip()[:200], f"{why}: {ident}"))
-                return None
-            post.key, post.version = found.key, found.version
+            refs = find_refs(line)
+            arxiv.extend((j, ref) for ref in refs if ref.kind == ARXIV)
+            others.extend((j, ref) for ref in refs if ref.kind == DOI)
+            # A link in a sentence is something the post mentions; only a line that is mostly links may close it.
+            if len(without_refs(line, refs).strip()) <= _LINK_LINE_TEXT:
+                others.extend((j, ref) for ref in refs if ref.kind == URL)
+        for j, ref in arxiv[:1] + sorted(others, key=lambda item: item[1].kind != DOI):
+            if ref.key is None:
+                self.leftovers.append(Leftover(j + 1, lines[j].strip()[:200], ref.why))
+                if ref.kind == ARXIV:
+                    return None  # an id cut short is reported, not guessed
+                continue
+            post.key, post.version = ref.key.key, ref.key.version
             return j
-        for kind in ("doi", "url"):
-            for j, _, text in (item for item in others if item[1] == kind):
-                try:
-                    found = paper_key(text)
-                except PaperInputError:
-                    self.leftovers.append(Leftover(j + 1, lines[j].strip()[:200], f"not a paper link: {text[:80]}"))
-                    continue
-                post.key, post.version = found.key, found.version
-                return j
         return None
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from storage.identity import find_arxiv_keys
+from storage.identity import PaperKey
 from storage.imports.citations import is_bullet, markdown_lines, split_line
+from storage.imports.links import Ref, find_refs, without_refs
 from storage.imports.plan import (
     MAX_TAG_CHARS,
     ImportPlan,
@@ -40,7 +41,6 @@ __all__ = ["parse", "score", "section_tag"]
 
 _HEADING = re.compile(r"^#{0,6}\s*(?P<number>\d{1,3}(?:\.\d{1,3}){0,4})\.?\s+(?P<name>\S.*)$")
 _INTRO_START = re.compile(r"^(?:see|also\s+see|note\s*:|nb\s*:|related\s*:)", re.IGNORECASE)
-_URL = re.compile(r"<?https?://\S+?>?(?=[\s)]|$)")
 _DASH_COMMENT = re.compile(r"\s[-–—]+\s")
 _PARENS = re.compile(r"[()\[\]]")
 MAX_LABEL_WORDS = 2
@@ -92,16 +92,21 @@ def _is_label(block: _Block, following: _Block | None) -> bool:
     return text == text.lower() and len(text.split()) <= MAX_LABEL_WORDS and len(text) <= MAX_LABEL_CHARS
 
 
+def _arxiv_key(refs: list[Ref]) -> PaperKey | None:
+    """The first arXiv paper a line names: an outline keys its papers by arXiv id only, never by a code link."""
+    return next((ref.key for ref in refs if ref.key and ref.key.scheme == "arxiv"), None)
+
+
 def _note(block: _Block) -> PlannedNote:
     """The note one paper line and its notes make."""
-    keys = find_arxiv_keys(block.text)
-    cited = split_line(_URL.sub(" ", block.text))
+    refs = find_refs(block.text)
+    key = _arxiv_key(refs)
+    cited = split_line(without_refs(block.text, refs, " "))
     body_lines = [cited.comment] if cited.comment else []
     if len(cited.citations) > 1:
         body_lines.append(f"Cited together: {cited.citation_text}")
     body_lines += markdown_lines(block.notes)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(body_lines)).strip() or block.text
-    key = keys[0] if keys else None
     paper = PlannedPaper(
         title=cited.title or (None if key else block.text),
         key=key.key if key else None,
@@ -155,7 +160,7 @@ def _blocks(lines: list[str], plan: ImportPlan) -> list[_Block]:
             plan.leftovers.append(Leftover(number, text[:200], "before the first section heading"))
             current = None
             continue
-        if _is_intro(text) and not split_line(text).citations and not find_arxiv_keys(text):
+        if _is_intro(text) and not split_line(text).citations and not _arxiv_key(find_refs(text)):
             plan.leftovers.append(Leftover(number, text[:200], "a section's introduction, not a paper"))
             current = None  # lines indented under it are reported too, not given to the paper above
             continue

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from storage.errors import PaperInputError
-from storage.identity import PaperKey, paper_key
+from storage.identity import PaperKey
+from storage.imports.links import ARXIV, Ref, find_refs
 from storage.imports.plan import ImportPlan, Leftover, PlannedPaper, Shape, normalise_title
 
 __all__ = ["parse", "score"]
@@ -48,13 +48,6 @@ _PIECES = re.compile(r"\s*[·•|]\s*")
 _GLUED = re.compile(r"^(?:get trending papers in your email inbox!\s*)?subscribe(?=\S|$)", re.IGNORECASE)
 _BARE_SUBMITTER = re.compile(r"submitted by:?", re.IGNORECASE)
 _USERNAME = re.compile(r"@?[\w.-]{1,39}")
-_ARXIV_REF = re.compile(
-    r"(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)/|(?:huggingface|hf)\.co/papers/)"
-    r"(?P<link>[^\s?#)>\]\"']+)"
-    r"|\barxiv\s*:\s*(?P<tagged>[^\s)>\]\"',;]+)"
-    r"|^(?P<bare>\d{4}\.\d{3,6}(?:v\d+)?)$",
-    re.IGNORECASE,
-)
 _LINE_MARKUP = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+)|^\*\*(?=.*\*\*$)|\*\*$")
 # Marks of the other shapes: a line like these says the document is not a plain list of papers.
 _FOREIGN = re.compile(
@@ -102,18 +95,15 @@ def _without_chrome_tail(text: str) -> str:
     return text if kept == len(pieces) else " · ".join(pieces[:kept])
 
 
-def _arxiv_ref(text: str) -> str | None:
-    """The arXiv id as written when the line is an arXiv link or id (and little else), else None."""
-    if not text[0].isdigit() and "arxiv" not in text.lower() and "co/papers/" not in text:
-        return None  # most lines: the regex's search would try every position for nothing
-    match = _ARXIV_REF.search(text)
-    if match is None:
+def _arxiv_ref(text: str) -> Ref | None:
+    """The arXiv reference when the line is an arXiv link or id (and little else), else None."""
+    ref = next((ref for ref in find_refs(text, alone=True) if ref.kind == ARXIV), None)
+    if ref is None:
         return None
-    rest = (text[: match.start()] + text[match.end() :]).strip(" :-–·<>()[]")
+    rest = (text[: ref.start] + text[ref.end :]).strip(" :-–·<>()[]")
     if len(rest) > 12:  # a sentence that mentions a link, not a link line
         return None
-    written: str = match["link"] or match["tagged"] or match["bare"]
-    return written.removesuffix(".pdf").rstrip(".,;")
+    return ref
 
 
 class _Reader:
@@ -138,10 +128,10 @@ class _Reader:
                 self.flush()
                 self.chrome_since_abstract = True
                 return
-        written = _arxiv_ref(text)
-        if written is not None:
+        ref = _arxiv_ref(text)
+        if ref is not None:
             self.flush()
-            self.attach(number, text, written)
+            self.attach(number, text, ref)
         elif _is_chrome(text):
             self.flush()
             self.scan.chrome += 1
@@ -154,11 +144,10 @@ class _Reader:
                 self.flush()  # a short line after an abstract's long line starts something new
             self.block.append((number, text))
 
-    def attach(self, number: int, text: str, written: str) -> None:
-        try:
-            key = paper_key(f"arxiv:{written}")
-        except PaperInputError:
-            self.scan.leftovers.append(Leftover(number, text[:SHOWN_CHARS], f"not an arXiv id: {written[:30]}"))
+    def attach(self, number: int, text: str, ref: Ref) -> None:
+        key = ref.key
+        if key is None:
+            self.scan.leftovers.append(Leftover(number, text[:SHOWN_CHARS], f"not an arXiv id: {ref.written[:30]}"))
             return
         self.chrome_since_abstract = True
         if self.current is None:

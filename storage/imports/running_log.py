@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from storage.errors import PaperInputError
-from storage.identity import PaperKey, parse_paper
+from storage.identity import PaperKey
 from storage.imports.citations import CitedLine, is_bullet, markdown_lines, parse_citation, split_line
+from storage.imports.links import find_refs
 from storage.imports.plan import (
     FlaggedDate,
     ImportPlan,
@@ -61,7 +61,6 @@ _PARTIAL = re.compile(
     re.IGNORECASE,
 )
 _STANDALONE_CITATION = re.compile(r"^\s*(?<!\\)\((?P<inner>[^()]{1,240})\)\s*$")
-_BARE_LINK = re.compile(r"^\s*<?(?:https?://|arxiv:|doi:)\S+>?\s*$", re.IGNORECASE)
 MAX_TITLE_WORDS = 30
 MAX_TITLE_CHARS = 300
 _YEAR_SLIP_DAYS = 60  # a header this far from the one before it is checked for a mistyped year
@@ -138,15 +137,8 @@ def _year_slip(start: date, previous: date | None) -> date | None:
 def _paper_key(entry: _Entry) -> PaperKey | None:
     """The id a title line or a bare link line under it gives the paper."""
     for text in [entry.title_line, *entry.body[:3]]:
-        for word in text.split():
-            if not _BARE_LINK.match(word) and "arxiv.org/" not in word:
-                continue
-            try:
-                parsed = parse_paper(word.strip("<>()"))
-            except PaperInputError:
-                continue
-            if isinstance(parsed, PaperKey):
-                return parsed
+        if key := next((ref.key for ref in find_refs(text) if ref.key), None):
+            return key
     return None
 
 
