@@ -496,6 +496,8 @@ def _base_key(paper: ExportedPaper) -> str:
         return f"{surname}{year}{word}"
     # No metadata: the identifier itself, in characters every BibTeX and biber accepts.
     ident = PaperKey(paper.key)
+    if ident.scheme == "title":  # a group's paper known by its title alone: its words, not the group's id
+        return "title-" + (re.sub(r"[^a-z0-9]+", "-", ident.value.split("/", 1)[-1]).strip("-")[:60] or "paper")
     value = re.sub(r"[^A-Za-z0-9.\-]+", "-", ident.value).strip("-.")[:60] or "paper"
     return f"{ident.scheme}-{value}"
 
@@ -556,7 +558,8 @@ def _entry(paper: ExportedPaper, key: str) -> str:
     doi = paper.doi or (ident.value if ident.scheme == "doi" else None)
     if doi:
         fields.append(("doi", _verbatim(doi)))
-    fields.append(("url", _verbatim(paper.url)))
+    if ident.scheme != "title":  # a title-only paper has no page of its own, only a search for it
+        fields.append(("url", _verbatim(paper.url)))
     if paper.journal_ref:
         fields.append(("note", bibtex_escape(paper.journal_ref)))
     width = max(len(name) for name, _ in fields)

@@ -405,3 +405,39 @@ def test_bibtex_entries_always_parse_with_unique_keys(
     assert list(entries) == [keys[paper.key] for paper in papers]
     for fields in entries.values():
         assert all(balanced(value) for value in fields.values()), fields
+
+
+def test_a_title_only_paper_cites_by_its_title_words_without_the_groups_id_or_a_search_link() -> None:
+    paper = ExportedPaper(
+        key="title:500000000000000001/emergent abilities of large language models",
+        version=None,
+        title="Emergent Abilities of Large Language Models",
+        authors=(),
+        abstract=None,
+        categories=(),
+        published=None,
+        updated=None,
+        doi=None,
+        journal_ref=None,
+        comment=None,
+        metadata_status="missing",
+    )
+    assert bibtex_keys([paper]) == {paper.key: "title-emergent-abilities-of-large-language-models"}
+    note = ExportedNote(
+        id=1,
+        author_id=7,
+        author_name="ann",
+        body="b",
+        tags=(),
+        revision=1,
+        created_at=NOW,
+        updated_at=NOW,
+        channel_id=None,
+        message_id=None,
+        thread_id=None,
+        paper=paper,
+        revisions=(),
+    )
+    entry = to_bibtex(GroupExport(guild_id=1, exported_at=NOW, notes=(note,), tags=()))
+    assert "@misc{title-emergent-abilities-of-large-language-models," in entry
+    assert "500000000000000001" not in entry and "url" not in entry and "arxiv.org/search" not in entry
