@@ -14,14 +14,61 @@ COLOUR = discord.Colour(0x4F7CAC)
 EMBED_TITLE = 256
 EMBED_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
+DESCRIPTION = 4096
 FIELD_VALUE = 1024
+URL_CHARS = 1000  # longer links are not linked (the title still shows): one link must not crowd out a page
 CHUNK = 2800  # two continuation embeds fit in one message
 _FENCE = re.compile(r"^\s*(```+)(.*)$")
+_OPEN, _CLOSE = "\ue000", "\ue001"  # brackets, set aside while the rest is escaped
 
 
 def clip(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters with an ellipsis, for titles and labels (not note bodies)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def plain(text: str) -> str:
+    """Text from a paper, a feed or a member shown as written in markdown: no formatting, no masked link, no mention.
+
+    Brackets are escaped (``escape_markdown`` leaves them) and every ``](`` is broken apart, so a title such as
+    ``[Click me](https://evil)`` can never become a link.
+    """
+    text = text.replace(_OPEN, "").replace(_CLOSE, "")
+    text = discord.utils.escape_mentions(text).replace("<@", "<\u200b@").replace("<#", "<\u200b#")
+    text = discord.utils.escape_markdown(text.replace("[", _OPEN).replace("]", _CLOSE))
+    return text.replace(_OPEN, "\\[").replace(_CLOSE, "\\]").replace("](", "]\u200b(")
+
+
+def link_label(text: str, limit: int) -> str:
+    """Text for inside ``[…](url)``: on one line, shortened to ``limit`` before escaping (no escape cut in half)."""
+    return plain(clip(" ".join(text.split()), limit)) or "(untitled)"
+
+
+def safe_url(url: str) -> str | None:
+    """A link target safe inside ``[text](…)``, or None when it is not a web link or too long to be worth one."""
+    url = url.strip()
+    if not url.startswith(("https://", "http://")) or len(url) > URL_CHARS:
+        return None
+    for char, code in (" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E"):
+        url = url.replace(char, code)
+    return url
+
+
+def md_link(label: str, url: str, limit: int) -> str:
+    """``[label](url)`` with the label escaped; the label alone when the link can't be used safely."""
+    text = link_label(label, limit)
+    target = safe_url(url)
+    return f"[{text}]({target})" if target else text
+
+
+def fitting(blocks: list[str], room: int, *, sep: str = "\n\n") -> int:
+    """How many of the leading ``blocks`` fit in ``room`` characters joined by ``sep`` (at least one, if any)."""
+    used = 0
+    for n, block in enumerate(blocks):
+        used += len(block) + (len(sep) if n else 0)
+        if used > room:
+            return max(n, 1)
+    return len(blocks)
 
 
 def authors_line(authors: tuple[str, ...], *, shown: int = 4) -> str:
@@ -127,27 +174,39 @@ def note_embeds(note: NoteView) -> list[list[discord.Embed]]:
     return pack(embeds)
 
 
-def note_list_embed(page: NotePage, *, heading: str) -> discord.Embed:
-    """One page of a note listing."""
+def _note_item(note: NoteView) -> str:
+    """One note of a listing: at most about 2,500 characters, whatever its paper, tags and author."""
+    tags = " ".join(f"`{t}`" for t in note.tags)
+    link = f" · [message]({note.jump_url})" if note.jump_url else ""
+    when = "undated" if note.undated else f"{note.created_at:%Y-%m-%d}"
+    state = f" · *{note.status.upper() if note.status == 'wip' else note.status}*" if note.status != "done" else ""
+    return (
+        f"**#{note.id} {md_link(note.paper.display_title, note.paper.url, 120)}**\n"
+        f"{plain(clip(note.author_name, 100))} · {when}{state}{' · ' + tags if tags else ''}{link}\n"
+        f"> {clip(first_line(note.body), 160)}"
+    )
+
+
+def note_list_embed(page: NotePage, *, heading: str, number: int | None = None) -> tuple[discord.Embed, int]:
+    """One page of a note listing holding as many of ``page.notes`` as fit, and how many that is.
+
+    ``number`` is the page's number when earlier pages held fewer notes than ``page.limit``.
+    """
     embed = discord.Embed(title=clip(heading, EMBED_TITLE), colour=COLOUR)
     if not page.notes:
         embed.description = "No notes match. Try fewer filters, or add one with `/note add`."
-        return embed
-    lines = []
-    for note in page.notes:
-        tags = " ".join(f"`{t}`" for t in note.tags)
-        link = f" · [message]({note.jump_url})" if note.jump_url else ""
-        title = clip(note.paper.display_title, 120)
-        when = "undated" if note.undated else f"{note.created_at:%Y-%m-%d}"
-        state = f" · *{note.status.upper() if note.status == 'wip' else note.status}*" if note.status != "done" else ""
-        lines.append(
-            f"**#{note.id} [{title}]({note.paper.url})**\n"
-            f"{note.author_name} · {when}{state}{' · ' + tags if tags else ''}{link}\n"
-            f"> {clip(first_line(note.body), 160)}"
-        )
-    embed.description = "\n\n".join(lines)
-    embed.set_footer(text=f"Page {page.page} of {page.pages} · {page.total} notes · /note show <id> for the whole note")
-    return embed
+        return embed, 0
+    items = [_note_item(note) for note in page.notes]
+    shown = fitting(items, DESCRIPTION)
+    embed.description = "\n\n".join(items[:shown])
+    number = number or page.page
+    last = page.offset + shown
+    pages = number + -(-max(page.total - last, 0) // max(page.limit, 1))  # a guess past this page: they adapt too
+    embed.set_footer(
+        text=f"Page {number} of {pages} · {page.total} notes, {page.offset + 1}–{last} here · "
+        "/note show <id> for the whole note"
+    )
+    return embed, shown
 
 
 def trim_sentences(text: str, limit: int) -> str:

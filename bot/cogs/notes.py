@@ -621,17 +621,24 @@ class NoteLists(commands.Cog):
         ]
         heading = "Notes" + (f" ({', '.join(filters)})" if filters else "")
 
+        starts = {1: 0}  # where each page reached so far begins: a page holds as many notes as fit
+
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
+            page = min(max(page, 1), max(starts))
             result = await self.notes.page(
                 guild_id=guild_id,
                 author_id=member.id if member else None,
                 tag=tag_name,
                 paper_id=paper_id,
                 since=start,
-                offset=(max(page, 1) - 1) * PAGE_SIZE,
+                offset=starts[page],
                 limit=PAGE_SIZE,
             )
-            return note_list_embed(result, heading=heading), result.page, result.pages
+            embed, shown = note_list_embed(result, heading=heading, number=page)
+            if shown and starts[page] + shown < result.total:
+                starts[page + 1] = starts[page] + shown
+                return embed, page, page + 1
+            return embed, page, page
 
         await send_pages(interaction, fetch, ephemeral=True)
 
