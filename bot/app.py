@@ -83,6 +83,7 @@ def build_services(settings: Settings) -> Services:
         deliverer=None,
         interval=settings.feed_poll_interval,
         max_posts=settings.feed_max_posts,
+        guard=settings.feed_guard(),
     )
     return Services(
         engine=engine,

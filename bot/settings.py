@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from bot.heartbeat import default_file as default_heartbeat_file
+from schedules.addresses import AddressGuard
 from storage.db import DEFAULT_DATABASE_URL
 
 ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.arxiv.org"})
@@ -43,6 +44,7 @@ class Settings:
     feed_poll_interval: float = 1800.0  # seconds; arXiv listings change once a weekday, so this is plenty
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
     feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
+    feeds_allow_private: bool = False  # feeds may use private and local addresses (one trusted group only)
     digest_grace_hours: float = 12.0  # a digest missed while the bot was down is posted this late at most
     shard_count: int | None = None  # SHARD_COUNT: run the bot sharded, over this many shards in all
     shard_ids: tuple[int, ...] | None = None  # SHARD_IDS: the shards this process runs (default: all of them)
@@ -101,9 +103,14 @@ class Settings:
             feed_poll_interval=_poll_interval(get("FEED_POLL_INTERVAL"), cls.feed_poll_interval),
             feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
             feed_post_pause=_float(get("FEED_POST_PAUSE"), "FEED_POST_PAUSE", cls.feed_post_pause),
+            feeds_allow_private=_switch(get("FEEDS_ALLOW_PRIVATE"), "FEEDS_ALLOW_PRIVATE", cls.feeds_allow_private),
             digest_grace_hours=_float(get("DIGEST_GRACE_HOURS"), "DIGEST_GRACE_HOURS", cls.digest_grace_hours),
             heartbeat_file=get("HEARTBEAT_FILE") or default_heartbeat_file(database_url),
         )
+
+    def feed_guard(self) -> AddressGuard:
+        """Where feeds may come from: the public internet, the arXiv endpoints set here, private networks if allowed."""
+        return AddressGuard.of((self.arxiv_api_base, self.arxiv_rss_base), allow_private=self.feeds_allow_private)
 
     def owns_guild(self, guild_id: int) -> bool:
         """Whether this process runs the shard a guild is on (Discord's rule: (id >> 22) % shard count)."""

@@ -7,6 +7,7 @@ came back; the poller decides what to do about it (back off, try later, pause a 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -28,7 +29,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import feedparser
+from yarl import URL
 
+from schedules.addresses import AddressGuard, AddressNotAllowed, shown_url
 from schedules.arxiv import (
     DEFAULT_USER_AGENT,
     ArxivQueryError,
@@ -183,6 +186,7 @@ class FetchResult:
     last_modified: str | None
     retry_after: float | None  # seconds the server asked us to wait (429/503), else None
     not_modified: bool  # 304: the feed is as it was at the last fetch
+    from_arxiv: bool = False  # arXiv or the operator's own endpoint answered: its error text may be quoted
 
 
 # Text helpers
@@ -298,14 +302,20 @@ def _safe_key(text: str) -> PaperKey | None:
 # Parsing
 
 
-def _not_a_feed(body: bytes) -> FeedError:
-    """The error for a body that is no feed at all; retryable when it looks like a server's error page."""
+def _not_a_feed(body: bytes, *, quote: bool) -> FeedError:
+    """The error for a body that is no feed at all; retryable when it looks like a server's error page.
+
+    Only arXiv's own pages are quoted: another address's page title or text could be something the member
+    who named the address may not read (an intranet page, a secret), so for those only what failed is said.
+    """
     if _HTML_START.match(body[:2048]):
         title = _HTML_TITLE.search(body[:4096])
-        shown = _collapse(html.unescape(title["title"].decode("utf-8", "replace")))[:80] if title else ""
+        shown = _collapse(html.unescape(title["title"].decode("utf-8", "replace")))[:80] if title and quote else ""
         transient = bool(title and _ERROR_PAGE.search(title["title"]))
         what = f"an HTML page ({shown!r})" if shown else "an HTML page"
         return FeedError(f"The feed sent {what}, not RSS or Atom.", retryable=transient)
+    if not quote:
+        return FeedError("The feed sent something that is not RSS or Atom.", retryable=False)
     snippet = _collapse(body[:60].decode("utf-8", "replace"))
     return FeedError(f"The feed sent something that is not RSS or Atom: {snippet!r}.", retryable=False)
 
@@ -327,14 +337,14 @@ def _listing(items: list[FeedItem], *, title: str, built: datetime | None, parti
     return Listing(items=unique, title=title, built=built, fingerprint=_fingerprint(unique), partial=partial, kind=kind)
 
 
-def _api_listing(body: bytes) -> Listing:
+def _api_listing(body: bytes, *, quote: bool) -> Listing:
     """A feed from the arXiv API, read by the API client's own parser."""
     try:
         papers = parse_api_feed(body)
     except ArxivQueryError as exc:
-        raise FeedError(str(exc), retryable=False) from exc
+        raise FeedError(str(exc) if quote else "The feed sent an error instead of items.", retryable=False) from exc
     except ArxivUnavailable as exc:
-        raise FeedError(str(exc), retryable=True) from exc
+        raise FeedError(str(exc) if quote else "The feed sent an unreadable answer.", retryable=True) from exc
     head = body[:8192].decode("utf-8", "replace")
     head = head.split("<entry", 1)[0]
     title_match = _XML_TITLE.search(head)
@@ -472,13 +482,14 @@ def _entry_item(entry: Mapping[str, Any], *, listed: str | None) -> FeedItem | N
     )
 
 
-def parse_listing(body: bytes) -> Listing:
+def parse_listing(body: bytes, *, quote: bool = False) -> Listing:
     """Read a feed body: arXiv's RSS 2.0, Atom and old RSS 1.0 listings, the arXiv API, or any RSS/Atom feed.
 
     Blocking (feedparser); run it in a worker thread. An empty listing (arXiv on a weekend) is a normal, empty
     :class:`Listing`. A body cut off after some complete items gives those items with ``partial=True``.
     Raises :class:`FeedError` for bodies that are not feeds (an HTML error page, ``Rate exceeded.``, nothing
-    at all, an arXiv API error feed, a cut-off body with no complete item).
+    at all, an arXiv API error feed, a cut-off body with no complete item); their messages quote the body
+    (a page title, arXiv's error text) only with ``quote``, for answers from arXiv itself.
     """
     if not body.strip():
         raise FeedError("The feed sent an empty response.", retryable=True)
@@ -486,7 +497,7 @@ def parse_listing(body: bytes) -> Listing:
         raise FeedError("arXiv says: Rate exceeded.", retryable=True)
     head = body[:8192]
     if _API_MARK in head and b"<feed" in head:
-        return _api_listing(body)
+        return _api_listing(body, quote=quote)
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     version = str(parsed.get("version") or "")
@@ -495,7 +506,7 @@ def parse_listing(body: bytes) -> Listing:
         looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
         if broken and looks_xml and not _HTML_START.match(head) and not _ROOT_END.search(body[-256:]):
             raise FeedError("The feed was cut off before its first item.", retryable=True)
-        raise _not_a_feed(body)
+        raise _not_a_feed(body, quote=quote)
     entries: list[Any] = list(parsed.get("entries") or [])
     partial = False
     if broken:
@@ -505,10 +516,8 @@ def parse_listing(body: bytes) -> Listing:
             entries = entries[:complete]
         partial = True
         if not entries and not _ROOT_END.search(body[-256:]):
-            raise FeedError(
-                f"The feed was cut off or malformed and no item could be read ({parsed['bozo_exception']}).",
-                retryable=True,
-            )
+            why = f" ({parsed['bozo_exception']})" if quote else ""
+            raise FeedError(f"The feed was cut off or malformed and no item could be read{why}.", retryable=True)
     feed = parsed.get("feed") or {}
     title = _collapse(feed.get("title"))
     listed = _listing_category(title)
@@ -535,16 +544,16 @@ def listing_from(result: FetchResult) -> Listing | None:
     body = result.body or b""
     if 200 <= status < 300:
         try:
-            return parse_listing(body)
+            return parse_listing(body, quote=result.from_arxiv)
         except FeedError as exc:
             exc.status = status
             exc.retry_after = exc.retry_after if exc.retry_after is not None else result.retry_after
             raise
     transient = status in _TRANSIENT_STATUS or status >= 500 or (status == 400 and _is_rate_exceeded(body))
     reason = f"The feed answered HTTP {status}."
-    if status == 400 and _API_MARK in body[:8192]:
+    if status == 400 and _API_MARK in body[:8192] and result.from_arxiv:
         try:
-            parse_listing(body)
+            parse_listing(body, quote=True)
         except FeedError as exc:
             reason = exc.message
     elif body and _is_rate_exceeded(body):
@@ -679,10 +688,31 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
     return b"".join(chunks)
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+_STRICT = AddressGuard()  # no trusted prefix, no private address: what a caller that names no guard gets
+
+
+def _unreachable(exc: aiohttp.ClientError) -> str:
+    """What failed, in a few words, without the library's text (which names addresses and credentials)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its host name could not be looked up"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "its TLS certificate or connection was not accepted"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the connection was refused or failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    return exc.__class__.__name__
+
+
 async def _get(
     session: aiohttp.ClientSession,
     url: str,
     *,
+    guard: AddressGuard,
     headers: dict[str, str],
     seconds: float,
     max_bytes: int,
@@ -690,9 +720,56 @@ async def _get(
     last_modified: str | None,
     limiter: ArxivLimiter | None,
 ) -> FetchResult:
+    """One GET, following at most :data:`MAX_REDIRECTS` redirects itself so that every hop is checked."""
+    async with contextlib.AsyncExitStack() as stack:
+        guarded: aiohttp.ClientSession | None = None
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_scheme(url)
+            try:
+                guard.check(url)
+            except AddressNotAllowed as exc:
+                raise FeedError(exc.message, retryable=False) from None
+            http = session
+            if guard.needs_guard(url):
+                if guarded is None:
+                    guarded = await stack.enter_async_context(guard.session())
+                http = guarded
+            result = await _get_one(
+                http, url, headers=headers, seconds=seconds, max_bytes=max_bytes, etag=etag, last_modified=last_modified
+            )
+            if isinstance(result, str):
+                url = result
+                continue
+            return _noted(result, url=url, limiter=limiter, trusted=guard.trusts(url) or is_arxiv_url(url))
+    raise FeedError(f"The feed redirected more than {MAX_REDIRECTS} times.", retryable=False)
+
+
+def _check_scheme(url: str) -> None:
+    if urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
+        raise FeedError(f"`{shown_url(url)[:200]}` is not a web address (http or https).", retryable=False)
+
+
+async def _get_one(
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: dict[str, str],
+    seconds: float,
+    max_bytes: int,
+    etag: str | None,
+    last_modified: str | None,
+) -> FetchResult | str:
+    """One request: its result, or the next URL when it redirects."""
+    timeout = aiohttp.ClientTimeout(total=seconds)
     try:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)) as response:
+        async with http.get(url, headers=headers, timeout=timeout, allow_redirects=False) as response:
             status = response.status
+            location = response.headers.get("Location")
+            if status in _REDIRECTS and location:
+                try:
+                    return str(response.url.join(URL(location)))
+                except (ValueError, TypeError):
+                    raise FeedError("The feed redirected to an address I can't read.", retryable=False) from None
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             new_etag = response.headers.get("ETag")
             new_modified = response.headers.get("Last-Modified")
@@ -705,19 +782,27 @@ async def _get(
                 raise
     except TimeoutError as exc:
         raise FeedError(f"The feed did not answer within {seconds:g} s.", retryable=True) from exc
+    except AddressNotAllowed as exc:  # a host name that resolved into a private network: nothing was sent
+        raise FeedError(exc.message, retryable=False) from None
     except aiohttp.InvalidURL as exc:
-        raise FeedError(f"`{url[:200]}` is not a web address I can fetch.", retryable=False) from exc
+        raise FeedError(f"`{shown_url(url)[:200]}` is not a web address I can fetch.", retryable=False) from exc
     except aiohttp.ClientError as exc:
-        raise FeedError(f"Could not reach the feed ({exc.__class__.__name__}: {exc}).", retryable=True) from exc
-    if limiter is not None:
+        raise FeedError(f"Could not reach the feed: {_unreachable(exc)}.", retryable=True) from exc
+    return FetchResult(status, body, new_etag, new_modified, retry_after, False)
+
+
+def _noted(result: FetchResult, *, url: str, limiter: ArxivLimiter | None, trusted: bool) -> FetchResult:
+    """The result with arXiv's pause applied to the limiter and whether its text may be quoted."""
+    status, body, retry_after = result.status, result.body or b"", result.retry_after
+    if limiter is not None and not result.not_modified:
         rate_exceeded = _is_rate_exceeded(body)
         if retry_after is not None and (status in (429, 503) or rate_exceeded):
             limiter.pause(retry_after)
         elif status == 429 or rate_exceeded:
             retry_after = RATE_LIMIT_PAUSE
             limiter.pause(retry_after)
-    log.debug("GET %s -> %d (%d bytes)", url, status, len(body))
-    return FetchResult(status, body, new_etag, new_modified, retry_after, False)
+    log.debug("GET %s -> %d (%d bytes)", shown_url(url), status, len(body))
+    return dataclasses.replace(result, retry_after=retry_after, from_arxiv=trusted)
 
 
 async def fetch_feed(
@@ -732,6 +817,7 @@ async def fetch_feed(
     user_agent: str = DEFAULT_USER_AGENT,
     arxiv: bool | None = None,
     max_wait: float = MAX_WAIT,
+    guard: AddressGuard = _STRICT,
 ) -> FetchResult:
     """One conditional GET of a feed, without retrying; every arXiv request waits its turn on ``limiter``.
 
@@ -739,17 +825,19 @@ async def fetch_feed(
     429/503 with ``Retry-After`` (or a bare 429 or ``Rate exceeded.``) pauses all arXiv traffic on the limiter;
     the delay comes back in ``retry_after``. HTTP error statuses are returned, not raised: see
     :func:`listing_from`. Raises :class:`FeedError` on a timeout or a connection failure (retryable), a body
-    over ``max_bytes`` (not read further, not retryable), or when arXiv has asked for a pause longer than
-    ``max_wait`` seconds (retryable, nothing sent).
+    over ``max_bytes`` (not read further, not retryable), an address ``guard`` refuses on any redirect hop
+    (nothing sent there; not retryable), or when arXiv has asked for a pause longer than ``max_wait`` seconds
+    (retryable, nothing sent). ``session`` serves the URLs ``guard`` trusts; every other hop goes through a
+    guarded session of its own.
     """
-    if urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
-        raise FeedError(f"`{url[:200]}` is not a web address (http or https).", retryable=False)
+    _check_scheme(url)
     headers = {"User-Agent": user_agent, "Accept": _ACCEPT}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     options: dict[str, Any] = {
+        "guard": guard,
         "headers": headers,
         "seconds": timeout,
         "max_bytes": max_bytes,

@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol
 
 import aiohttp
 
+from schedules.addresses import AddressGuard, shown_url
 from schedules.delivery import Candidate, plan_fan_out
 from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_fetch_delay
 from schedules.ratelimit import ArxivLimiter
@@ -109,10 +110,12 @@ class FeedPoller:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         arxiv: bool | None = None,
         max_posts: int = 50,
+        guard: AddressGuard | None = None,
     ) -> None:
         self.runs, self.feeds, self.limiter, self.deliverer = runs, feeds, limiter, deliverer
         self.interval, self.timeout, self.max_bytes, self.clock, self.arxiv = interval, timeout, max_bytes, clock, arxiv
         self.http = http
+        self.guard = guard or AddressGuard()  # every poll checks addresses again: a name may now resolve elsewhere
         self.max_posts = max_posts  # per subscription per poll: a busy listing never floods a channel
         # Fetching is concurrent; deciding is one feed at a time, so two feeds listing the same paper for one
         # channel cannot both find it unsent.
@@ -145,6 +148,7 @@ class FeedPoller:
                 timeout=self.timeout,
                 max_bytes=self.max_bytes,
                 arxiv=self.arxiv,
+                guard=self.guard,
             )
             listing = await asyncio.to_thread(listing_from, result)  # feedparser stays off the event loop
         except FeedError as exc:
@@ -155,7 +159,9 @@ class FeedPoller:
                 feed_id=feed.id, now=now, error=exc.message, next_fetch_at=now + timedelta(seconds=wait)
             )
             report.failed[feed.url] = exc.message
-            log.warning("feed %s failed (%d in a row, next try in %.0f s): %s", feed.url, failures, wait, exc.message)
+            log.warning(
+                "feed %s failed (%d in a row, next try in %.0f s): %s", shown_url(feed.url), failures, wait, exc.message
+            )
             return
         next_at = now + timedelta(seconds=next_fetch_delay(feed.kind, now, interval=self.interval))
         if listing is None:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
+from schedules.addresses import shown_url
 from schedules.categories import canonical_category, parse_category_source
 from storage.errors import ValidationError
 
@@ -242,16 +243,17 @@ def normalise_url(text: str) -> str:
         host = (parts.hostname or "").rstrip(".")
         port = parts.port
     except ValueError as exc:
-        raise ValidationError(f"`{_shown(text)}` is not a web address I can read ({exc}). {EXPECTED}") from None
+        shown = _shown(shown_url(text))
+        raise ValidationError(f"`{shown}` is not a web address I can read ({exc}). {EXPECTED}") from None
     if scheme not in ("http", "https") or not host:
-        raise ValidationError(f"`{_shown(text)}` is not an http or https address. {EXPECTED}")
+        raise ValidationError(f"`{_shown(shown_url(text))}` is not an http or https address. {EXPECTED}")
     if any(char.isspace() for char in text.strip()):
         raise ValidationError("A feed address can't contain spaces.")
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal
     if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
-    if parts.username is not None:
+    if parts.username:
         credentials = parts.username + (f":{parts.password}" if parts.password is not None else "")
         host = f"{credentials}@{host}"
     url = urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
@@ -283,4 +285,4 @@ def _from_url(text: str, *, rss_base: str, api_base: str) -> Source:
         searched = parse_qs(parts.query).get("search_query")
         if searched and searched[0].strip():
             return query_source(searched[0], api_base=api_base)
-    return Source(url=url, kind=WEB, label=url)
+    return Source(url=url, kind=WEB, label=shown_url(url))  # the label is shown and stored: no password in it

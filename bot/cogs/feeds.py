@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
+from schedules.addresses import AddressGuard, shown_url
 from schedules.delivery import POSTED_TYPES, decide
 from schedules.feeds import (
     FeedError,
@@ -76,6 +77,11 @@ class FeedSettings(Protocol):
     arxiv_api_base: str
     arxiv_rss_base: str
     feed_max_posts: int
+    feed_poll_interval: float
+
+    def feed_guard(self) -> AddressGuard:
+        """Where feeds may be fetched from."""
+        ...
 
 
 # Text helpers
@@ -316,7 +322,7 @@ def added_embed(
         )
     embed.description = "\n".join(lines)
     kind = KIND_NAMES.get(view.feed.kind, view.feed.kind)
-    embed.add_field(name="Feed", value=clip(f"{kind} · {view.feed.url}", FIELD_VALUE), inline=False)
+    embed.add_field(name="Feed", value=clip(f"{kind} · {shown_url(view.feed.url)}", FIELD_VALUE), inline=False)
     embed.set_footer(text=f"Subscription #{view.id} · /feed list shows it · /feed pause or /feed remove to stop")
     return embed
 
@@ -324,7 +330,7 @@ def added_embed(
 def subscription_block(view: SubscriptionView) -> str:
     """One subscription in /feed list: what, where, filters, health, and why it is paused."""
     mode = "posts each paper" if view.mode == "post" else "digest only"
-    lines = [f"**#{view.id}** {code(view.source, 120)} → <#{view.channel_id}> · {mode}"]
+    lines = [f"**#{view.id}** {code(shown_url(view.source), 120)} → <#{view.channel_id}> · {mode}"]
     if view.keywords or view.exclude:
         lines.append(filters_line(view.keywords, view.exclude))
     feed = view.feed
@@ -406,6 +412,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         self.runs = runs
         self.limiter = limiter
         self.settings = settings
+        self.guard = settings.feed_guard()  # no server's feed reaches the host's own network
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Back up the default permission: only members with Manage Server manage feeds."""
@@ -428,6 +435,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
                 limiter=self.limiter,
                 timeout=FETCH_TIMEOUT,
                 max_wait=FETCH_MAX_WAIT,
+                guard=self.guard,
             )
         listing = await asyncio.to_thread(listing_from, result)
         if listing is None:  # 304 to a request that sent no validators: the server is confused
@@ -498,7 +506,11 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
             first_fetch=first_fetch,
         )
         log.info(
-            "guild=%s followed %s in channel %s (%d held back)", guild_id, found.url, target.id, len(listing.items)
+            "guild=%s followed %s in channel %s (%d held back)",
+            guild_id,
+            shown_url(found.url),
+            target.id,
+            len(listing.items),
         )
         embed = added_embed(view, source=found, listing=listing, channel=target, max_posts=self.settings.feed_max_posts)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)

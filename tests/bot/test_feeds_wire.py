@@ -72,8 +72,10 @@ async def feed_club(fake_arxiv: FakeArxiv, tmp_path: Path) -> AsyncIterator[tupl
     feeds = Feeds()
     async with serving(feeds.handle) as server:
         feeds.server = server
+        # The loopback feed server stands for feeds on the internet: private addresses are allowed here
+        # (tests/bot/test_feed_addresses_wire.py covers the bot with them refused).
         async with running_club(
-            fake_arxiv, tmp_path, ARXIV_RSS_BASE=feeds.url("/rss"), FEED_MAX_POSTS=str(CAP)
+            fake_arxiv, tmp_path, ARXIV_RSS_BASE=feeds.url("/rss"), FEED_MAX_POSTS=str(CAP), FEEDS_ALLOW_PRIVATE="on"
         ) as club:
             club.discord.quiet_period = 0.15  # every /feed answer is one callback, or a deferral and one followup
             club.discord.add_channel(GUILD, READING, name="reading")
@@ -187,7 +189,13 @@ async def test_sources_that_fail_are_refused_and_nothing_is_stored(fake_arxiv: F
                 "text/plain",
                 "Rate exceeded",
             ),
-            "/err/api": (400, capture("api2026_error_malformed_id_abc.xml"), "application/atom+xml", "incorrect id"),
+            "/rss/err/api": (
+                400,
+                capture("api2026_error_malformed_id_abc.xml"),
+                "application/atom+xml",
+                "incorrect id",  # under the arXiv listing base: arXiv's own error text is quoted
+            ),
+            "/err/api": (400, capture("api2026_error_malformed_id_abc.xml"), "application/atom+xml", "HTTP 400"),
             "/err/empty": (200, b"", "application/rss+xml", "empty response"),
             "/err/page": (200, b"<!doctype html><html><title>Welcome</title></html>", "text/html", "HTML page"),
             "/err/missing": (404, b"gone", "text/plain", "HTTP 404"),

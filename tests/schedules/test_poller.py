@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from schedules.addresses import AddressGuard
 from schedules.feeds import matches, parse_listing
 from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
@@ -96,6 +97,9 @@ class Channels:
         return {d.id: where[paper.key] for d, paper in papers if paper.key in where}
 
 
+LOOPBACK_FEEDS = AddressGuard(allow_private=True)  # the loopback feed server stands for public hosts
+
+
 def poller(sessions: Sessions, channels: Channels, now: datetime = NOW) -> FeedPoller:
     return FeedPoller(
         runs=FeedRuns(sessions),
@@ -105,6 +109,7 @@ def poller(sessions: Sessions, channels: Channels, now: datetime = NOW) -> FeedP
         interval=5,
         clock=lambda: now,
         arxiv=False,
+        guard=LOOPBACK_FEEDS,
     )
 
 
@@ -173,6 +178,7 @@ async def test_unchanged_feed_costs_a_304_and_posts_nothing(sessions: Sessions, 
         interval=5,
         clock=lambda: datetime(2100, 1, 1, tzinfo=UTC),
         arxiv=False,
+        guard=LOOPBACK_FEEDS,
     )
     report = await later.poll_once()
     assert (report.not_modified, report.fetched, report.posted) == (1, 0, 0)

@@ -168,6 +168,8 @@ def test_any_text_gives_a_source_or_a_validation_error_and_sources_are_stable(te
         return
     assert source.url.startswith(("http://", "https://")) and len(source.url) <= 2000
     assert source.kind in ("arxiv-listing", "arxiv-query", "web")
+    if source.label != source.url and "***@" in source.label:
+        return  # a password in the address is masked in what /feed list shows, so the label can't name the feed
     again = resolve(source.label)  # what /feed list shows names the same feed
     assert again.url == source.url
 
