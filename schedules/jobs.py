@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -24,6 +25,7 @@ RESOLVE_TITLES_JOB = "imports:resolve"
 TITLES_LEASE = "titles"
 TITLE_TICK = 60.0  # seconds between runs of the title resolver; a run sends at most a few requests (MAX_BATCHES)
 MIN_LEASE = timedelta(seconds=15)
+METADATA_TICK = 30.0  # seconds between looks for pending papers whose retry is due; most looks ask arXiv nothing
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 
 
@@ -34,10 +36,13 @@ class JobSettings(Protocol):
     feed_poll_interval: float
 
 
-async def fill_pending_metadata(papers: PaperService) -> None:
-    """Fill in metadata that arXiv could not give when the note was saved."""
+async def fill_pending_metadata(
+    papers: PaperService, longest: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> None:
+    """Fill in metadata arXiv could not give yet: each paper retried 30 s after a failure, doubling up to
+    ``longest`` (METADATA_RETRY_INTERVAL), and every pending paper at once when arXiv answers again."""
     try:
-        await papers.fill_pending()
+        await papers.fill_pending(now=clock(), longest=longest)
     except Exception:
         log.exception("filling in pending metadata failed")
 
@@ -122,8 +127,8 @@ def register_jobs(
         scheduler.add_job(
             fill_pending_metadata,
             "interval",
-            seconds=settings.metadata_retry_interval,
-            args=[papers],
+            seconds=min(settings.metadata_retry_interval, METADATA_TICK),
+            args=[papers, settings.metadata_retry_interval],
             id=PENDING_METADATA_JOB,
             replace_existing=True,
             coalesce=True,

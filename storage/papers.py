@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz, process, utils
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +26,9 @@ CLEAR_MATCH = 95.0  # a title score at or above this, well ahead of the next, ne
 CLEAR_MARGIN = 8.0
 CANDIDATE_FLOOR = 55.0
 MAX_CANDIDATES = 5
+RETRY_FIRST = 30.0  # seconds before a pending paper is asked again after its first failed lookup
+RECOVERY_PROBE = 45.0  # while every pending paper waits out its backoff, one is asked this often (ticks are 30 s)
+MAX_BATCHES = 5  # requests one run of the pending-metadata job may send once arXiv answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,42 +301,100 @@ class PaperService:
             chosen = sorted((k for k in known if k[1] in order), key=lambda k: order[k[1]])
         return [(key, _label(title, key)) for _, key, title in chosen]
 
-    async def fill_pending(self, *, limit: int = 100) -> int:
-        """Look up metadata for papers still pending; returns how many were completed."""
+    async def fill_pending(self, *, now: datetime | None = None, limit: int = 100, longest: float = 600.0) -> int:
+        """Ask arXiv for papers still pending, ``limit`` a request; returns how many were completed.
+
+        With ``now`` (the background job), only papers whose retry time has come are asked: 30 s after the first
+        failure, doubling up to ``longest``. While none is due, one paper is asked every :data:`RECOVERY_PROBE`,
+        so arXiv's recovery is noticed within a minute; once arXiv answers, every pending paper is asked at once
+        (up to :data:`MAX_BATCHES` requests a run). Without ``now``, every pending paper is asked.
+        """
         if self.source is None:
             return 0
+        due_by = now
+        asked: set[int] = set()
+        done = 0
+        for _ in range(MAX_BATCHES):
+            async with self.sessions() as session:
+                batch = await pending_batch(session, due_by=due_by, longest=longest, skip=asked, limit=limit)
+            if not batch:
+                break
+            asked.update(batch)
+            filled = await self._fill(batch, checked_at=now or utcnow())
+            if filled is None:
+                break
+            done += filled
+            due_by = None  # arXiv answers: what else is pending is worth asking now, not after its backoff
+        return done
+
+    async def _fill(self, batch: dict[int, str], *, checked_at: datetime) -> int | None:
+        """One request for a batch of pending papers (id -> key); how many were completed, None if arXiv failed."""
+        assert self.source is not None
+        try:
+            found = await self.source.fetch(list(batch.values()))
+        except Exception as exc:  # any failure of the outside world: the papers wait for their next retry
+            found = None
+            log.warning("pending metadata for %d papers still unreachable: %s", len(batch), exc or type(exc).__name__)
+        done = 0
         async with self.sessions() as session:
-            query = (
-                select(Paper)
-                .where(Paper.metadata_status == MetadataStatus.PENDING, col(Paper.key).startswith("arxiv:"))
-                .order_by(col(Paper.metadata_checked_at).asc().nulls_first())
-                .limit(limit)
-            )
-            pending = list((await session.exec(query)).all())
-            if not pending:
-                return 0
-            try:
-                found = await self.source.fetch([p.key for p in pending])
-            except Exception as exc:
-                log.warning("pending metadata for %d papers still unreachable: %s", len(pending), exc)
-                for paper in pending:
-                    paper.metadata_attempts += 1
-                    paper.metadata_checked_at = utcnow()
-                await session.commit()
-                return 0
-            done = 0
-            for paper in pending:
+            rows = (await session.exec(select(Paper).where(col(Paper.id).in_(list(batch))))).all()
+            for paper in rows:
+                if paper.metadata_status != MetadataStatus.PENDING:
+                    continue  # filled meanwhile by a member's lookup or a listing
                 paper.metadata_attempts += 1
-                meta = found.get(paper.key)
+                paper.metadata_checked_at = checked_at
+                meta = found.get(paper.key) if found is not None else None
                 if meta is not None:
                     apply_metadata(paper, meta)
                     done += 1
-                elif paper.key in found:
+                elif found is not None and paper.key in found:
                     paper.metadata_status = MetadataStatus.MISSING
-                    paper.metadata_checked_at = utcnow()
             await session.commit()
-            log.info("filled in metadata for %d of %d pending papers", done, len(pending))
-            return done
+        if found is None:
+            return None
+        log.info("filled in metadata for %d of %d pending papers", done, len(batch))
+        return done
+
+
+def retry_wait(attempts: int, *, longest: float) -> float:
+    """Seconds between a pending paper's ``attempts``-th failed lookup and the next: 30 s, doubling, capped."""
+    if attempts <= 0:
+        return 0.0
+    return min(longest, RETRY_FIRST * 2 ** min(attempts - 1, 30))
+
+
+def _retry_due(now: datetime, *, longest: float) -> ColumnElement[bool]:
+    """Pending papers whose retry time has come, as one condition: a term per backoff step, then the cap."""
+    checked = col(Paper.metadata_checked_at)
+    terms = [checked.is_(None), col(Paper.metadata_attempts) <= 0]
+    attempts = 1
+    while (wait := retry_wait(attempts, longest=longest)) < longest:
+        terms.append((col(Paper.metadata_attempts) == attempts) & (checked <= now - timedelta(seconds=wait)))
+        attempts += 1
+    terms.append((col(Paper.metadata_attempts) >= attempts) & (checked <= now - timedelta(seconds=longest)))
+    return or_(*terms)
+
+
+async def pending_batch(
+    session: AsyncSession, *, due_by: datetime | None, longest: float, skip: Collection[int] = (), limit: int = 100
+) -> dict[int, str]:
+    """Pending arXiv papers to ask about (id -> key), least recently asked first.
+
+    With ``due_by``: those whose retry time has come; if none has, one paper when nothing was asked for
+    :data:`RECOVERY_PROBE` (to notice that arXiv is back), else none.
+    """
+    pending = and_(col(Paper.metadata_status) == MetadataStatus.PENDING, col(Paper.key).startswith("arxiv:"))
+    query = select(Paper.id, Paper.key).where(pending, col(Paper.id).notin_(list(skip)))
+    query = query.order_by(col(Paper.metadata_checked_at).asc().nulls_first())
+    if due_by is not None:
+        due = (await session.exec(query.where(_retry_due(due_by, longest=longest)).limit(limit))).all()
+        if due:
+            return {pid: key for pid, key in due if pid is not None}
+        last = (await session.exec(select(func.max(Paper.metadata_checked_at)).where(pending))).one()
+        if last is not None and last > due_by - timedelta(seconds=RECOVERY_PROBE):
+            return {}
+        limit = 1
+    return {pid: key for pid, key in (await session.exec(query.limit(limit))).all() if pid is not None}
 
 
 def _clear(ranked: list[Candidate]) -> bool:
