@@ -106,6 +106,8 @@ class Note(SQLModel, table=True):
     channel_id: int | None = _snowflake(nullable=True)
     message_id: int | None = _snowflake(nullable=True)
     thread_id: int | None = _snowflake(nullable=True)
+    # Every message the note was posted as, in order (``message_id`` is the first): an edit or delete replaces all.
+    message_ids: list[int] = Field(default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": "[]"})
     created_at: datetime = _when()
     updated_at: datetime = _when()
     # Where the note came from: posted on Discord, or brought in by /import (then dated by its document).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,7 @@ class NoteView:
     status: str = "done"  # done, wip (a placeholder), partial
     undated: bool = False  # imported from a document that gave no date
     origin: str = "discord"  # or "import"
+    message_ids: tuple[int, ...] = ()  # every message it was posted as, in order
 
     @property
     def state_label(self) -> str:
@@ -163,6 +165,8 @@ async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> 
                 status=note.status,
                 undated=note.undated,
                 origin=note.origin,
+                # Notes posted before every part was kept know only their first message.
+                message_ids=tuple(note.message_ids or ([note.message_id] if note.message_id else [])),
             )
         )
     return views
@@ -340,14 +344,22 @@ class NoteService:
             return await group_tags(session, guild_id=guild_id)
 
     async def set_message(
-        self, *, guild_id: int, note_id: int, channel_id: int, message_id: int, thread_id: int | None = None
+        self,
+        *,
+        guild_id: int,
+        note_id: int,
+        channel_id: int | None,
+        message_id: int | None,
+        thread_id: int | None = None,
+        message_ids: Sequence[int] = (),
     ) -> None:
-        """Remember the message a note was posted as."""
+        """Remember the messages a note was posted as (``message_id`` first, then the rest), or none."""
         async with self.sessions() as session:
             note = await get_note(session, guild_id=guild_id, note_id=note_id)
             if note is None:
                 return
             note.channel_id, note.message_id, note.thread_id = channel_id, message_id, thread_id
+            note.message_ids = list(message_ids) or ([message_id] if message_id else [])
             await session.commit()
 
     async def autocomplete(

@@ -13,7 +13,8 @@ from discord.ext import commands
 
 from bot.errors import Modal, View
 from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
-from bot.render import clip, note_embeds, note_list_embed
+from bot.note_posts import history_pages, retract, send_note, show_note
+from bot.render import clip, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
 from storage.guilds import GuildSettingsService
 from storage.identity import PaperKey, paper_key, parse_paper
@@ -172,9 +173,23 @@ class Pager(View):
         await self._show(interaction, self.page + 1)
 
 
-async def send_note(target: discord.abc.Messageable, note: NoteView) -> list[discord.Message]:
-    """Post a note as one or more messages, in order."""
-    return [await target.send(embeds=embeds, allowed_mentions=NO_MENTIONS) for embeds in note_embeds(note)]
+def server_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Messages in the server itself: a channel's overwrite granting it does not make a member a moderator."""
+    user = interaction.user
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
+
+
+class HistoryButton(View):
+    """A "History" button under a shown note that has earlier versions."""
+
+    def __init__(self, *, owner_id: int, open_history: Callable[[discord.Interaction], Awaitable[None]]) -> None:
+        super().__init__(owner_id=owner_id)
+        self.open_history = open_history
+
+    @discord.ui.button(label="History", style=discord.ButtonStyle.secondary, custom_id="note:history")
+    async def history(self, interaction: discord.Interaction, button: discord.ui.Button[HistoryButton]) -> None:
+        """Every earlier version, to the member alone."""
+        await self.open_history(interaction)
 
 
 @app_commands.guild_only()
@@ -323,8 +338,8 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         posted: list[discord.Message] = []
         problem = ""
         if isinstance(channel, discord.abc.Messageable):
-            if replace and note.channel_id and note.message_id:
-                await self._retract(note)
+            if replace:
+                await retract(self.bot, note)
             try:
                 posted = await send_note(channel, note)
             except discord.HTTPException as exc:
@@ -339,13 +354,14 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         thread_id = note.thread_id
         if posted and not replace and (await self.guilds.get(note.guild_id)).note_threads:
             thread_id = await self._open_thread(posted[0], note)
-        if posted:
+        if posted or replace:  # a replaced note whose new post failed no longer points at deleted messages
             await self.notes.set_message(
                 guild_id=note.guild_id,
                 note_id=note.id,
-                channel_id=posted[0].channel.id,
-                message_id=posted[0].id,
+                channel_id=posted[0].channel.id if posted else None,
+                message_id=posted[0].id if posted else None,
                 thread_id=thread_id,
+                message_ids=[m.id for m in posted],
             )
         pending = (
             " arXiv isn't answering right now; the paper's details will be filled in later."
@@ -367,16 +383,6 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             log.info("guild=%s no thread for note %s: %s", note.guild_id, note.id, exc)
             return None
         return thread.id
-
-    async def _retract(self, note: NoteView) -> None:
-        """Delete the message an earlier version was posted as, if it is still there."""
-        if not (note.channel_id and note.message_id):
-            return
-        try:
-            channel = self.bot.get_partial_messageable(note.channel_id, guild_id=note.guild_id)
-            await channel.get_partial_message(note.message_id).delete()
-        except (discord.HTTPException, AttributeError) as exc:
-            log.info("guild=%s old message of note %s not removed: %s", note.guild_id, note.id, exc)
 
     # --- /note edit ------------------------------------------------------------------------------------------
 
@@ -453,7 +459,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         """Ask for confirmation, then delete."""
         guild_id = guild_of(interaction)
         note_id = parse_note_id(note)
-        moderator = bool(interaction.permissions.manage_messages)
+        moderator = server_moderator(interaction)
         target = await self.notes.check_delete(
             guild_id=guild_id, note_id=note_id, member_id=interaction.user.id, moderator=moderator
         )
@@ -465,7 +471,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             await pressed.response.edit_message(
                 content=f"Deleted note #{gone.id} on **{clip(gone.paper.display_title, 200)}**.", view=None
             )
-            await self._retract(gone)
+            await retract(self.bot, gone)
 
         whose = "your note" if target.author_id == interaction.user.id else f"{target.author_name}'s note"
         view = ConfirmView(
@@ -481,15 +487,45 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
 
     # --- /note show ------------------------------------------------------------------------------------------
 
-    @app_commands.command(name="show", description="Show a whole note in this channel")
+    @app_commands.command(name="show", description="Show a whole note (only to you)")
     @app_commands.describe(note="The note: start typing the paper's title or the author")
     async def show(self, interaction: discord.Interaction, note: str) -> None:
-        """The full note, over as many embeds and messages as it needs."""
-        view = await self.notes.get(guild_id=guild_of(interaction), note_id=parse_note_id(note))
-        messages = note_embeds(view)
-        await interaction.response.send_message(embeds=messages[0], allowed_mentions=NO_MENTIONS)
-        for embeds in messages[1:]:
-            await interaction.followup.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+        """The full note in at most three messages (then its start and the whole note as a file)."""
+        guild_id = guild_of(interaction)
+        shown = await self.notes.get(guild_id=guild_id, note_id=parse_note_id(note))
+        button = None
+        if shown.revision > 1:
+
+            async def open_history(pressed: discord.Interaction) -> None:
+                await self._send_history(pressed, guild_id, shown.id)
+
+            button = HistoryButton(owner_id=interaction.user.id, open_history=open_history)
+        await show_note(interaction, shown, view=button)
+
+    # --- /note history ---------------------------------------------------------------------------------------
+
+    @app_commands.command(name="history", description="Every earlier version of a note, with its date and editor")
+    @app_commands.describe(note="The note: start typing the paper's title or the author")
+    async def history(self, interaction: discord.Interaction, note: str) -> None:
+        """The note's earlier versions, newest first, a page at a time, to the member alone."""
+        await self._send_history(interaction, guild_of(interaction), parse_note_id(note))
+
+    async def _send_history(self, interaction: discord.Interaction, guild_id: int, note_id: int) -> None:
+        current = await self.notes.get(guild_id=guild_id, note_id=note_id)
+        pages = history_pages(current, await self.notes.revisions(guild_id=guild_id, note_id=note_id))
+        if not pages:
+            await interaction.response.send_message(
+                f"Note #{note_id} has not been edited: it has no earlier versions.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+
+        async def fetch(page: int) -> tuple[discord.Embed, int, int]:
+            page = min(max(page, 1), len(pages))
+            return pages[page - 1], page, len(pages)
+
+        await send_pages(interaction, fetch, ephemeral=True)
 
     # --- autocomplete ----------------------------------------------------------------------------------------
 
@@ -508,9 +544,10 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         """The member's notes, or every note for moderators."""
-        return await self._note_choices(interaction, current, own=not interaction.permissions.manage_messages)
+        return await self._note_choices(interaction, current, own=not server_moderator(interaction))
 
     @show.autocomplete("note")
+    @history.autocomplete("note")
     async def any_note_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Every note in the group."""
         return await self._note_choices(interaction, current, own=False)

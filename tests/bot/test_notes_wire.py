@@ -37,7 +37,7 @@ async def test_commands_are_synced_with_descriptions(club: Club) -> None:
     synced = {c["name"]: c for c in club.discord.commands[None]}
     assert {"note", "notes", "help", "settings"} <= set(synced)
     subcommands = {o["name"] for o in synced["note"]["options"]}
-    assert subcommands == {"add", "edit", "delete", "show"}
+    assert subcommands == {"add", "edit", "delete", "show", "history"}
     for command in synced.values():
         assert command["description"]
         for option in command.get("options", []):
@@ -140,7 +140,7 @@ async def test_long_note_from_a_file_spans_messages_in_order(club: Club) -> None
     shown = "\n\n".join(e["description"] for m in posted for e in m.embeds)
     assert shown.split() == body.split()  # nothing cut, in order
     show = await club.run("note show", note="1")
-    assert not show.ephemeral
+    assert show.ephemeral  # shown to the member alone: the channel already has it
     assert "\n\n".join(e["description"] for m in show.messages for e in m.embeds).split() == body.split()
 
 

@@ -345,6 +345,20 @@ class FakeDiscord:
         if notify and channel["type"] not in THREAD_TYPES:
             self._dispatch_soon("CHANNEL_UPDATE", lambda s: dict(channel))
 
+    def set_member_overwrite(
+        self, channel_id: int, user_id: int, *, allow: int = 0, deny: int = 0, notify: bool = True
+    ) -> None:
+        """A member overwrite on a channel: interactions there carry the member's permissions in that channel."""
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            raise ValueError(f"unknown channel {channel_id}")
+        overwrite = {"id": str(user_id), "type": 1, "allow": str(allow), "deny": str(deny)}
+        channel["permission_overwrites"] = [
+            o for o in channel.get("permission_overwrites", []) if o["id"] != str(user_id)
+        ] + [overwrite]
+        if notify and channel["type"] not in THREAD_TYPES:
+            self._dispatch_soon("CHANNEL_UPDATE", lambda s: dict(channel))
+
     def open_dm(self, user_id: int) -> int:
         """The DM channel between the bot and a user (created on first use); post_message works in it."""
         if user_id not in self.users:
@@ -993,7 +1007,7 @@ class FakeDiscord:
         iid = snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         member = self._member_payload(guild, user_id)
-        member["permissions"] = str(self._member_perms(guild, user_id))
+        member["permissions"] = str(self._channel_perms(guild, channel, user_id))  # as Discord sends it: in the channel
         chan = dict(channel)
         chan["permissions"] = member["permissions"]
         payload: dict[str, Any] = {
@@ -1107,6 +1121,27 @@ class FakeDiscord:
             return ALL_PERMISSIONS
         perms = guild.member_permissions.get(user_id, 0)
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
+
+    def _channel_perms(self, guild: Guild, channel: dict, user_id: int) -> int:
+        """A member's permissions in a channel, like Discord: server permissions, then @everyone's, the roles' and
+        the member's own overwrites (a thread uses its parent's)."""
+        perms = self._member_perms(guild, user_id)
+        if perms == ALL_PERMISSIONS:
+            return perms
+        parent = channel.get("parent_id")
+        if channel.get("type") in THREAD_TYPES and parent is not None and int(parent) in self._channels:
+            channel = self._channels[int(parent)]
+        overwrites = {(o["id"], o["type"]): o for o in channel.get("permission_overwrites", [])}
+        member_roles = (guild.members.get(user_id) or {}).get("roles", [])
+        layers = [[overwrites.get((str(guild.id), 0))], [overwrites.get((r, 0)) for r in member_roles]]
+        layers.append([overwrites.get((str(user_id), 1))])
+        for layer in layers:
+            allow = deny = 0
+            for o in layer:
+                if o is not None:
+                    allow, deny = allow | int(o["allow"]), deny | int(o["deny"])
+            perms = (perms & ~deny) | allow
+        return perms
 
     def _bot_perms(self, channel_id: int) -> int:
         perms = self.bot_permissions
