@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.errors import NotFoundError, ValidationError
-from storage.metadata import PaperMetadata
+from storage.listed_papers import Listed, store_listed
 from storage.models import (
     Delivery,
     DeliveryState,
@@ -24,7 +24,6 @@ from storage.models import (
     Feed,
     FeedEntry,
     GuildPaper,
-    MetadataStatus,
     Paper,
     Subscription,
     utcnow,
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 MODES = ("post", "digest")
 MAX_FILTER_CHARS = 500
 STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
-Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,107 +109,12 @@ def _view(sub: Subscription, feed: Feed) -> SubscriptionView:
     )
 
 
-def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:
-    return {
-        "key": meta.key,
-        "version": meta.version,
-        "title": meta.title or None,
-        "authors": list(meta.authors),
-        "abstract": meta.abstract or None,
-        "categories": list(meta.categories),
-        "published": meta.published,
-        "updated": meta.updated,
-        "doi": meta.doi,
-        "journal_ref": meta.journal_ref,
-        "comment": meta.comment,
-        "metadata_status": MetadataStatus.OK,
-        "metadata_attempts": 0,
-        "metadata_checked_at": now,
-        "created_at": now,
-        "searchable": False,
-    }
-
-
 _PAPERS = Paper.__table__  # type: ignore[attr-defined]
-_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 _DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
 _GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
 _PICKS = DigestPick.__table__  # type: ignore[attr-defined]
-
-# Metadata from a listing replaces what was stored when that was pending or an older version.
-_REFRESH = (
-    update(_PAPERS)
-    .where(_PAPERS.c.id == bindparam("b_id"))
-    .values(
-        title=func.coalesce(bindparam("b_title"), _PAPERS.c.title),
-        version=bindparam("b_version"),
-        authors=bindparam("b_authors", type_=_PAPERS.c.authors.type),
-        abstract=bindparam("b_abstract"),
-        categories=bindparam("b_categories", type_=_PAPERS.c.categories.type),
-        published=bindparam("b_published", type_=_PAPERS.c.published.type),
-        updated=bindparam("b_updated", type_=_PAPERS.c.updated.type),
-        doi=bindparam("b_doi"),
-        journal_ref=bindparam("b_journal_ref"),
-        comment=bindparam("b_comment"),
-        metadata_status=MetadataStatus.OK,
-        metadata_checked_at=bindparam("b_checked", type_=_PAPERS.c.metadata_checked_at.type),
-    )
-)
-
-
-async def store_listed(session: AsyncSession, *, feed_id: int, items: Sequence[Listed]) -> dict[str, int]:
-    """Store each listed paper once, metadata filled in, and record that the feed listed it; key -> paper id.
-
-    In bulk, a few hundred rows a statement: a daily arXiv listing has thousands of papers, and the event loop
-    must keep answering members meanwhile.
-    """
-    listed: dict[str, Listed] = {}
-    for meta, announce in items:
-        listed.setdefault(meta.key, (meta, announce))
-    if not listed:
-        return {}
-    conn = await session.connection()
-    insert_papers = insert_ignoring_duplicates(conn.dialect.name, _PAPERS)
-    now = utcnow()
-    stored: dict[str, tuple[int, int | None, str]] = {}
-    for keys in chunked(list(listed)):
-        query = sa_select(_PAPERS.c.id, _PAPERS.c.key, _PAPERS.c.version, _PAPERS.c.metadata_status)
-        for pid, key, version, status in await conn.execute(query.where(_PAPERS.c.key.in_(keys))):
-            stored[key] = (pid, version, status)
-    fresh = [_paper_row(meta, now) for key, (meta, _) in listed.items() if key not in stored]
-    for rows in chunked(fresh):
-        await conn.execute(insert_papers, rows)
-    refresh = []
-    for key, (pid, version, status) in stored.items():
-        meta = listed[key][0]
-        if status != MetadataStatus.OK or (meta.version or 0) > (version or 0):
-            row = _paper_row(meta, now)
-            refresh.append(
-                {f"b_{name}": row[name] for name in ("title", "authors", "abstract", "categories", "published")}
-                | {f"b_{name}": row[name] for name in ("updated", "doi", "journal_ref", "comment")}
-                | {"b_id": pid, "b_version": max(filter(None, (version, meta.version)), default=None), "b_checked": now}
-            )
-    for rows in chunked(refresh):
-        await conn.execute(_REFRESH, rows)
-    ids = {key: pid for key, (pid, _, _) in stored.items()}
-    for keys in chunked([row["key"] for row in fresh]):
-        for pid, key in await conn.execute(sa_select(_PAPERS.c.id, _PAPERS.c.key).where(_PAPERS.c.key.in_(keys))):
-            ids[key] = pid
-    entries = [
-        {
-            "feed_id": feed_id,
-            "paper_id": ids[key],
-            "announce_type": announce,
-            "version": meta.version,
-            "first_seen": now,
-        }
-        for key, (meta, announce) in listed.items()
-    ]
-    insert_entries = insert_ignoring_duplicates(conn.dialect.name, _ENTRIES)
-    for rows in chunked(entries):
-        await conn.execute(insert_entries, rows)
-    return ids
+_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +201,7 @@ class FeedService:
             session.add(sub)
             await session.flush()
             assert sub.id is not None
-            ids = await store_listed(session, feed_id=feed.id, items=current)
+            ids = await store_listed(session, feed_id=feed.id, kind=feed.kind, items=current)
             newest = (await session.exec(select(func.max(FeedEntry.id)).where(FeedEntry.feed_id == feed.id))).one()
             sub.seen_entry_id = newest or 0
             try:
@@ -490,7 +393,7 @@ class FeedRuns:
                 feed.etag, feed.last_modified = etag, last_modified
                 if fingerprint != feed.fingerprint:
                     feed.fingerprint, feed.fingerprint_since = fingerprint, now
-                ids = await store_listed(session, feed_id=feed_id, items=items)
+                ids = await store_listed(session, feed_id=feed_id, kind=feed.kind, items=items)
             await session.commit()
             return ids
 
