@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import discord
 
-from bot.render import COLOUR, authors_line, clip, pack, paper_title, trim_sentences
+from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sentences
 from schedules.poller import Batch, ChannelUnavailable, OnSent
 from storage.feeds import PlannedDelivery
 from storage.papers import PaperView
@@ -44,7 +44,7 @@ def abstract_preview(text: str, limit: int = ABSTRACT) -> str:
             shown = trim_sentences(short, room)
         else:
             shown = short + (" …" if cut and len(short) + 2 <= room else "")
-        escaped = discord.utils.escape_markdown(shown)  # LaTeX like $x_i$ and $y_j$ would turn italic
+        escaped = plain(shown)  # LaTeX like $x_i$ would turn italic, and a feed's [text](link) must stay text
         if len(escaped) <= limit or room <= 20:
             return escaped[:limit]
         room -= len(escaped) - limit
@@ -56,7 +56,7 @@ def paper_embed(paper: PaperView) -> discord.Embed:
     embed = discord.Embed(title=paper_title(paper), url=url, colour=COLOUR)
     lines = []
     if paper.authors:
-        lines.append(f"*{discord.utils.escape_markdown(clip(authors_line(paper.authors), AUTHORS))}*")
+        lines.append(f"*{people(paper.authors, AUTHORS)}*")
     if paper.abstract:
         lines.append(abstract_preview(paper.abstract))
     elif paper.pending:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import discord
 
-from bot.render import COLOUR, EMBED_TITLE, clip, pack
+from bot.render import COLOUR, EMBED_TITLE, clip, md_link, pack, plain, safe_url
 from schedules.digest_time import period_label
 from schedules.interests import Picked
 from storage.digests import DigestData, DigestNote, DigestPaper, FeedTrouble
@@ -43,7 +43,6 @@ TITLE_CHARS = 200  # a paper title in a list
 LINE_CHARS = 200  # a note's first line
 QUESTION_CHARS = 300
 ERROR_CHARS = 200
-URL_CHARS = 1000  # longer links are left out; the title is still shown
 
 
 # Text
@@ -51,10 +50,7 @@ URL_CHARS = 1000  # longer links are left out; the title is still shown
 
 def _plain(text: str) -> str:
     """Member text on one line, markdown escaped (brackets too: no masked links), unable to mention anyone."""
-    flat = " ".join(text.split()).replace("\ue000", "").replace("\ue001", "")
-    flat = discord.utils.escape_mentions(flat).replace("<@", "<\u200b@").replace("<#", "<\u200b#")
-    flat = discord.utils.escape_markdown(flat.replace("[", "\ue000").replace("]", "\ue001"))
-    return flat.replace("\ue000", "\\[").replace("\ue001", "\\]")
+    return plain(" ".join(text.split()))
 
 
 def _short(text: str, limit: int) -> str:
@@ -67,18 +63,8 @@ def _code(text: str, limit: int) -> str:
     return clip(" ".join(text.split()).replace("`", "'"), limit) or "?"
 
 
-def _url(url: str) -> str | None:
-    """A link target safe inside ``[text](…)``, or None when there is none worth linking."""
-    url = url.strip()
-    if not url.startswith(("https://", "http://")) or len(url) > URL_CHARS:
-        return None
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
-
-
 def _link(title: str, url: str) -> str:
-    text = _short(title, TITLE_CHARS) or "(untitled)"
-    target = _url(url)
-    return f"[{text}]({target})" if target else text
+    return md_link(title, url, TITLE_CHARS)
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
@@ -161,7 +147,7 @@ def _header(data: DigestData, picked: Picked, quiet: bool) -> discord.Embed:
 def _note_block(note: DigestNote) -> str:
     tags = " ".join(f"`{tag}`" for tag in note.tags[:10])
     more_tags = f" +{len(note.tags) - 10}" if len(note.tags) > 10 else ""
-    link = _url(note.jump_url) if note.jump_url else None
+    link = safe_url(note.jump_url) if note.jump_url else None
     head = f"• {_link(note.paper_title, note.paper_url)}"
     if tags:
         head += f" {tags}{more_tags}"

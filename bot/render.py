@@ -16,6 +16,7 @@ EMBED_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
 DESCRIPTION = 4096
 FIELD_VALUE = 1024
+FIELDS = 25  # fields in one embed
 URL_CHARS = 1000  # longer links are not linked (the title still shows): one link must not crowd out a page
 CHUNK = 2800  # two continuation embeds fit in one message
 _FENCE = re.compile(r"^\s*(```+)(.*)$")
@@ -30,13 +31,13 @@ def clip(text: str, limit: int) -> str:
 def plain(text: str) -> str:
     """Text from a paper, a feed or a member shown as written in markdown: no formatting, no masked link, no mention.
 
-    Brackets are escaped (``escape_markdown`` leaves them) and every ``](`` is broken apart, so a title such as
-    ``[Click me](https://evil)`` can never become a link.
+    Brackets are escaped (``escape_markdown`` leaves them, or escapes only the first of a link), so a title such as
+    ``[Click me](https://evil)`` reads as typed and can never become a link.
     """
     text = text.replace(_OPEN, "").replace(_CLOSE, "")
     text = discord.utils.escape_mentions(text).replace("<@", "<\u200b@").replace("<#", "<\u200b#")
     text = discord.utils.escape_markdown(text.replace("[", _OPEN).replace("]", _CLOSE))
-    return text.replace(_OPEN, "\\[").replace(_CLOSE, "\\]").replace("](", "]\u200b(")
+    return text.replace(_OPEN, "\\[").replace(_CLOSE, "\\]")  # no bare "](" is left: each is "\\]("
 
 
 def link_label(text: str, limit: int) -> str:
@@ -160,7 +161,7 @@ def note_embeds(note: NoteView) -> list[list[discord.Embed]]:
         head.timestamp = None  # its document gave no date: no made-up one
     head.description = chunks[0]
     if note.paper.authors:
-        head.add_field(name="Authors", value=clip(authors_line(note.paper.authors), FIELD_VALUE), inline=False)
+        head.add_field(name="Authors", value=people(note.paper.authors, FIELD_VALUE), inline=False)
     if note.tags:
         head.add_field(name="Tags", value=clip(" ".join(f"`{t}`" for t in note.tags), FIELD_VALUE), inline=False)
     edited = f" · edited (version {note.revision})" if note.revision > 1 else ""
@@ -183,7 +184,7 @@ def _note_item(note: NoteView) -> str:
     return (
         f"**#{note.id} {md_link(note.paper.display_title, note.paper.url, 120)}**\n"
         f"{plain(clip(note.author_name, 100))} · {when}{state}{' · ' + tags if tags else ''}{link}\n"
-        f"> {clip(first_line(note.body), 160)}"
+        f"> {plain(clip(first_line(note.body), 160))}"  # an excerpt: cut markdown would spill into the next note
     )
 
 
@@ -219,11 +220,27 @@ def trim_sentences(text: str, limit: int) -> str:
     return (window[: end + 1] if end >= limit // 3 else window.rsplit(" ", 1)[0]) + " …"
 
 
+def plain_sentences(text: str, limit: int) -> str:
+    """``text`` escaped with :func:`plain` and cut after whole sentences so that the escaped text fits ``limit``."""
+    room = limit
+    while True:
+        shown = plain(trim_sentences(text, room))
+        if len(shown) <= limit or room <= 20:
+            return shown if len(shown) <= limit else clip(plain(clip(text, max(limit // 3, 1))), limit)
+        room -= max(len(shown) - limit, 1)
+
+
+def people(names: tuple[str, ...], limit: int, *, shown: int = 4) -> str:
+    """Authors for markdown: the first few, escaped, each shortened, with a count of the rest."""
+    return clip(authors_line(tuple(plain(clip(name, 100)) for name in names), shown=shown), limit)
+
+
 def paper_links(paper: PaperView) -> str:
     """Where to read the paper: abstract page, PDF and HTML for arXiv papers; the link itself otherwise."""
     ident = paper.arxiv_id
     if ident is None:
-        return f"[Open]({paper.url})"
+        url = safe_url(paper.url)
+        return f"[Open]({url})" if url else "The link is too long to show here; the title opens it."
     return (
         f"[Abstract](https://arxiv.org/abs/{ident}) · [PDF](https://arxiv.org/pdf/{ident}) · "
         f"[HTML](https://arxiv.org/html/{ident})"
@@ -231,16 +248,16 @@ def paper_links(paper: PaperView) -> str:
 
 
 def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
-    """A paper with what the group wrote about it."""
-    embed = discord.Embed(title=paper_title(paper), url=paper.url, colour=COLOUR)
+    """A paper with what the group wrote about it; every text from arXiv, a feed or a member escaped."""
+    embed = discord.Embed(title=paper_title(paper), url=safe_url(paper.url), colour=COLOUR)
     if paper.abstract:
-        embed.description = trim_sentences(paper.abstract, 900)
+        embed.description = plain_sentences(paper.abstract, 900)
     elif paper.pending:
         embed.description = "arXiv hasn't answered yet; the details will be filled in shortly."
     if paper.authors:
-        embed.add_field(name=f"Authors ({len(paper.authors)})", value=clip(authors_line(paper.authors), FIELD_VALUE))
+        embed.add_field(name=f"Authors ({len(paper.authors)})", value=people(paper.authors, 600))
     if paper.categories:
-        embed.add_field(name="Categories", value=clip(", ".join(paper.categories), FIELD_VALUE))
+        embed.add_field(name="Categories", value=clip(plain(", ".join(paper.categories)), 300))
     if paper.published:
         dates = f"{paper.published:%Y-%m-%d}"
         if paper.updated and paper.updated.date() != paper.published.date():
@@ -248,16 +265,17 @@ def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
         embed.add_field(name="Published", value=dates)
     embed.add_field(name="Read it", value=paper_links(paper), inline=False)
     if notes.notes:
-        more_hint = f"`/notes paper:{paper.key.split(':', 1)[1]}`"
+        ident = clip(paper.key.split(":", 1)[1].replace("`", "'"), 100)
+        more_hint = f"`/notes paper:{ident}`"
         lines: list[str] = []
         for note in notes.notes:
             tags = " " + " ".join(f"`{t}`" for t in note.tags) if note.tags else ""
             link = f" · [message]({note.jump_url})" if note.jump_url else ""
             line = (
-                f"**{note.author_name}** · {note.created_at:%Y-%m-%d}{tags}{link} · #{note.id}\n"
-                f"> {clip(first_line(note.body), 120)}"
+                f"**{plain(clip(note.author_name, 60))}** · {note.created_at:%Y-%m-%d}{tags}{link} · #{note.id}\n"
+                f"> {plain(clip(first_line(note.body), 120))}"
             )
-            if sum(len(x) + 1 for x in lines) + len(line) + 60 > FIELD_VALUE:  # keep room for the "more" line
+            if sum(len(x) + 1 for x in lines) + len(line) + 160 > FIELD_VALUE:  # keep room for the "more" line
                 break
             lines.append(line)
         if notes.total > len(lines):
@@ -266,14 +284,13 @@ def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
         embed.add_field(name=f"The group's {noun} ({notes.total})", value="\n".join(lines), inline=False)
     else:
         embed.add_field(name="The group's notes", value="Nobody here has noted it yet.", inline=False)
-    embed.set_footer(text=paper.key)
+    embed.set_footer(text=clip(paper.key, 300))
     return embed
 
 
 def bold_hits(snippet: str, *, start: str, end: str, limit: int = 300) -> str:
     """A search snippet on one line, markdown escaped, matched words in bold."""
-    flat = " ".join(snippet.split())
-    flat = discord.utils.escape_markdown(discord.utils.escape_mentions(flat))
+    flat = plain(" ".join(snippet.split()))
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
         if flat.count(start) > flat.count(end):

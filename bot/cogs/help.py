@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import COLOUR
+from bot.render import COLOUR, EMBED_TOTAL, FIELD_VALUE, FIELDS, clip, embed_size, pack
 
 INTRO = (
     "paperclub keeps the reading group's paper notes. Post a note with `/note add` (an arXiv id, a link or a "
@@ -33,6 +33,28 @@ def command_lines(tree: app_commands.CommandTree[commands.Bot]) -> list[str]:
     return lines
 
 
+def help_embeds(lines: list[str]) -> list[list[discord.Embed]]:
+    """The introduction and every command line, in fields of at most 1,024 characters, as messages within limits."""
+    embeds = [discord.Embed(title="paperclub", description=INTRO, colour=COLOUR)]
+    field: list[str] = []
+    fields: list[str] = []
+    for line in lines:  # as many fields as the list needs, never cut
+        line = clip(line, FIELD_VALUE)
+        if field and sum(len(x) + 1 for x in field) + len(line) > FIELD_VALUE:
+            fields.append("\n".join(field))
+            field = []
+        field.append(line)
+    if field:
+        fields.append("\n".join(field))
+    for i, value in enumerate(fields):
+        embed = embeds[-1]
+        if len(embed.fields) == FIELDS or embed_size(embed) + len(value) + 20 > EMBED_TOTAL:
+            embed = discord.Embed(colour=COLOUR)
+            embeds.append(embed)
+        embed.add_field(name="Commands" if i == 0 else "More commands", value=value, inline=False)
+    return pack(embeds)
+
+
 class Help(commands.Cog):
     """/help."""
 
@@ -42,17 +64,7 @@ class Help(commands.Cog):
     @app_commands.command(name="help", description="What this bot does and every command")
     async def help(self, interaction: discord.Interaction) -> None:
         """Every command, one line each."""
-        embed = discord.Embed(title="paperclub", description=INTRO, colour=COLOUR)
-        field: list[str] = []
-        for line in command_lines(self.bot.tree):  # as many fields as the list needs, never cut
-            if sum(len(x) + 1 for x in field) + len(line) > 1024:
-                embed.add_field(
-                    name="Commands" if not embed.fields else "More commands", value="\n".join(field), inline=False
-                )
-                field = []
-            field.append(line)
-        if field:
-            embed.add_field(
-                name="Commands" if not embed.fields else "More commands", value="\n".join(field), inline=False
-            )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        messages = help_embeds(command_lines(self.bot.tree))
+        await interaction.response.send_message(embeds=messages[0], ephemeral=True)
+        for embeds in messages[1:]:
+            await interaction.followup.send(embeds=embeds, ephemeral=True)

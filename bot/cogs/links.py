@@ -8,7 +8,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.render import COLOUR, authors_line, clip, paper_title
+from bot.render import COLOUR, clip, paper_title, people, safe_url
 from storage.errors import NotFoundError
 from storage.guilds import GuildSettingsService
 from storage.identity import PaperKey, find_arxiv_keys
@@ -25,15 +25,15 @@ def notes_line(count: int, paper: PaperView) -> str:
     """How many notes the group has on the paper, and the command that goes with it."""
     if count == 0:
         return "No notes from the group yet — `/note add`"
-    ident = paper.key.split(":", 1)[1]
+    ident = clip(paper.key.split(":", 1)[1].replace("`", "'"), 100)
     noun = "note" if count == 1 else "notes"
     return f"**{count} {noun} from the group** — `/notes paper:{ident}`"
 
 
 def link_card(paper: PaperView, count: int) -> discord.Embed:
     """One paper as a compact card: title linked to its page, first authors, the group's note count."""
-    embed = discord.Embed(title=paper_title(paper), url=paper.url, colour=COLOUR)
-    lines = [clip(authors_line(paper.authors, shown=2), 300)] if paper.authors else []
+    embed = discord.Embed(title=paper_title(paper), url=safe_url(paper.url), colour=COLOUR)
+    lines = [people(paper.authors, 300, shown=2)] if paper.authors else []
     lines.append(notes_line(count, paper))
     embed.description = "\n".join(lines)
     return embed

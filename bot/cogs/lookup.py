@@ -21,12 +21,12 @@ from bot.cogs.notes import (
     tag_choices,
 )
 from bot.errors import View
-from bot.render import COLOUR, bold_hits, clip, paper_card
+from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
 from storage.identity import PaperKey, parse_paper
 from storage.notes import NoteService
 from storage.papers import Ambiguous, PaperService, PaperView
-from storage.search import HIT_END, HIT_START, SearchFilters, SearchPage, SearchService
-from storage.similar import SimilarService
+from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService
+from storage.similar import Similar, SimilarService
 from storage.text import parse_tags
 
 if TYPE_CHECKING:
@@ -62,8 +62,22 @@ class AddNoteButton(View):
         await interaction.response.send_modal(NoteForm(title=f"Note on {label}", on_done=from_form))
 
 
-def search_embed(page: SearchPage, *, query: str, guild_id: int) -> discord.Embed:
-    """One page of search results with their snippets."""
+def search_item(hit: SearchHit, *, guild_id: int) -> str:
+    """One result: its paper linked (the title escaped), who wrote it and when, and the snippet."""
+    title = md_link(hit.paper_title or hit.paper_key.split(":", 1)[1], PaperKey(hit.paper_key).abs_url, 150)
+    snippet = bold_hits(hit.snippet, start=HIT_START, end=HIT_END)
+    if hit.kind != "note":
+        return f"📄 **{title}**\n> {snippet}"
+    when = f" · {hit.created_at:%Y-%m-%d}" if hit.created_at else ""
+    jump = ""
+    if hit.channel_id and hit.message_id:
+        jump = f" · [message](https://discord.com/channels/{guild_id}/{hit.channel_id}/{hit.message_id})"
+    author = plain(clip(hit.author_name or "someone", 100))
+    return f"📝 **{title}** — note #{hit.note_id} by {author}{when}{jump}\n> {snippet}"
+
+
+def search_embed(page: SearchPage, *, query: str, guild_id: int) -> tuple[discord.Embed, int]:
+    """One page of search results with their snippets: as many of the page's hits as fit, and how many that is."""
     embed = discord.Embed(title=clip(f"Search: {query}", 256), colour=COLOUR)
     if not page.hits:
         embed.description = (
@@ -71,23 +85,33 @@ def search_embed(page: SearchPage, *, query: str, guild_id: int) -> discord.Embe
             if page.offset == 0
             else "No more results."
         )
+        return embed, 0
+    items = [search_item(hit, guild_id=guild_id) for hit in page.hits]
+    shown = fitting(items, DESCRIPTION)
+    embed.description = "\n\n".join(items[:shown])
+    embed.set_footer(text=f"Results {page.offset + 1}–{page.offset + shown} · best first")
+    return embed, shown
+
+
+def similar_embed(found: PaperView, related: list[Similar]) -> discord.Embed:
+    """The papers like ``found``, each linked (the title escaped) with a line saying why, as many as fit."""
+    embed = discord.Embed(title=clip(f"Like: {found.display_title}", 256), url=safe_url(found.url), colour=COLOUR)
+    if not related:
+        embed.description = (
+            "Nothing the group knows reads like this paper yet."
+            if found.title
+            else "arXiv hasn't sent this paper's details yet, so there is nothing to compare. Try again soon."
+        )
         return embed
-    lines = []
-    for hit in page.hits:
-        title = clip(hit.paper_title or hit.paper_key.split(":", 1)[1], 150)
-        url = PaperKey(hit.paper_key).abs_url
-        snippet = bold_hits(hit.snippet, start=HIT_START, end=HIT_END)
-        if hit.kind == "note":
-            when = f" · {hit.created_at:%Y-%m-%d}" if hit.created_at else ""
-            jump = ""
-            if hit.channel_id and hit.message_id:
-                jump = f" · [message](https://discord.com/channels/{guild_id}/{hit.channel_id}/{hit.message_id})"
-            lines.append(f"📝 **[{title}]({url})** — note #{hit.note_id} by {hit.author_name}{when}{jump}\n> {snippet}")
-        else:
-            lines.append(f"📄 **[{title}]({url})**\n> {snippet}")
-    embed.description = "\n\n".join(lines)
-    first = page.offset + 1
-    embed.set_footer(text=f"Results {first}–{page.offset + len(page.hits)} · best first")
+    items = []
+    for item in related:
+        notes = f" · {item.notes} note{'s' if item.notes != 1 else ''}" if item.notes else ""
+        why = clip(item.why, 500)  # search terms (letters and digits) and tags (checked names): nothing to escape
+        items.append(f"**{md_link(item.paper.display_title, item.paper.url, 150)}**{notes}\n{why}")
+    shown = fitting(items, DESCRIPTION - 40)
+    embed.description = "\n\n".join(items[:shown])
+    if shown < len(items):
+        embed.description += f"\n\n…and {len(items) - shown} more"
     return embed
 
 
@@ -177,20 +201,18 @@ class Lookup(commands.Cog):
             author_id=member.id if member else None, tag=tags[0] if tags else None, since=parse_since(since)
         )
 
+        starts = {1: 0}  # where each page reached so far begins: a page holds as many results as fit
+
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
+            page = min(max(page, 1), max(starts))
             result = await self.search_service.search(
-                guild_id=guild_id,
-                query=query,
-                filters=filters,
-                offset=(max(page, 1) - 1) * SEARCH_PAGE,
-                limit=SEARCH_PAGE,
+                guild_id=guild_id, query=query, filters=filters, offset=starts[page], limit=SEARCH_PAGE
             )
-            current = result.offset // SEARCH_PAGE + 1
-            return (
-                search_embed(result, query=query, guild_id=guild_id),
-                current,
-                current + 1 if result.has_more else current,
-            )
+            embed, shown = search_embed(result, query=query, guild_id=guild_id)
+            if shown and (shown < len(result.hits) or result.has_more):
+                starts[page + 1] = starts[page] + shown
+                return embed, page, page + 1
+            return embed, page, page
 
         await send_pages(interaction, fetch)  # a query with nothing to search for fails in fetch, to its author only
 
@@ -215,20 +237,7 @@ class Lookup(commands.Cog):
     async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
         """The related papers, each with a line saying why."""
         related = await self.similar_service.similar(guild_id=guild_of(interaction), paper=found)
-        embed = discord.Embed(title=clip(f"Like: {found.display_title}", 256), url=found.url, colour=COLOUR)
-        if not related:
-            embed.description = (
-                "Nothing the group knows reads like this paper yet."
-                if found.title
-                else "arXiv hasn't sent this paper's details yet, so there is nothing to compare. Try again soon."
-            )
-        else:
-            lines = []
-            for item in related:
-                notes = f" · {item.notes} note{'s' if item.notes != 1 else ''}" if item.notes else ""
-                title = clip(item.paper.display_title, 150)
-                lines.append(f"**[{title}]({item.paper.url})**{notes}\n{item.why}")
-            embed.description = "\n\n".join(lines)
+        embed = similar_embed(found, related)
         await interaction.followup.send(embed=embed, allowed_mentions=NO_MENTIONS)
 
     @paper.autocomplete("query")

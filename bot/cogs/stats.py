@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.interactions import guild_of
-from bot.render import CHUNK, COLOUR, EMBED_TITLE, FIELD_VALUE, clip, pack
+from bot.render import CHUNK, COLOUR, EMBED_TITLE, FIELD_VALUE, clip, pack, plain
 from storage.db import Sessions
 from storage.stats import GroupStats, ReadingStats, StatsService, TagNode
 
@@ -31,7 +31,7 @@ def plural(count: int, word: str) -> str:
 
 def name_of(text: str) -> str:
     """A member's or server's name, safe to show in markdown."""
-    return discord.utils.escape_markdown(clip(text, 100))
+    return plain(clip(text, 100))
 
 
 def tag_line(node: TagNode, *, continued: bool = False) -> str:
