@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import ANN, Club
+from tests.bot.conftest import ANN, GUILD, Club
+from tests.bot.limits import EVIL_TITLE, assert_no_planted_link
 
 LONG_TAGS = ",".join(f"t{i}-" + "x" * 35 for i in range(10))  # ten tags of 38 characters, as long as the option takes
 
@@ -33,3 +34,24 @@ async def test_notes_with_long_tags_and_links_fit_in_pages(club: Club) -> None:
     assert len(seen) > 1 and "Page 1 of" in seen[0] and "10 notes, 1–" in seen[0]
     back = await club.click(listing, "page:previous")
     assert "Page 4 of 5 · 10 notes, 7–8 here" in back.text()  # Previous returns to where the page before began
+
+
+async def test_a_member_named_like_a_link_shows_as_text_everywhere(club: Club) -> None:
+    planter = 700_000_000_000_000_099
+    club.discord.add_member(GUILD, planter, name=EVIL_TITLE)
+    added = await club.run("note add", paper="1111.2011", text=f"wombat findings {EVIL_TITLE}", user=planter)
+    assert "Saved note" in (added.error or ""), added.error
+    answers = [
+        await club.run("notes"),
+        await club.run("search", query="wombat"),
+        await club.run("paper", query="1111.2011"),
+    ]
+    for answer in answers:
+        shown = [
+            part
+            for message in answer.messages
+            for embed in message.embeds
+            for part in (embed.get("description") or "", *(f["value"] for f in embed.get("fields") or []))
+        ]
+        assert "Click me" in "\n".join(shown)
+        assert_no_planted_link("\n".join(shown))
