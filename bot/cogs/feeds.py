@@ -349,10 +349,12 @@ def subscription_block(view: SubscriptionView) -> str:
 
 
 def list_pages(views: Sequence[SubscriptionView]) -> list[str]:
-    """Subscription blocks grouped into pages that fit an embed description."""
+    """Subscription blocks grouped into pages that fit an embed description: as many as fit, at most eight."""
     pages: list[str] = []
     current: list[str] = []
-    for block in (subscription_block(view) for view in views):
+    # Each part of a block is clipped, so a block is far below a page; clipping it again keeps that true by
+    # construction if a part ever grows, rather than leaving Discord to refuse the whole answer.
+    for block in (clip(subscription_block(view), DESCRIPTION_ROOM) for view in views):
         size = sum(len(b) + 2 for b in current) + len(block)
         if current and (len(current) >= LIST_PER_PAGE or size > DESCRIPTION_ROOM):
             pages.append("\n\n".join(current))
