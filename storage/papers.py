@@ -187,9 +187,6 @@ class PaperService:
         async with self.sessions() as session:
             paper = await get_paper(session, key=key.key)
             if paper is not None and paper.metadata_status != MetadataStatus.PENDING and metadata is None:
-                if key.version and (paper.version or 0) < key.version:
-                    paper.version = key.version
-                    await session.commit()
                 return PaperView.of(paper)
         if metadata is None and key.scheme == "arxiv":
             metadata, known = await self._lookup(key)
@@ -213,13 +210,12 @@ class PaperService:
         async with self.sessions() as session:
             paper = await get_paper(session, key=key.key)
             if paper is None:
-                paper = Paper(key=key.key, version=key.version)
+                # The version a member typed (``v99``) is theirs, not the paper's: only arXiv sets it.
+                paper = Paper(key=key.key)
                 paper.metadata_status = MetadataStatus.PENDING if key.scheme == "arxiv" else MetadataStatus.MISSING
                 session.add(paper)
             if metadata is not None:
                 apply_metadata(paper, metadata)
-            if key.version and (paper.version or 0) < key.version:
-                paper.version = key.version
             try:
                 await session.commit()
             except IntegrityError:  # another member added the same paper a moment ago

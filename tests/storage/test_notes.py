@@ -161,6 +161,13 @@ async def test_list_filters_and_pages_newest_first(papers: PaperService, notes: 
     assert await notes.tags(guild_id=GUILD) == [("rl", 8), ("llms/prompting", 4)]
 
 
+async def test_a_version_a_member_types_never_changes_the_shared_paper(sessions: Sessions, source: FakeSource) -> None:
+    papers = PaperService(sessions, source)
+    stored = await papers.ensure(paper_key("2403.17887"))
+    again = await papers.ensure(paper_key("2403.17887v99"))
+    assert again.id == stored.id and again.version == stored.version != 99
+
+
 async def test_unknown_arxiv_id_is_refused(papers: PaperService) -> None:
     with pytest.raises(NotFoundError):
         await papers.ensure(paper_key("2401.00001"))
@@ -170,7 +177,7 @@ async def test_arxiv_down_saves_paper_pending_then_job_fills_it(sessions: Sessio
     source.failing = True
     papers = PaperService(sessions, source)
     paper = await papers.ensure(paper_key("2403.17887v2"))
-    assert paper.pending and paper.title is None and paper.version == 2
+    assert paper.pending and paper.title is None and paper.version is None  # the version comes from arXiv only
     assert await papers.fill_pending() == 0  # still down
     source.failing = False
     assert await papers.fill_pending() == 1
