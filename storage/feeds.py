@@ -209,11 +209,11 @@ class FeedService:
             except IntegrityError:  # the same subscription, twice at once
                 await session.rollback()
                 raise ValidationError("This channel already follows that feed.") from None
-            log.info(
-                "guild=%s subscription=%s to %s in channel %s (%d current papers held back)",
+            log.info(  # the feed by id: its address may carry a password
+                "guild=%s subscription=%s to feed=%s in channel %s (%d current papers held back)",
                 guild_id,
                 sub.id,
-                url,
+                feed.id,
                 channel_id,
                 len(ids),
             )

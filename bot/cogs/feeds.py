@@ -485,7 +485,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         await interaction.response.defer(ephemeral=True, thinking=True)
         fetched_at = datetime.now(UTC)
         listing, result = await self.read(found)
-        kind = listing.kind if found.kind == FeedKind.WEB else found.kind
+        kind = found.kind  # what the address is, never what its body claims: a stranger can forge an arXiv listing
         delay = next_fetch_delay(kind, fetched_at, interval=self.settings.feed_poll_interval)
         first_fetch = FirstFetch(
             at=fetched_at,
