@@ -167,7 +167,10 @@ def _from_url(text: str, raw: str) -> PaperKey:
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
     )
     path = parts.path.rstrip("/")
-    return PaperKey("url:" + urlunsplit((parts.scheme.lower(), netloc, path, query, "")))
+    key = "url:" + urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
+    if len(key) > KEY_CHARS:
+        raise PaperInputError(f"That link is too long to name a paper (over {KEY_CHARS - 4} characters). {EXPECTED}")
+    return PaperKey(key)
 
 
 def parse_paper(text: str) -> PaperKey | TitleQuery:
@@ -197,7 +200,7 @@ def parse_paper(text: str) -> PaperKey | TitleQuery:
     return TitleQuery(raw)
 
 
-TITLE_KEY_CHARS = 300
+TITLE_KEY_CHARS = KEY_CHARS = 300  # the papers.key column
 
 
 def title_key(guild_id: int, normalised_title: str) -> str:

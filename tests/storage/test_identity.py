@@ -152,3 +152,9 @@ def test_only_real_arxiv_links_are_found() -> None:
     assert [
         k.key for k in find_arxiv_keys("(https://arxiv.org/abs/2403.17887v3). Also arxiv.org/pdf/2403.17888.pdf")
     ] == ["arxiv:2403.17887", "arxiv:2403.17888"]
+
+
+def test_a_link_too_long_to_be_a_key_is_refused_with_a_reason() -> None:
+    with pytest.raises(PaperInputError, match="too long to name a paper"):
+        parse_paper("https://example.org/" + "p" * 300)
+    assert parse_paper("https://example.org/" + "p" * 200).key.startswith("url:")  # type: ignore[union-attr]
