@@ -26,6 +26,7 @@ import feedparser
 from aiohttp import web
 
 from bench.loop import LoopWatch
+from schedules.addresses import AddressGuard
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
 from storage.db import create_schema, make_engine, make_sessions
@@ -94,6 +95,8 @@ async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
                 interval=1800,
                 clock=lambda: datetime(2025, 4, 28, 5, tzinfo=UTC),
                 arxiv=False,
+                # The loopback server stands for rss.arxiv.org: trusted as the operator's ARXIV_RSS_BASE is.
+                guard=AddressGuard(trusted=(str(server.make_url("/")),)),
             )
             gc.collect()
             gc.freeze()  # as the bot does once it is ready (bot/app.py): start-up objects stay out of collections
