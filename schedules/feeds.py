@@ -821,7 +821,8 @@ async def fetch_feed(
 ) -> FetchResult:
     """One conditional GET of a feed, without retrying; every arXiv request waits its turn on ``limiter``.
 
-    ``arxiv`` overrides whether the URL counts as arXiv (by default: an ``arxiv.org`` host). For arXiv, a
+    ``arxiv`` overrides whether the URL counts as arXiv (by default: an ``arxiv.org`` host, or a URL under the
+    guard's trusted prefixes, which are the operator's arXiv endpoints). For arXiv, a
     429/503 with ``Retry-After`` (or a bare 429 or ``Rate exceeded.``) pauses all arXiv traffic on the limiter;
     the delay comes back in ``retry_after``. HTTP error statuses are returned, not raised: see
     :func:`listing_from`. Raises :class:`FeedError` on a timeout or a connection failure (retryable), a body
@@ -844,7 +845,9 @@ async def fetch_feed(
         "etag": etag,
         "last_modified": last_modified,
     }
-    if not (is_arxiv_url(url) if arxiv is None else arxiv):
+    if arxiv is None:  # arXiv's hosts, and the operator's arXiv mirror or proxy (ARXIV_API_BASE, ARXIV_RSS_BASE)
+        arxiv = is_arxiv_url(url) or guard.trusts(url)
+    if not arxiv:
         return await _get(session, url, limiter=None, **options)
     waiting = limiter.paused_for()
     if waiting > max_wait:

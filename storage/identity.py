@@ -167,10 +167,10 @@ def _from_url(text: str, raw: str) -> PaperKey:
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
     )
     path = parts.path.rstrip("/")
-    key = "url:" + urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
-    if len(key) > KEY_CHARS:
+    written = "url:" + urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
+    if len(written) > KEY_CHARS:
         raise PaperInputError(f"That link is too long to name a paper (over {KEY_CHARS - 4} characters). {EXPECTED}")
-    return PaperKey(key)
+    return PaperKey(written)
 
 
 def parse_paper(text: str) -> PaperKey | TitleQuery:
