@@ -152,7 +152,9 @@ class FeedPoller:
             )
             listing = await asyncio.to_thread(listing_from, result)  # feedparser stays off the event loop
         except FeedError as exc:
-            wait = max(exc.retry_after or 0.0, backoff_seconds(feed.failures + 1))
+            # Backoff starts from a minute, or the poll interval when shorter: a feed recovers within a few
+            # intervals of its source recovering.
+            wait = max(exc.retry_after or 0.0, backoff_seconds(feed.failures + 1, base=min(60.0, self.interval)))
             if not exc.retryable:
                 wait = max(wait, self.interval)
             failures = await self.runs.failed(

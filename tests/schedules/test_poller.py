@@ -197,6 +197,8 @@ async def test_one_failing_feed_never_stops_another(sessions: Sessions, server: 
     assert health["/bad"].failures == 1 and "503" in (health["/bad"].last_error or "")
     assert health["/good"].failures == 0
     assert [d.url for d in await FeedRuns(sessions).due(now=NOW)] == []  # the bad one backs off
+    soon = NOW + timedelta(seconds=5)  # ... for at most the poll interval (5 s here) after its first failure
+    assert server.url("/bad") in [d.url for d in await FeedRuns(sessions).due(now=soon)]
 
 
 async def test_a_lost_channel_pauses_only_its_own_subscription(sessions: Sessions, server: Server) -> None:
