@@ -12,7 +12,8 @@ from bibtexparser.model import Entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.exports import ExportedNote, ExportedPaper, GroupExport, bibtex_keys, to_bibtex
+from storage.exports import ExportedPaper, GroupExport, bibtex_keys, to_bibtex
+from tests.storage.test_exports import exported_note as _note
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 ANN, BOB = 700_000_000_000_000_001, 700_000_000_000_000_002
@@ -51,24 +52,6 @@ BARE_DOI = replace(
 LINK = replace(
     BASE, key="url:https://example.org/paper?id=5%20x", title="A Paper on a Web Page", authors=(), categories=()
 )
-
-
-def _note(n: int, paper: ExportedPaper, author: int = ANN) -> ExportedNote:
-    return ExportedNote(
-        id=n,
-        author_id=author,
-        author_name="ann",
-        body="b",
-        tags=(),
-        revision=1,
-        created_at=NOW,
-        updated_at=NOW,
-        channel_id=None,
-        message_id=None,
-        thread_id=None,
-        paper=paper,
-        revisions=(),
-    )
 
 
 def _export(*papers: ExportedPaper) -> GroupExport:

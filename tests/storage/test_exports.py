@@ -339,6 +339,25 @@ def test_bibtex_escape_shows_any_text_literally(text: str) -> None:
     assert bibtex_unescape(escaped) == " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text).split())
 
 
+def exported_note(n: int, paper: ExportedPaper, author: int = ANN) -> ExportedNote:
+    """A one-line note by ``author`` on ``paper``, for export tests that only care about the paper."""
+    return ExportedNote(
+        id=n,
+        author_id=author,
+        author_name="ann",
+        body="b",
+        tags=(),
+        revision=1,
+        created_at=NOW,
+        updated_at=NOW,
+        channel_id=None,
+        message_id=None,
+        thread_id=None,
+        paper=paper,
+        revisions=(),
+    )
+
+
 PAPER = ExportedPaper(
     key="arxiv:2403.17887",
     version=None,
@@ -380,24 +399,7 @@ def test_bibtex_entries_always_parse_with_unique_keys(
                 journal_ref=title or None,
             )
         )
-    notes = tuple(
-        ExportedNote(
-            id=n,
-            author_id=ANN,
-            author_name="ann",
-            body="b",
-            tags=(),
-            revision=1,
-            created_at=NOW,
-            updated_at=NOW,
-            channel_id=None,
-            message_id=None,
-            thread_id=None,
-            paper=paper,
-            revisions=(),
-        )
-        for n, paper in enumerate(papers)
-    )
+    notes = tuple(exported_note(n, paper) for n, paper in enumerate(papers))
     keys = bibtex_keys(papers)
     assert len({key.lower() for key in keys.values()}) == len(papers)
     assert all(re.fullmatch(r"[A-Za-z0-9.\-]+", key) for key in keys.values()), keys
@@ -408,36 +410,16 @@ def test_bibtex_entries_always_parse_with_unique_keys(
 
 
 def test_a_title_only_paper_cites_by_its_title_words_without_the_groups_id_or_a_search_link() -> None:
-    paper = ExportedPaper(
+    paper = replace(
+        PAPER,
         key="title:500000000000000001/emergent abilities of large language models",
-        version=None,
         title="Emergent Abilities of Large Language Models",
         authors=(),
-        abstract=None,
-        categories=(),
         published=None,
-        updated=None,
         doi=None,
         journal_ref=None,
-        comment=None,
-        metadata_status="missing",
     )
     assert bibtex_keys([paper]) == {paper.key: "title-emergent-abilities-of-large-language-models"}
-    note = ExportedNote(
-        id=1,
-        author_id=7,
-        author_name="ann",
-        body="b",
-        tags=(),
-        revision=1,
-        created_at=NOW,
-        updated_at=NOW,
-        channel_id=None,
-        message_id=None,
-        thread_id=None,
-        paper=paper,
-        revisions=(),
-    )
-    entry = to_bibtex(GroupExport(guild_id=1, exported_at=NOW, notes=(note,), tags=()))
+    entry = to_bibtex(GroupExport(guild_id=1, exported_at=NOW, notes=(exported_note(1, paper),), tags=()))
     assert "@misc{title-emergent-abilities-of-large-language-models," in entry
     assert "500000000000000001" not in entry and "url" not in entry and "arxiv.org/search" not in entry
