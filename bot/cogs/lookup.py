@@ -159,6 +159,9 @@ class Lookup(commands.Cog):
     ) -> None:
         """Find the paper ``text`` names (asking which when several match), then go on with it."""
         found = await self.papers.resolve(guild_id=guild_of(interaction), text=text)
+        if isinstance(found, Ambiguous) and len(found.candidates) == 1:  # one match: nothing to choose between
+            only = found.candidates[0]
+            found = await self.papers.ensure(PaperKey(only.key), metadata=only.metadata)
         if isinstance(found, Ambiguous):
             picker = PaperPicker(owner_id=interaction.user.id, found=found, on_pick=then, papers=self.papers)
             await interaction.followup.send(

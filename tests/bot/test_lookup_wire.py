@@ -126,3 +126,17 @@ async def test_paper_autocomplete_offers_the_groups_papers(club: Club) -> None:
         focused="query",
     )
     assert choices and choices[0]["value"] == f"arxiv:{UNNOTED}"
+
+
+async def test_paper_by_title_with_one_match_shows_its_card_without_asking(club: Club) -> None:
+    club.arxiv.search_reply = club.arxiv.title_search
+    club.arxiv.add_paper(
+        "2405.05417",
+        "Fishing for Magikarp: Automatically Detecting Under-trained Tokens in Large Language Models",
+        authors=["Sander Land", "Max Bartolo"],
+        published="2024-05-08T00:00:00Z",
+    )
+    inter = await club.run("paper", query="Fishing for Magikarp")
+    shown = inter.text()
+    assert "Which one?" not in shown and not inter.messages[-1].selects()
+    assert "Fishing for Magikarp: Automatically Detecting Under-trained Tokens" in shown
