@@ -103,7 +103,9 @@ def _words_hint(text: str) -> str:
     """For plain words: how to search arXiv for them."""
     words = text.replace('"', "").strip()
     if len(words) > 60 or not re.fullmatch(r"[\w\s.'-]*\w[\w\s.'-]*", words):
-        return EXPECTED
+        shown = text.replace("`", "'")
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        return f"`{shown}` is not a source I can follow: not an arXiv category, query or web address. {EXPECTED}"
     return (
         f'`{words}` is not an arXiv category. To follow papers about it, search arXiv: `all:"{words}"` '
         f'(or `ti:"{words}"` for titles only), a category like `cs.LG`, or a feed address.'

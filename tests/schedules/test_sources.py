@@ -197,3 +197,11 @@ def test_query_normalising_is_idempotent(text: str) -> None:
     except ValidationError:
         return
     assert normalise_query(once) == once
+
+
+def test_text_that_is_no_source_is_told_what_was_wrong_before_the_forms_to_use() -> None:
+    with pytest.raises(ValidationError) as caught:
+        resolve("definitely not a feed !!")
+    message = caught.value.message
+    assert message.startswith("`definitely not a feed !!` is not a source I can follow")
+    assert message.endswith(EXPECTED)
