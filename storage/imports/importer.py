@@ -18,7 +18,7 @@ from datetime import datetime
 
 from storage.db import Sessions, chunked
 from storage.exports import GroupExport
-from storage.imports import parse_document
+from storage.imports import detect_shape, json_export, parse_document
 from storage.imports.plan import ImportPlan, Shape
 from storage.imports.writing import Author, ImportOutcome, paper_ids, restore_notes, write_notes
 from storage.models import (
@@ -50,12 +50,14 @@ class ImportPreview:
 def read_document(file_name: str, data: bytes, *, shape: str | None = None) -> ImportPreview:
     """Decode and parse an uploaded document (CPU work: run it in a worker thread)."""
     text = decode_text_file(file_name, data, suffixes=IMPORT_SUFFIXES, max_bytes=MAX_IMPORT_BYTES, kind="notes")
-    plan = parse_document(text.replace("\r\n", "\n").replace("\r", "\n"), shape=shape)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     export = None
-    if plan.shape == Shape.EXPORT:
-        from storage.imports.json_export import read_export
-
-        export = read_export(text)
+    chosen = shape or detect_shape(text)  # recognised once
+    if chosen == Shape.EXPORT:  # read once: the lossless content, and the plan from it
+        export = json_export.read_export(text)
+        plan = json_export.plan_of(export, text)
+    else:
+        plan = parse_document(text, shape=chosen)
     return ImportPreview(file_name=file_name, digest=hashlib.sha256(data).hexdigest(), plan=plan, export=export)
 
 

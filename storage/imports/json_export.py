@@ -16,7 +16,7 @@ from storage.exports import FORMAT_NAME, FORMAT_VERSION, ExportedNote, ExportedP
 from storage.identity import paper_key
 from storage.imports.plan import ImportPlan, NoteStatus, PlannedNote, PlannedPaper, Shape
 
-__all__ = ["from_json", "parse", "read_export", "score"]
+__all__ = ["from_json", "parse", "plan_of", "read_export", "score"]
 
 HEAD_CHARS = 600  # "format" is the first key to_json writes; a hand-edited file may put a few before it
 _OPENS_OBJECT = re.compile(r"^\ufeff?\s*\{")
@@ -243,6 +243,10 @@ def _planned(note: ExportedNote) -> PlannedNote:
 
 def parse(text: str) -> ImportPlan:
     """The export's notes as a plan (for the dry run); raises ValidationError when it is not a usable export."""
-    export = read_export(text)
+    return plan_of(read_export(text), text)
+
+
+def plan_of(export: GroupExport, text: str) -> ImportPlan:
+    """The plan an export read back makes: its notes, for the dry run's counts."""
     lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     return ImportPlan(shape=Shape.EXPORT, notes=[_planned(note) for note in export.notes], lines=lines)
