@@ -12,6 +12,8 @@ from storage.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 
+# Permissions as Discord's own settings name them, where discord.py's attribute names differ.
+PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
 UNEXPECTED = "Something went wrong on my side and it has been logged. Please try again in a moment."
 
 
@@ -23,7 +25,7 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        needed = ", ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
         return f"You need the {needed} permission for this."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."

@@ -73,3 +73,9 @@ class MemberCooldown:
         retry_after = bucket.update_rate_limit()
         if retry_after:
             raise app_commands.CommandOnCooldown(bucket, retry_after)
+
+
+# discord.py runs no cog interaction_check for autocomplete, and a server's admin may open a moderators' command to
+# anyone (Integrations → command permissions): on an autocomplete callback, this answers members without Manage
+# Server with no choices at all.
+MODERATORS_ONLY = app_commands.checks.has_permissions(manage_guild=True)

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.cogs.feeds import check_can_post, target_channel
 from bot.digest_post import build_digest
-from bot.interactions import NO_MENTIONS, guild_of
+from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, guild_of
 from bot.render import COLOUR
 from schedules.digest_time import (
     describe,
@@ -121,6 +121,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @schedule.autocomplete("timezone")
+    @MODERATORS_ONLY
     async def timezone_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
+from bot.interactions import MODERATORS_ONLY, MemberCooldown
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
 from schedules.addresses import AddressGuard, shown_url
 from schedules.delivery import POSTED_TYPES, decide
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 20.0  # seconds for the one fetch that checks a source; the member is waiting
 FETCH_MAX_WAIT = 60.0  # seconds to wait out a pause arXiv asked for before giving up
+FEED_TESTS_PER_MINUTE = 3  # per member: each /feed test fetches the source (arXiv's take one request per 3 s)
 PREVIEW_ITEMS = 20
 LIST_PER_PAGE = 8
 DESCRIPTION_ROOM = 3900  # of Discord's 4,096 per embed description, with room to spare
@@ -633,16 +635,19 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     # --- autocomplete ----------------------------------------------------------------------------------------
 
     @pause.autocomplete("subscription")
+    @MODERATORS_ONLY
     async def running_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Subscriptions that are running."""
         return await self._choices(interaction, current, paused=False)
 
     @resume.autocomplete("subscription")
+    @MODERATORS_ONLY
     async def paused_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Subscriptions that are paused."""
         return await self._choices(interaction, current, paused=True)
 
     @remove.autocomplete("subscription")
+    @MODERATORS_ONLY
     async def any_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Every subscription."""
         return await self._choices(interaction, current, paused=None)

@@ -60,6 +60,24 @@ async def started(club: Club) -> None:
     raise AssertionError("the digests were not started")
 
 
+async def test_time_zone_autocomplete_answers_only_moderators(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        club.discord.allow_command(GUILD, "digest", ANN)  # an admin's per-command override, past the default
+
+        async def zones(user: int) -> list[dict]:
+            return await club.discord.autocomplete(
+                "digest schedule",
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+                user_id=user,
+                options={"timezone": "berlin"},
+                focused="timezone",
+            )
+
+        assert await zones(ANN) == []
+        assert [z["value"] for z in await zones(MOD)][:1] == ["Europe/Berlin"]
+
+
 async def test_schedule_preview_now_and_off(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
     async with running_club(fake_arxiv, tmp_path) as club:
         await club.run("note add", paper=ATTENTION, text="Summary\nAttention is enough.\n\nQuestions\n- Why softmax?")

@@ -216,6 +216,33 @@ async def test_sources_that_fail_are_refused_and_nothing_is_stored(fake_arxiv: F
                 assert (await session.exec(select(func.count()).select_from(table))).one() == 0, table
 
 
+async def test_autocomplete_tells_members_without_manage_server_nothing(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
+    """discord.py runs no cog check for autocomplete: an admin's per-command override must not open the feed list."""
+    async with feed_club(fake_arxiv, tmp_path) as (club, feeds):
+        feeds.serve("/rss/cs.LG", generate_listing(5, seed=2))
+        reply(await mod(club, "feed add", source="cs.LG"))
+
+        def choices(command: str, user: int) -> Any:
+            return club.discord.autocomplete(
+                f"feed {command}",
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+                user_id=user,
+                options={"subscription": ""},
+                focused="subscription",
+            )
+
+        with pytest.raises(CommandUnavailable):  # Discord itself hides /feed from members by default
+            await choices("remove", ANN)
+        club.discord.allow_command(GUILD, "feed", ANN)  # Server Settings → Integrations: /feed allowed for ann
+        for command in ("pause", "remove"):
+            assert await choices(command, ANN) == [], command
+            assert await choices(command, MOD) != [], command
+        refused = await club.run("feed remove", user=ANN, subscription="1")
+        assert "Manage Server" in (refused.error or "")
+        assert "#1" in await listed(club)
+
+
 async def test_pause_resume_and_remove_round_trip(fake_arxiv: FakeArxiv, tmp_path: Path) -> None:
     async with feed_club(fake_arxiv, tmp_path) as (club, feeds):
         feeds.serve("/rss/cs.LG", generate_listing(5, seed=2))

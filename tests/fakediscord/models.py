@@ -64,6 +64,9 @@ class Guild:
     members: dict[int, dict] = field(default_factory=dict)  # user id -> member payload (with "user")
     roles: dict[int, dict] = field(default_factory=dict)  # role id -> role payload
     member_permissions: dict[int, int] = field(default_factory=dict)  # user id -> guild-level permission bits
+    # Integrations → command permissions: (top-level command name, user id) pairs a server admin allowed a command
+    # for, whatever its default_member_permissions say.
+    command_overrides: set[tuple[str, int]] = field(default_factory=set)
     joined_at: str = field(default_factory=iso_now)
 
 

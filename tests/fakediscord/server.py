@@ -359,6 +359,13 @@ class FakeDiscord:
         if notify and channel["type"] not in THREAD_TYPES:
             self._dispatch_soon("CHANNEL_UPDATE", lambda s: dict(channel))
 
+    def allow_command(self, guild_id: int, command: str, user_id: int) -> None:
+        """A server admin lets a member use a command (Server Settings → Integrations), past its default permissions.
+
+        As on Discord, the bot is not told: the member's interactions carry their own permissions as before.
+        """
+        self.guilds[guild_id].command_overrides.add((command, user_id))
+
     def open_dm(self, user_id: int) -> int:
         """The DM channel between the bot and a user (created on first use); post_message works in it."""
         if user_id not in self.users:
@@ -780,7 +787,7 @@ class FakeDiscord:
         if contexts is not None and 0 not in contexts:
             raise CommandUnavailable(f"/{command} is not available in guilds (contexts={contexts})")
         needed = schema.get("default_member_permissions")
-        if needed is None:
+        if needed is None or (schema["name"], user_id) in guild.command_overrides:
             return
         perms = self._member_perms(guild, user_id)
         needed_bits = int(needed)
