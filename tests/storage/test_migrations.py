@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import column, insert, inspect, table, text
+from sqlalchemy import Engine, column, event, insert, inspect, table, text
 from sqlmodel import SQLModel
 
 from storage.db import make_engine
@@ -211,3 +212,38 @@ async def test_downgrade_leaves_an_empty_database_that_upgrades_again(empty_db_u
 def test_rows_name_every_table() -> None:
     assert set(ROWS) | set(ADDED_LATER) == set(SQLModel.metadata.tables)
     assert all(rows for rows in ROWS.values())
+
+
+@pytest.mark.parametrize(
+    ("start", "stop_at", "later"),
+    [
+        (None, "GUILD_SETTINGS", {"digest_runs", "digest_schedules", "feeds"}),  # a new database's first start
+        (FIRST, "PAPER_ALIASES", {"leases", "imports", "paper_aliases"}),  # an upgrade over several revisions
+    ],
+)
+async def test_an_upgrade_that_fails_halfway_leaves_the_database_as_it_was(
+    empty_db_url: str, start: str | None, stop_at: str, later: set[str]
+) -> None:
+    """A process stopped inside a migration must not leave half its tables: the next start upgrades cleanly."""
+    engine = make_engine(empty_db_url)
+    try:
+        if start is not None:
+            await migrate_engine(engine, start)
+
+        def stop_halfway(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith(f"CREATE TABLE {stop_at}"):
+                raise RuntimeError("stopped halfway through a migration")
+
+        event.listen(Engine, "before_cursor_execute", stop_halfway)
+        try:
+            with pytest.raises(RuntimeError, match="halfway"):
+                await migrate_engine(engine)
+        finally:
+            event.remove(Engine, "before_cursor_execute", stop_halfway)
+        assert (await status(empty_db_url)).current == start
+        async with engine.connect() as conn:
+            names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert not names & later  # nothing of the revisions that failed stayed
+        assert (await migrate_engine(engine)).up_to_date
+    finally:
+        await engine.dispose()
