@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -267,7 +268,7 @@ def configure_quiet_logging(settings: Settings) -> None:
 
 def missing_sqlite_file(url: str) -> Path | None:
     """The SQLite file a URL names, when it does not exist (opening it would create an empty one)."""
-    from bot.heartbeat import sqlite_file
+    from storage.sqlite_files import sqlite_file
 
     path = sqlite_file(url)
     return path if path is not None and not path.exists() else None
@@ -323,8 +324,19 @@ class StartupError(Exception):
 
 
 async def run_bot(settings: Settings) -> None:
-    """Apply migrations, build everything from the settings, and run until Discord closes the connection or a
-    signal stops us."""
+    """Claim the database (a SQLite file takes one bot process), apply migrations, build everything from the
+    settings, and run until Discord closes the connection or a signal stops us."""
+    from storage.sqlite_files import DatabaseInUse, only_process_on
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(only_process_on(settings.database_url))
+        except DatabaseInUse as exc:
+            raise StartupError(str(exc)) from None
+        await _run_claimed(settings)
+
+
+async def _run_claimed(settings: Settings) -> None:
     import aiohttp
 
     from bot.app import build_services, make_bot, point_at_api

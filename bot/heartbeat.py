@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storage.sqlite_files import sqlite_file
+
 if TYPE_CHECKING:
     from bot.app import PaperClub
 
@@ -33,25 +35,9 @@ __all__ = [
     "age",
     "beat",
     "default_file",
-    "sqlite_file",
     "start",
     "touch",
 ]
-
-
-def sqlite_file(database_url: str) -> Path | None:
-    """The SQLite database file a URL names (relative paths are from the working folder), or None."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        return None
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).expanduser()
 
 
 def default_file(database_url: str) -> str:
