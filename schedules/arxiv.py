@@ -3,6 +3,12 @@
 All requests go through the shared :class:`~schedules.ratelimit.ArxivLimiter`, so the bot never sends arXiv
 more than one request every few seconds, however many members look papers up at once. Lookups that arrive
 while a request waits for its turn are gathered into a single ``id_list`` request.
+
+Searches wait in the turn of whoever asks (:data:`~schedules.ratelimit.requester`). Id lookups are gathered
+by one dispatcher for everyone, so it takes turns of its own: while any server's id waits, its batch asks in
+the members' lane as one more requester, otherwise (only the bot's own ids) in the background lane. A batch
+is filled round-robin over the askers of the waiting ids (the first asker of each id counts), so one server's
+500 ids cannot push another server's id past the next batch.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import re
 import time
 import unicodedata
 import xml.sax
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, TypeAlias
@@ -29,7 +35,7 @@ import feedparser
 import yarl
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
-from schedules.ratelimit import ArxivLimiter, default_limiter
+from schedules.ratelimit import ArxivLimiter, default_limiter, requester
 from storage.errors import PaperInputError
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
@@ -323,7 +329,9 @@ class ArxivClient:
         self._rate_exceeded_pause = rate_exceeded_pause
         self._max_retry_after = max_retry_after
         self._pending: dict[str, _Lookup] = {}
+        self._askers: dict[str, Hashable | None] = {}  # who first asked for each pending id (None: the bot)
         self._in_flight: dict[str, _Lookup] = {}
+        self._batches_turn: Hashable = object()  # the id batches' own turn in the limiter's members' lane
         self._dispatcher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -353,6 +361,7 @@ class ArxivClient:
         for future in itertools.chain(self._pending.values(), self._in_flight.values()):
             _settle(future, error=closed)
         self._pending.clear()
+        self._askers.clear()
         self._in_flight.clear()
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -392,6 +401,7 @@ class ArxivClient:
         if future is None or future.done():
             future = asyncio.get_running_loop().create_future()
             self._pending[arxiv_id] = future
+            self._askers[arxiv_id] = requester.get()
         return future
 
     def _ensure_dispatcher(self) -> None:
@@ -400,15 +410,27 @@ class ArxivClient:
 
     async def _dispatch(self) -> None:
         while self._pending:
+            # This task's own context: the turn it asks in never leaks to the callers.
+            members_waiting = any(asker is not None for asker in self._askers.values())
+            requester.set(self._batches_turn if members_waiting else None)
             await self._run_batch()
+
+    def _next_batch(self) -> list[str]:
+        """Pending ids for the next request: one from each asker in turn, in the order they asked."""
+        by_asker: dict[Hashable | None, list[str]] = {}
+        for arxiv_id in self._pending:
+            by_asker.setdefault(self._askers.get(arxiv_id), []).append(arxiv_id)
+        rounds = itertools.zip_longest(*by_asker.values())
+        return list(itertools.islice((i for i in itertools.chain.from_iterable(rounds) if i), self._batch_size))
 
     async def _run_batch(self) -> None:
         batch: dict[str, _Lookup] = {}
 
         def take() -> dict[str, str]:
             # Called once we hold the limiter slot, so everything asked for while we waited joins in.
-            for arxiv_id in list(itertools.islice(self._pending, self._batch_size)):
+            for arxiv_id in self._next_batch():
                 batch[arxiv_id] = self._pending.pop(arxiv_id)
+                self._askers.pop(arxiv_id, None)
             self._in_flight.update(batch)
             return _id_params(batch)
 

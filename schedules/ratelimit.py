@@ -5,6 +5,14 @@ same courtesy applies to its RSS feeds. Every fetch from any ``*.arxiv.org`` hos
 :class:`ArxivLimiter` per process (see :func:`default_limiter`): it spaces the start of consecutive requests,
 keeps one request in flight at a time, and can pause all arXiv traffic when arXiv asks us to back off.
 
+Turns are shared fairly. Whoever asks is read from :data:`requester` (set per interaction by the bot: the
+server's id; left at None for the bot's own work: feed polls, pending details, import titles). Requests wait
+in two lanes that take turns whenever both have someone waiting: the background lane (first come, first
+served) and the members' lane, where each waiting server gets one turn in rotation, the one served least
+recently first. So one server's burst of 20 title searches delays another server's lookup by at most one
+turn, and feed polls get at least every other slot however busy members are. The next turn is handed over
+when the request in the slot ends; it then waits out the spacing (and any pause) before it starts.
+
 A limiter belongs to the event loop that first waits on it; the bot runs a single loop.
 """
 
@@ -14,15 +22,41 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_MIN_INTERVAL", "ArxivLimiter", "default_limiter", "is_arxiv_url"]
+__all__ = ["DEFAULT_MIN_INTERVAL", "ArxivLimiter", "asking_as", "default_limiter", "is_arxiv_url", "requester"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_INTERVAL = 3.0
+
+requester: ContextVar[Hashable | None] = ContextVar("arxiv_requester", default=None)
+"""Who the arXiv requests made here are for: a server's id (any hashable key), or None for the bot's own work.
+
+A context variable, so it follows the task that set it and the tasks that task starts."""
+
+
+@contextmanager
+def asking_as(who: Hashable | None) -> Iterator[None]:
+    """arXiv requests made inside the block wait in ``who``'s turn (None: the bot's own background work)."""
+    token = requester.set(who)
+    try:
+        yield
+    finally:
+        requester.reset(token)
+
+
+@dataclass
+class _Turns:
+    """One requester's requests waiting in the members' lane, and the grant that last served it."""
+
+    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    served: int = -1  # number of the grant that last served it; -1: not since it began waiting
 
 
 def is_arxiv_url(url: str) -> bool:
@@ -55,7 +89,11 @@ class ArxivLimiter:
         self._min_interval = float(min_interval)
         self._clock = clock
         self._sleep = sleep
-        self._lock = asyncio.Lock()
+        self._held = False
+        self._background: deque[asyncio.Future[None]] = deque()
+        self._members: dict[Hashable, _Turns] = {}  # only requesters with someone waiting, in order of arrival
+        self._grants = 0
+        self._holder: Hashable | None = None  # the requester whose request holds the slot (None: background)
         self._last_start: float | None = None
         self._paused_until = -math.inf
 
@@ -77,7 +115,12 @@ class ArxivLimiter:
     @property
     def busy(self) -> bool:
         """True while a request holds the slot."""
-        return self._lock.locked()
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for their turn (not counting the one holding the slot)."""
+        return len(self._background) + sum(len(turns.waiting) for turns in self._members.values())
 
     def now(self) -> float:
         """The limiter's clock reading."""
@@ -105,13 +148,80 @@ class ArxivLimiter:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Wait for our turn, then hold the only arXiv slot while the request runs."""
-        async with self._lock:
+        """Wait for our turn (as :data:`requester`), then hold the only arXiv slot while the request runs."""
+        await self._turn(requester.get())
+        try:
             # Loop: a pause may be set or extended while we sleep.
             while (delay := self.ready_at() - self._clock()) > 0:
                 await self._sleep(delay)
             self._last_start = self._clock()
             yield
+        finally:
+            self._hand_on()
+
+    async def _turn(self, who: Hashable | None) -> None:
+        """Return once the slot is ours."""
+        if not self._held:  # a free slot means nobody waits: the one leaving it handed it on or found no one
+            self._grant(who)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if who is None:
+            self._background.append(waiter)
+        else:
+            turns = self._members.setdefault(who, _Turns())
+            if who == self._holder and not turns.waiting:
+                turns.served = self._grants  # its request in the slot counts as its latest turn
+            turns.waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_on()  # given the slot just as the caller gave up: pass it on
+            else:
+                self._forget(who, waiter)
+            raise
+
+    def _grant(self, who: Hashable | None) -> None:
+        self._held = True
+        self._grants += 1
+        self._holder = who
+
+    def _forget(self, who: Hashable | None, waiter: asyncio.Future[None]) -> None:
+        """Take a caller who gave up out of its lane (a hand-on may have skipped it already)."""
+        if who is None:
+            if waiter in self._background:
+                self._background.remove(waiter)
+            return
+        turns = self._members.get(who)
+        if turns is not None and waiter in turns.waiting:
+            turns.waiting.remove(waiter)
+            if not turns.waiting:
+                del self._members[who]
+
+    def _next_waiter(self) -> tuple[Hashable | None, asyncio.Future[None]]:
+        """Take the next waiting request out of its lane; call only while someone waits."""
+        # The lanes alternate while both have someone waiting: background after a member, and the other way.
+        if self._background and (not self._members or self._holder is not None):
+            return None, self._background.popleft()
+        who = min(self._members, key=lambda key: self._members[key].served)  # ties: the earliest to arrive
+        turns = self._members[who]
+        waiter = turns.waiting.popleft()
+        if not turns.waiting:
+            del self._members[who]
+        elif not waiter.done():
+            turns.served = self._grants + 1
+        return who, waiter
+
+    def _hand_on(self) -> None:
+        """Give the slot to the next waiting request, or leave it free."""
+        while self._background or self._members:
+            who, waiter = self._next_waiter()
+            if not waiter.done():  # a caller cancelled a moment ago is skipped
+                self._grant(who)
+                waiter.set_result(None)
+                return
+        self._held = False
+        self._holder = None
 
 
 _default: ArxivLimiter | None = None
