@@ -22,7 +22,7 @@ from bot.import_progress import DiscordImportProgress
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.digests import DigestRunner
-from schedules.jobs import POLL_LEASE, recover_on_start, register_jobs
+from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from schedules.titles import TitleResolver
@@ -33,7 +33,6 @@ from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
 from storage.imports.importer import ImportService
 from storage.leases import LeaseService
-from storage.models import utcnow
 from storage.notes import NoteService
 from storage.papers import PaperService
 from storage.search import SearchService
@@ -131,7 +130,6 @@ class PaperClub(commands.Bot):
         services.poller.deliverer = sender
         services.digest_runner.publisher = DigestPublisher(sender)
         services.title_resolver.progress = DiscordImportProgress(self, services.imports)
-        self._started_at = utcnow()
         self._stopping = False
         self._frozen = False
 
@@ -187,8 +185,8 @@ class PaperClub(commands.Bot):
     async def on_ready(self) -> None:
         """Log who the bot is and where it is; settle long-lived objects out of the collector's way."""
         if not self._frozen:
-            # Deliveries a stopped process left pending are settled once, now that channels can be read.
-            recover_on_start(self.services.scheduler, poller=self.services.poller, started_at=self._started_at)
+            # A cycle at once: deliveries a stopped process left pending are settled now that channels can be read.
+            poll_at_once(self.services.scheduler)
             # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
             self.services.scheduler.add_job(
                 self.services.digest_runner.start,

@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 PENDING_METADATA_JOB = "metadata:pending"
 POLL_FEEDS_JOB = "feeds:poll"
-RECOVER_DELIVERIES_JOB = "feeds:recover"
 POLL_LEASE = "feeds"
 RESOLVE_TITLES_JOB = "imports:resolve"
 TITLES_LEASE = "titles"
@@ -54,15 +53,21 @@ def lease_ttl(tick: float) -> timedelta:
 
 
 async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None, ttl: timedelta = MIN_LEASE) -> None:
-    """One poll cycle: every due feed fetched once, new papers posted; by one process at a time.
+    """One poll cycle: deliveries left pending settled, every due feed fetched once, new papers posted; by one
+    process at a time.
 
     With several processes on one database, only the holder of the ``feeds`` lease polls; it renews the lease
-    while a long cycle runs, and another process takes over once a dead holder's lease runs out.
+    while a long cycle runs, and another process takes over once a dead holder's lease runs out (or at once when
+    it gave the lease back on a clean stop). Only the holder settles pending deliveries, all of them: its own are
+    from earlier cycles (which never overlap in one process) and a previous holder's are from a process that has
+    lost the lease. So a process started beside a live holder sends nothing twice, and a send that failed is
+    tried again by a later cycle.
     """
     if leases is not None and not await leases.hold(POLL_LEASE, ttl=ttl):
         return
     renewing = asyncio.create_task(_renew(leases, ttl)) if leases is not None else None
     try:
+        await settle_deliveries(poller, before=datetime.now(UTC))
         report = await poller.poll_once()
     except Exception:
         log.exception("polling feeds failed")
@@ -102,15 +107,15 @@ async def resolve_titles(
         log.exception("resolving imported titles failed")
 
 
-async def recover_deliveries(poller: FeedPoller, before: datetime) -> None:
-    """Settle what a stopped process left between recording a delivery and recording its message."""
+async def settle_deliveries(poller: FeedPoller, before: datetime) -> None:
+    """Settle what a stopped process, or a failed send, left between recording a delivery and its message."""
     try:
         sent = await poller.recover(before=before)
     except Exception:
         log.exception("settling pending deliveries failed")
         return
     if sent:
-        log.info("sent %d papers left pending when the bot last stopped", sent)
+        log.info("sent %d papers left pending by a stopped process or a failed send", sent)
 
 
 def register_jobs(
@@ -157,6 +162,8 @@ def register_jobs(
         )
 
 
-def recover_on_start(scheduler: BaseScheduler, *, poller: FeedPoller, started_at: datetime) -> None:
-    """Run the start-up settling of pending deliveries once, now."""
-    scheduler.add_job(recover_deliveries, args=[poller, started_at], id=RECOVER_DELIVERIES_JOB, replace_existing=True)
+def poll_at_once(scheduler: BaseScheduler) -> None:
+    """Run the next poll cycle now (once the bot can read its channels): what a stopped process left pending is
+    settled within seconds of a restart, not a poll interval later."""
+    if scheduler.get_job(POLL_FEEDS_JOB) is not None:
+        scheduler.modify_job(POLL_FEEDS_JOB, next_run_time=datetime.now(UTC))

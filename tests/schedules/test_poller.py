@@ -328,3 +328,31 @@ async def test_two_processes_never_poll_at_once_and_one_takes_over_from_a_dead_o
     await poll_feeds(poller(sessions, Channels()), alive)
     assert server.hits == {"/cs.LG": 2}
     assert dead.holder != alive.holder
+
+
+async def test_only_the_polling_process_settles_pending_deliveries(sessions: Sessions, server: Server) -> None:
+    """A process started while the holder is mid-batch must not post the holder's papers a second time; the
+    holder's next cycle settles what its failed send left."""
+    from schedules.jobs import poll_feeds
+    from storage.leases import LeaseService
+
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    server.bodies = {
+        "/cs.LG": render_listing(
+            [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(25, seed=17)]
+        )
+    }
+    holder, newcomer = LeaseService(sessions, holder="process-1"), LeaseService(sessions, holder="process-2")
+    sending = Channels()
+    sending.crash_after = 1  # one message out, then the send fails: fifteen papers recorded, not sent
+    await poll_feeds(poller(sessions, sending), holder, ttl=timedelta(minutes=3))
+    assert len(await FeedRuns(sessions).pending()) == 15
+
+    started = Channels()
+    await poll_feeds(poller(sessions, started), newcomer, ttl=timedelta(minutes=3))
+    assert started.sent == {}  # the newcomer holds no lease: the holder's papers are not its to send
+
+    sending.crash_after = None
+    await poll_feeds(poller(sessions, sending), holder, ttl=timedelta(minutes=3))
+    assert len(sending.sent[10]) == 25 == len(set(sending.sent[10]))  # the holder's next cycle settles them
+    assert await FeedRuns(sessions).pending() == []
