@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Callable
 
 import discord
@@ -55,24 +57,61 @@ class MemberCooldown:
     """At most ``rate`` uses in ``per`` seconds for each member in each server, kept by the cog that owns it.
 
     discord.py's cooldown decorator keeps its counts on the command, shared by every bot in the process; this
-    one lives and dies with its cog.
+    one lives and dies with its cog. A refusal says how many whole seconds are left, never "0 s".
     """
 
     PRUNE_AT = 10_000  # members tracked before the ones whose window has passed are forgotten
 
-    def __init__(self, rate: int, per: float) -> None:
+    def __init__(self, rate: int, per: float, *, clock: Callable[[], float] = time.time) -> None:
         self.rate, self.per = rate, per
+        self.clock = clock
         self._buckets: dict[tuple[int | None, int], app_commands.Cooldown] = {}
+
+    def _bucket(self, guild_id: int | None, member_id: int, now: float) -> app_commands.Cooldown:
+        if len(self._buckets) >= self.PRUNE_AT:
+            self._buckets = {k: b for k, b in self._buckets.items() if b.get_tokens(now) < self.rate}
+        return self._buckets.setdefault((guild_id, member_id), app_commands.Cooldown(self.rate, self.per))
+
+    def wait(self, guild_id: int | None, member_id: int) -> float:
+        """Seconds until this member has a use again, 0 when one is free now; spends nothing."""
+        bucket = self._buckets.get((guild_id, member_id))
+        return bucket.get_retry_after(self.clock()) if bucket is not None else 0.0
+
+    def spend(self, guild_id: int | None, member_id: int) -> float:
+        """Spend one of this member's uses and return 0; with none left, spend nothing and return the wait."""
+        now = self.clock()
+        bucket = self._bucket(guild_id, member_id, now)
+        waiting = bucket.get_retry_after(now)
+        if waiting:
+            return waiting
+        bucket.update_rate_limit(now)
+        return 0.0
+
+    def _refuse(self, interaction: discord.Interaction, waiting: float) -> None:
+        if waiting:
+            bucket = self._buckets[(interaction.guild_id, interaction.user.id)]
+            raise app_commands.CommandOnCooldown(bucket, float(max(1, math.ceil(waiting))))
 
     def check(self, interaction: discord.Interaction) -> None:
         """Count a use; raise CommandOnCooldown (answered by the one error handler) when over the rate."""
-        if len(self._buckets) >= self.PRUNE_AT:
-            self._buckets = {k: b for k, b in self._buckets.items() if b.get_tokens() < self.rate}
-        key = (interaction.guild_id, interaction.user.id)
-        bucket = self._buckets.setdefault(key, app_commands.Cooldown(self.rate, self.per))
-        retry_after = bucket.update_rate_limit()
-        if retry_after:
-            raise app_commands.CommandOnCooldown(bucket, retry_after)
+        self._refuse(interaction, self.spend(interaction.guild_id, interaction.user.id))
+
+    def check_free(self, interaction: discord.Interaction) -> None:
+        """Raise CommandOnCooldown when the member has no use left, without spending one."""
+        self._refuse(interaction, self.wait(interaction.guild_id, interaction.user.id))
+
+    def spend_once(self, interaction: discord.Interaction) -> Callable[[], None]:
+        """A callback that counts one use for this interaction the first time it is called (and raises when over
+        the rate); later calls cost nothing, so one command is one use however many requests it sends."""
+        spent = False
+
+        def spend() -> None:
+            nonlocal spent
+            if not spent:
+                self.check(interaction)
+                spent = True
+
+        return spend
 
 
 # discord.py runs no cog interaction_check for autocomplete, and a server's admin may open a moderators' command to

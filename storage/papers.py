@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +29,8 @@ MAX_CANDIDATES = 5
 RETRY_FIRST = 30.0  # seconds before a pending paper is asked again after its first failed lookup
 RECOVERY_PROBE = 45.0  # while every pending paper waits out its backoff, one is asked this often (ticks are 30 s)
 MAX_BATCHES = 5  # requests one run of the pending-metadata job may send once arXiv answers
+
+BeforeRemote = Callable[[], None]  # called right before a member's lookup asks arXiv; raising stops the lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,33 +173,46 @@ class PaperService:
                 raise NotFoundError("That paper is not known here yet.")
             return PaperView.of(paper)
 
-    async def resolve(self, *, guild_id: int, text: str) -> PaperView | Ambiguous:
-        """The paper a member means by ``text``, or the candidates to pick from."""
+    async def resolve(
+        self, *, guild_id: int, text: str, before_remote: BeforeRemote | None = None
+    ) -> PaperView | Ambiguous:
+        """The paper a member means by ``text``, or the candidates to pick from.
+
+        ``before_remote`` is called right before arXiv is asked anything (it may raise to stop the lookup);
+        a paper already stored with its details costs no call.
+        """
         parsed = parse_paper(text)
         if isinstance(parsed, PaperKey):
-            return await self.ensure(parsed)
-        return await self._resolve_title(guild_id=guild_id, query=parsed)
+            return await self.ensure(parsed, before_remote=before_remote)
+        return await self._resolve_title(guild_id=guild_id, query=parsed, before_remote=before_remote)
 
-    async def ensure(self, key: PaperKey, *, metadata: PaperMetadata | None = None) -> PaperView:
+    async def ensure(
+        self, key: PaperKey, *, metadata: PaperMetadata | None = None, before_remote: BeforeRemote | None = None
+    ) -> PaperView:
         """The stored paper for ``key``, created (with metadata when reachable) if new.
 
         An arXiv id that arXiv says does not exist is refused; when arXiv cannot be reached the paper is
-        stored with its metadata pending, for the background job to fill in.
+        stored with its metadata pending, for the background job to fill in. ``before_remote`` is called
+        right before arXiv is asked (see :meth:`resolve`).
         """
         async with self.sessions() as session:
             paper = await get_paper(session, key=key.key)
             if paper is not None and paper.metadata_status != MetadataStatus.PENDING and metadata is None:
                 return PaperView.of(paper)
         if metadata is None and key.scheme == "arxiv":
-            metadata, known = await self._lookup(key)
+            metadata, known = await self._lookup(key, before_remote=before_remote)
             if not known and paper is None:
                 raise NotFoundError(f"arXiv has no paper `{key.value}`. Check the id, or give a link instead.")
         return await self._store(key, metadata)
 
-    async def _lookup(self, key: PaperKey) -> tuple[PaperMetadata | None, bool]:
+    async def _lookup(
+        self, key: PaperKey, *, before_remote: BeforeRemote | None = None
+    ) -> tuple[PaperMetadata | None, bool]:
         """Metadata for an arXiv key, and whether the paper may exist (False only when arXiv says it doesn't)."""
         if self.source is None:
             return None, True
+        if before_remote is not None:
+            before_remote()
         try:
             found = await asyncio.wait_for(self.source.fetch([key.key]), self.lookup_timeout)
         except Exception as exc:  # any failure of the outside world leaves the metadata pending
@@ -226,7 +241,9 @@ class PaperService:
             await session.refresh(paper)
             return PaperView.of(paper)
 
-    async def _resolve_title(self, *, guild_id: int, query: TitleQuery) -> PaperView | Ambiguous:
+    async def _resolve_title(
+        self, *, guild_id: int, query: TitleQuery, before_remote: BeforeRemote | None = None
+    ) -> PaperView | Ambiguous:
         async with self.sessions() as session:
             known = await known_titles(session, guild_id=guild_id)
         candidates: dict[str, Candidate] = {}
@@ -238,9 +255,11 @@ class PaperService:
                 candidates[key] = Candidate(key=key, title=title, detail="noted in this group", score=score)
         best = sorted(candidates.values(), key=lambda c: -c.score)
         if best and _clear(best):
-            return await self.ensure(PaperKey(best[0].key))
+            return await self.ensure(PaperKey(best[0].key), before_remote=before_remote)
         remote_failed = False
         if self.source is not None:
+            if before_remote is not None:
+                before_remote()
             try:
                 found = await asyncio.wait_for(self.source.search_title(query.text, limit=MAX_CANDIDATES), 15)
             except Exception as exc:
@@ -258,7 +277,7 @@ class PaperService:
                     )
         best = sorted(candidates.values(), key=lambda c: -c.score)[:MAX_CANDIDATES]
         if best and _clear(best):
-            return await self.ensure(PaperKey(best[0].key), metadata=best[0].metadata)
+            return await self.ensure(PaperKey(best[0].key), metadata=best[0].metadata, before_remote=before_remote)
         if not best:
             if remote_failed:
                 raise UserFacingError(

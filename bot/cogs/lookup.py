@@ -21,6 +21,7 @@ from bot.cogs.notes import (
     tag_choices,
 )
 from bot.errors import View
+from bot.interactions import MemberCooldown
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
 from storage.identity import PaperKey, parse_paper
 from storage.notes import NoteService
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEARCH_PAGE = 5
+SEARCHES_PER_MINUTE = 20  # per member: each search ranks the group's whole note index
+SIMILAR_PER_MINUTE = 6  # per member: each /similar scores the paper against every paper the group knows
+ARXIV_LOOKUPS_PER_MINUTE = 6  # per member: /paper and /similar asking arXiv (its API takes one request per 3 s)
 
 
 class AddNoteButton(View):
@@ -132,6 +136,9 @@ class Lookup(commands.Cog):
         self.notes = notes
         self.search_service = search
         self.similar_service = similar
+        self.searches = MemberCooldown(SEARCHES_PER_MINUTE, 60.0)
+        self.similars = MemberCooldown(SIMILAR_PER_MINUTE, 60.0)
+        self.arxiv_lookups = MemberCooldown(ARXIV_LOOKUPS_PER_MINUTE, 60.0)  # spent only when arXiv is asked
 
     @property
     def notes_cog(self) -> Notes:
@@ -148,7 +155,6 @@ class Lookup(commands.Cog):
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 1000]) -> None:
         """Show the card, asking which paper when the words match several."""
         parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
-        await interaction.response.defer(thinking=True)
         await self.resolve_then(interaction, query, self.send_card)
 
     async def resolve_then(
@@ -157,11 +163,23 @@ class Lookup(commands.Cog):
         text: str,
         then: Callable[[discord.Interaction, PaperView], Awaitable[None]],
     ) -> None:
-        """Find the paper ``text`` names (asking which when several match), then go on with it."""
-        found = await self.papers.resolve(guild_id=guild_of(interaction), text=text)
+        """Start the public answer, find the paper ``text`` names (asking which when several match), go on with it.
+
+        Asking arXiv counts one of the member's lookups; a paper the bot already has in full costs none, and is
+        shown even to a member with no lookups left. For such a member the paper is looked up (in the bot's own
+        store only) before the public answer starts, so "slow down" is told to them alone.
+        """
+        guild_id = guild_of(interaction)
+        asking = self.arxiv_lookups.spend_once(interaction)
+        out_of_lookups = self.arxiv_lookups.wait(guild_id, interaction.user.id) > 0
+        if not out_of_lookups:
+            await interaction.response.defer(thinking=True)
+        found = await self.papers.resolve(guild_id=guild_id, text=text, before_remote=asking)
+        if out_of_lookups:
+            await interaction.response.defer(thinking=True)
         if isinstance(found, Ambiguous) and len(found.candidates) == 1:  # one match: nothing to choose between
             only = found.candidates[0]
-            found = await self.papers.ensure(PaperKey(only.key), metadata=only.metadata)
+            found = await self.papers.ensure(PaperKey(only.key), metadata=only.metadata, before_remote=asking)
         if isinstance(found, Ambiguous):
             picker = PaperPicker(owner_id=interaction.user.id, found=found, on_pick=then, papers=self.papers)
             await interaction.followup.send(
@@ -203,6 +221,7 @@ class Lookup(commands.Cog):
         filters = SearchFilters(
             author_id=member.id if member else None, tag=tags[0] if tags else None, since=parse_since(since)
         )
+        self.searches.check(interaction)  # a mistyped filter costs no use
 
         starts = {1: 0}  # where each page reached so far begins: a page holds as many results as fit
 
@@ -234,7 +253,7 @@ class Lookup(commands.Cog):
     async def similar(self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 1000]) -> None:
         """Related papers, each with a line saying why."""
         parse_paper(paper)
-        await interaction.response.defer(thinking=True)
+        self.similars.check(interaction)
         await self.resolve_then(interaction, paper, self.send_similar)
 
     async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
