@@ -19,6 +19,7 @@ from bot import heartbeat
 from bot.delivery import DiscordDeliverer
 from bot.digest_post import DigestPublisher
 from bot.import_progress import DiscordImportProgress
+from bot.requesters import BotJobs, Tree
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.digests import DigestRunner
@@ -122,10 +123,12 @@ class PaperClub(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # nothing reads old messages back; with link cards on, a cache only costs memory
+            tree_cls=Tree,  # each command's arXiv requests wait in its server's turn
             **sharding,
         )
         self.settings = settings
         self.services = services
+        services.scheduler.add_executor(BotJobs())  # jobs ask arXiv as the bot, whoever last moved a job
         sender = DiscordDeliverer(self, pause=settings.feed_post_pause)
         services.poller.deliverer = sender
         services.digest_runner.publisher = DigestPublisher(sender)

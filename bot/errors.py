@@ -8,6 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.requesters import ask_as
 from storage.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ class View(discord.ui.View):
         self.owner_id = owner_id
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        """Only the member the buttons were offered to may press them."""
+        """Only the member the buttons were offered to may press them; their arXiv requests take its server's turn."""
+        ask_as(interaction.guild_id, interaction.user.id)
         if self.owner_id is not None and interaction.user.id != self.owner_id:
             await reply_error(interaction, "These buttons belong to someone else's command.")
             return False
@@ -92,6 +94,11 @@ class View(discord.ui.View):
 
 class Modal(discord.ui.Modal):
     """A form whose errors are answered like command errors."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Anyone shown the form may send it; its arXiv requests take the server's turn."""
+        ask_as(interaction.guild_id, interaction.user.id)
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         """Answer like a command error."""

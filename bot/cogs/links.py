@@ -9,6 +9,7 @@ import discord
 from discord.ext import commands
 
 from bot.render import COLOUR, clip, paper_title, people, safe_url
+from bot.requesters import ask_as
 from storage.errors import NotFoundError
 from storage.guilds import GuildSettingsService
 from storage.identity import PaperKey, find_arxiv_keys
@@ -53,6 +54,7 @@ class LinkCards(commands.Cog):
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """Reply to a member's arXiv links with one card per paper; never let a failure escape."""
+        ask_as(message.guild.id if message.guild else None, message.author.id)  # arXiv lookups take its server's turn
         try:
             await self.answer(message)
         except Exception:
