@@ -711,7 +711,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
                     enabled=False,
                     quiet_weeks=True,
                 )
-            start, end = DigestRunner(digests).current_period(schedule)
+            start, end = await DigestRunner(digests).upcoming_period(schedule)
             data = await digests.collect(guild_id=args.guild, start=start, end=end, timezone=schedule.timezone)
             return data, schedule, assumed
         finally:

@@ -24,6 +24,8 @@ from storage.models import DigestRunState
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=12)
+# A moved schedule never posts a digest sooner than this after the last one: that stretch joins the next digest.
+SHORTEST_DIGEST = timedelta(days=3, hours=12)
 JOB_PREFIX = "digest:"
 
 OnPart = Callable[[int], Awaitable[None]]  # message id -> recorded
@@ -140,9 +142,22 @@ class DigestRunner:
     ) -> tuple[RunView, bool]:
         """Record the week's run (once), then post it; returns the run and whether this call posted it.
 
-        A week's existing run is resumed if a stopped process left it unfinished, and otherwise left be.
+        A week's existing run is resumed if a stopped process left it unfinished, and otherwise left be. After a
+        moderator moved the schedule, the digest starts where the last one ended (nothing twice, nothing lost),
+        and a scheduled one that would come less than half a week after it is left to the next.
         """
         async with self._lock(schedule.guild_id):
+            start = await self.start_after_last(schedule.guild_id, start, end)
+            if trigger != "now" and end - start < SHORTEST_DIGEST:
+                latest = await self.digests.latest_run(guild_id=schedule.guild_id)
+                assert latest is not None  # a digest ended after ``start`` was computed: there is one
+                log.info(
+                    "guild=%s the digest due %s joins the next one: the last was %s ago",
+                    schedule.guild_id,
+                    end.isoformat(),
+                    end - start,
+                )
+                return latest, False
             run, created = await self.digests.begin(
                 guild_id=schedule.guild_id,
                 period_start=start,
@@ -156,6 +171,23 @@ class DigestRunner:
                 log.info("guild=%s the digest for %s already ran (%s)", schedule.guild_id, start.date(), run.state)
                 return run, False
             return await self._post(run, schedule), True
+
+    async def start_after_last(self, guild_id: int, start: datetime, end: datetime) -> datetime:
+        """Where a digest for [start, end) begins: where the last digest ended, when the schedule moved since.
+
+        That end is later than ``start`` when the digest moved to an earlier time of the week, and earlier by less
+        than :data:`SHORTEST_DIGEST` after a digest that moved later was left to this one. A longer gap is weeks
+        the bot missed, which stay missed: ``start``.
+        """
+        covered = await self.digests.covered_until(guild_id=guild_id, before=end)
+        if covered is None or start - covered >= SHORTEST_DIGEST:
+            return start
+        return covered
+
+    async def upcoming_period(self, schedule: ScheduleView) -> tuple[datetime, datetime]:
+        """What the next digest covers, as :meth:`post_period` will post it (for previews)."""
+        start, end = self.current_period(schedule)
+        return await self.start_after_last(schedule.guild_id, start, end), end
 
     async def catch_up(self) -> None:
         """At start-up: resume half-posted digests, then post (or skip) weeks whose time passed while down."""

@@ -389,6 +389,18 @@ class DigestService:
                 await session.commit()
             return _run_view(row)
 
+    async def covered_until(self, *, guild_id: int, before: datetime) -> datetime | None:
+        """Where the group's latest digest ending before ``before`` ended: posted, being posted or skipped (a
+        failed one covers nothing: a moderator may post it again)."""
+        async with self.sessions() as session:
+            query = select(func.max(DigestRun.period_end)).where(
+                DigestRun.guild_id == guild_id,
+                col(DigestRun.period_end) < _utc(before),
+                col(DigestRun.state) != DigestRunState.FAILED,
+            )
+            found = (await session.exec(query)).one()
+            return _utc(found) if found is not None else None
+
     async def latest_run(self, *, guild_id: int) -> RunView | None:
         """The group's most recent run."""
         async with self.sessions() as session:

@@ -133,7 +133,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         """The week in progress, built now, with why each feed paper is in it; and why the last one failed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         schedule = await self._current(interaction)
-        start, end = self.runner.current_period(schedule)
+        start, end = await self.runner.upcoming_period(schedule)
         data = await self.digests.collect(guild_id=schedule.guild_id, start=start, end=end, timezone=schedule.timezone)
         messages = await asyncio.to_thread(build_digest, data, quiet_weeks=True, explain=True)
         notes = []

@@ -243,3 +243,49 @@ async def test_a_process_schedules_only_the_digests_of_its_own_guilds(sessions: 
         assert scheduler.get_job(job_id(GUILD)) is not None
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def move_schedule(sessions: Sessions, *, weekday: int, hour: int) -> ScheduleView:
+    """A moderator moves the digest to another day or hour (Berlin), after this week's has gone out."""
+    return await DigestService(sessions).set_schedule(
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        weekday=weekday,
+        hour=hour,
+        minute=0,
+        timezone="Europe/Berlin",
+        updated_by=MOD,
+    )
+
+
+async def test_a_digest_moved_to_a_later_day_starts_where_the_last_one_ended(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await note_at(sessions, DUE - timedelta(days=2), "read at the weekend", paper=1)
+    publisher = Publisher()
+    await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    assert publisher.posted[-1].endswith("read at the weekend")
+
+    friday = await move_schedule(sessions, weekday=4, hour=17)  # on Tuesday: Fridays at 17:00 from now on
+    await note_at(sessions, DUE + timedelta(days=2), "read on Wednesday", paper=2)
+    friday_due = DUE + timedelta(days=4, hours=8)  # Friday 17:00 in Berlin
+    run, posted = await runner(sessions, publisher, friday_due).post_due(friday, trigger="schedule")
+    assert posted and run.period_start == DUE and run.period_end == friday_due
+    assert [p.split(": ", 1)[1] for p in publisher.posted if ": " in p] == ["read at the weekend", "read on Wednesday"]
+
+
+async def test_a_digest_moved_by_an_hour_on_its_day_is_not_posted_twice(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    publisher = Publisher()
+    await note_at(sessions, DUE - timedelta(days=1), "read on Sunday", paper=1)
+    await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    assert len(publisher.posted) == 2
+
+    later = await move_schedule(sessions, weekday=0, hour=10)  # at 09:10: from now on Mondays at 10:00
+    await note_at(sessions, DUE + timedelta(minutes=30), "read at 09:30", paper=2)
+    run, posted = await runner(sessions, publisher, DUE + timedelta(hours=1)).post_due(later, trigger="schedule")
+    assert not posted and len(publisher.posted) == 2  # one digest that Monday, not two an hour apart
+
+    next_week = DUE + timedelta(days=7, hours=1)
+    run, posted = await runner(sessions, publisher, next_week).post_due(later, trigger="schedule")
+    assert posted and run.period_start == DUE and run.period_end == next_week
+    assert publisher.posted[-1].endswith("read at 09:30")  # nothing between the two digests is lost
