@@ -12,7 +12,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Sessions, insert_ignoring_duplicates
@@ -24,8 +24,30 @@ _LEASES = Lease.__table__  # type: ignore[attr-defined]
 
 
 def process_name() -> str:
-    """A name for this process that no other process shares."""
+    """A name for this process that no other process shares: host, pid and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def has_ended(holder: str, *, me: str) -> bool:
+    """Whether the process a holder name stands for has certainly ended: it ran on this host, and its pid is
+    gone, or is this process's own pid under another name (an earlier start: in a container the bot is pid 1
+    every time). A process on another host can't be looked at: its lease runs out instead."""
+    try:
+        host, pid_text, _ = holder.split(":")
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname() or holder == me or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class LeaseService:
@@ -49,13 +71,12 @@ class LeaseService:
             except IntegrityError:  # pragma: no cover - the insert ignores duplicates
                 await session.rollback()
                 conn = await session.connection()
+            current = (await conn.execute(select(_LEASES.c.holder).where(_LEASES.c.name == name))).scalar_one()
+            takeable = (_LEASES.c.holder == self.holder) | (_LEASES.c.expires_at < now)
+            if has_ended(current, me=self.holder):  # a holder that died on this host: no need to wait it out
+                takeable = takeable | (_LEASES.c.holder == current)
             taken = await conn.execute(
-                update(_LEASES)
-                .where(
-                    _LEASES.c.name == name,
-                    (_LEASES.c.holder == self.holder) | (_LEASES.c.expires_at < now),
-                )
-                .values(holder=self.holder, expires_at=now + ttl)
+                update(_LEASES).where(_LEASES.c.name == name, takeable).values(holder=self.holder, expires_at=now + ttl)
             )
             await session.commit()
         held = taken.rowcount == 1

@@ -36,3 +36,30 @@ async def test_racing_processes_never_both_hold_it(sessions: Sessions) -> None:
     contenders = [LeaseService(sessions, holder=f"p{i}") for i in range(8)]
     results = await asyncio.gather(*(c.hold("feeds", ttl=TTL, now=T0) for c in contenders))
     assert sum(results) == 1
+
+
+async def test_a_holder_that_died_on_this_host_is_taken_over_at_once(sessions: Sessions) -> None:
+    """A bot restarted after a crash, or killed, need not wait out its earlier self's lease."""
+    import os
+    import socket
+    import sys
+
+    host = socket.gethostname()
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()
+    dead_pid = ended.pid  # a process that has ended
+    me = LeaseService(sessions, holder=f"{host}:{os.getpid()}:new")
+    for name, holder in {
+        "ended": f"{host}:{dead_pid}:old",
+        "earlier-self": f"{host}:{os.getpid()}:old",  # in a container the bot is pid 1 on every start
+    }.items():
+        assert await LeaseService(sessions, holder=holder).hold(name, ttl=TTL)
+        assert await me.hold(name, ttl=TTL), name
+
+    for name, holder in {
+        "alive": f"{host}:{os.getppid()}:x",  # a live process on this host
+        "elsewhere": f"another-host:{dead_pid}:x",  # a process on another host can't be looked at
+        "unnamed": "b",
+    }.items():
+        assert await LeaseService(sessions, holder=holder).hold(name, ttl=TTL)
+        assert not await me.hold(name, ttl=TTL), name
