@@ -9,7 +9,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import html
 import io
@@ -40,6 +39,7 @@ from schedules.arxiv import (
     parse_api_feed,
     parse_retry_after,
 )
+from schedules.caches import bytes_bounded
 from schedules.categories import CATEGORIES, canonical_category
 from schedules.ratelimit import ArxivLimiter, is_arxiv_url
 from storage.errors import PaperInputError, UserFacingError
@@ -629,7 +629,15 @@ def keyword_terms(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(usable))[:_MAX_TERMS]
 
 
-@functools.lru_cache(maxsize=1024)
+# Budgets in bytes, arguments and results together. A subscription's keywords compile to a few KB (at most 50
+# terms). A paper's title and abstract with their folded form take about 3 KB for a typical abstract: 16 MB holds
+# a busy day's listing whole (2,000 papers: 6 MB), so every distinct filter of its subscriptions reads each paper
+# folded once.
+PATTERNS_BUDGET = 2_000_000
+HAYSTACKS_BUDGET = 16_000_000
+
+
+@bytes_bounded(PATTERNS_BUDGET)
 def _patterns(text: str | None) -> tuple[tuple[str, re.Pattern[str]], ...]:
     compiled: list[tuple[str, re.Pattern[str]]] = []
     for term in keyword_terms(text):
@@ -642,7 +650,7 @@ def _patterns(text: str | None) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(compiled)
 
 
-@functools.lru_cache(maxsize=4096)
+@bytes_bounded(HAYSTACKS_BUDGET)
 def _haystack(title: str, abstract: str) -> str:
     return _fold(f"{title} \n {abstract}")
 

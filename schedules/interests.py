@@ -48,13 +48,13 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-import functools
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from schedules.caches import bytes_bounded
 from schedules.feeds import _fold, keyword_terms
 from storage.digests import DigestData, DigestPaper, FeedFilter
 
@@ -121,7 +121,15 @@ def _plain(run: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
-@functools.lru_cache(maxsize=8192)
+# Budgets in bytes, arguments and results together. A run is an accented name or a word in another script, a few
+# hundred bytes with its folded form: a megabyte keeps thousands. A term with its compiled pattern is 1-3 KB; a
+# group's compiled interests (subscriptions' keywords and tags) a few KB to a few hundred for a busy group.
+RUNS_BUDGET = 1_000_000  # each of the two run caches
+TERMS_BUDGET = 2_000_000
+INTERESTS_BUDGET = 4_000_000
+
+
+@bytes_bounded(RUNS_BUDGET)
 def _word_run(run: str) -> bytes:
     """A non-ASCII run for the word view: letters and digits as UTF-8, spaces and dashes a space, the rest ``,``."""
     out = bytearray()
@@ -133,7 +141,7 @@ def _word_run(run: str) -> bytes:
     return bytes(out)
 
 
-@functools.lru_cache(maxsize=8192)
+@bytes_bounded(RUNS_BUDGET)
 def _phrase_run(run: str) -> bytes:
     """A non-ASCII run for the exact phrase view: every character as matches() ends up with it."""
     out = bytearray()
@@ -214,7 +222,7 @@ class _Term:
     punctuated: bool  # the term spells out punctuation (c++, o’brien): non-ASCII text needs the exact view
 
 
-@functools.lru_cache(maxsize=1024)
+@bytes_bounded(TERMS_BUDGET)
 def _term(text: str) -> _Term | None:
     """A term compiled both ways: the pattern of schedules.feeds.matches and the words that decide it."""
     prefix = text.endswith("*")
@@ -274,7 +282,7 @@ def _compile_terms(texts: Sequence[str]) -> tuple[_Term, ...]:
     return tuple(term for term in terms if term is not None)
 
 
-@functools.lru_cache(maxsize=256)
+@bytes_bounded(INTERESTS_BUDGET)
 def _interests(filters: tuple[FeedFilter, ...], tags: tuple[str, ...]) -> _Interests:
     groups: list[_Group] = []
     for feed in filters:
