@@ -33,3 +33,7 @@ class AlreadyNotedError(UserFacingError):
     def __init__(self, message: str, *, note_id: int) -> None:
         super().__init__(message)
         self.note_id = note_id
+
+
+class LimitReachedError(UserFacingError):
+    """The server or member already has as much of something as the operator allows (a per-server cap)."""

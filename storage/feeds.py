@@ -15,8 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import LimitReachedError, NotFoundError, ValidationError
 from storage.listed_papers import Listed, store_listed
+from storage.locks import hold_guild
 from storage.models import (
     Delivery,
     DeliveryState,
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 MODES = ("post", "digest")
 MAX_FILTER_CHARS = 500
 STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
+MAX_SUBSCRIPTIONS = 50  # subscriptions one server may have, over all its channels (the operator's default)
+MAX_FEEDS = 20  # distinct feeds one server may follow (the operator's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +132,25 @@ class FirstFetch:
 
 
 class FeedService:
-    """Subscribing, listing, pausing and removing; each method is one transaction."""
+    """Subscribing, listing, pausing and removing; each method is one transaction.
 
-    def __init__(self, sessions: Sessions) -> None:
+    A server has at most ``max_subscriptions`` subscriptions and follows at most ``max_feeds`` distinct feeds.
+    """
+
+    def __init__(
+        self, sessions: Sessions, *, max_subscriptions: int = MAX_SUBSCRIPTIONS, max_feeds: int = MAX_FEEDS
+    ) -> None:
         self.sessions = sessions
+        self.max_subscriptions = max_subscriptions
+        self.max_feeds = max_feeds
+
+    async def check_room(self, *, guild_id: int, url: str) -> None:
+        """Refuse now, before the source is fetched, a subscription the server has no room for.
+
+        Only a first look: :meth:`subscribe` checks again in the transaction that writes.
+        """
+        async with self.sessions() as session:
+            await self._check_room(session, guild_id=guild_id, url=url)
 
     async def subscribe(
         self,
@@ -164,6 +182,8 @@ class FeedService:
             if value and len(value) > MAX_FILTER_CHARS:
                 raise ValidationError(f"`{name}` is too long: at most {MAX_FILTER_CHARS} characters.")
         async with self.sessions() as session:
+            await hold_guild(session, guild_id=guild_id, purpose="subscriptions")
+            await self._check_room(session, guild_id=guild_id, url=url)
             feed = (await session.exec(select(Feed).where(Feed.url == url))).first()
             if feed is None:
                 feed = Feed(url=url, kind=kind)
@@ -271,6 +291,30 @@ class FeedService:
                     "guild=%s paused %d subscriptions in channel %s: %s", guild_id, len(subs), channel_id, reason
                 )
             return len(subs)
+
+    async def _check_room(self, session: AsyncSession, *, guild_id: int, url: str) -> None:
+        """Raise when one more subscription to ``url`` would pass the server's caps.
+
+        A feed the server already follows takes a subscription, not another feed.
+        """
+        urls = (
+            await session.exec(
+                select(Feed.url)
+                .join(Subscription, col(Subscription.feed_id) == col(Feed.id))
+                .where(Subscription.guild_id == guild_id)
+            )
+        ).all()
+        if len(urls) >= self.max_subscriptions:
+            raise LimitReachedError(
+                f"This server has {len(urls)} feed subscriptions, and this bot allows {self.max_subscriptions}. "
+                "Remove one with `/feed remove` first."
+            )
+        feeds = set(urls)
+        if url not in feeds and len(feeds) >= self.max_feeds:
+            raise LimitReachedError(
+                f"This server follows {len(feeds)} different feeds, and this bot allows {self.max_feeds}. "
+                "Remove one with `/feed remove` first, or post a feed the server already follows to this channel."
+            )
 
     async def _get(self, session: AsyncSession, *, guild_id: int, subscription_id: int) -> tuple[Subscription, Feed]:
         row = (

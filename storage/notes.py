@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz, process, utils
 from sqlalchemy import ColumnElement, delete, func, or_
@@ -14,14 +15,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions
-from storage.errors import AlreadyNotedError, NotFoundError, PermissionDeniedError
-from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, utcnow
+from storage.errors import AlreadyNotedError, LimitReachedError, NotFoundError, PermissionDeniedError
+from storage.locks import hold_guild
+from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
 from storage.papers import PaperView, mark_known
 from storage.text import clean_body
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "There is no note #{id} in this server. Pick one from the list as you type, or see `/notes`."
+MAX_NOTES_PER_DAY = 50  # notes one member may add in one server in 24 hours (the operator's default)
+DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +179,9 @@ async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> 
 class NoteService:
     """The unit of work for every change to notes; each method is one transaction."""
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, *, max_per_day: int = MAX_NOTES_PER_DAY) -> None:
         self.sessions = sessions
+        self.max_per_day = max_per_day  # notes one member adds in one server in 24 hours; imports don't count
 
     async def add(
         self,
@@ -188,13 +193,18 @@ class NoteService:
         body: str,
         tags: list[str],
     ) -> NoteView:
-        """Save a member's note on a paper; a second note on the same paper raises AlreadyNotedError."""
+        """Save a member's note on a paper; a second note on the same paper raises AlreadyNotedError.
+
+        A member who added ``max_per_day`` notes in this server in the last 24 hours is refused.
+        """
         body = clean_body(body)
         async with self.sessions() as session:
             existing = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=author_id)
             if existing is not None:
                 assert existing.id is not None
                 raise AlreadyNotedError("You already have a note on this paper.", note_id=existing.id)
+            await hold_guild(session, guild_id=guild_id, purpose=f"notes by {author_id}")
+            await self._check_room(session, guild_id=guild_id, author_id=author_id)
             note = Note(
                 guild_id=guild_id, paper_id=paper_id, author_id=author_id, author_name=author_name[:100], body=body
             )
@@ -388,6 +398,31 @@ class NoteService:
             hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
             return [(note_id, label) for label, _, note_id in hits]
         return list(labels.items())[:limit]
+
+    async def _check_room(self, session: AsyncSession, *, guild_id: int, author_id: int) -> None:
+        """Raise when the member added as many notes here in the last 24 hours as allowed (imports don't count)."""
+        now = utcnow()
+        recent = (
+            await session.exec(
+                select(Note.created_at)
+                .where(
+                    Note.guild_id == guild_id,
+                    Note.author_id == author_id,
+                    Note.origin == NoteOrigin.DISCORD,
+                    col(Note.created_at) > now - DAY,
+                )
+                .order_by(col(Note.created_at))
+            )
+        ).all()
+        if len(recent) < self.max_per_day:
+            return
+        # The next note fits once enough of these are a day old to leave max_per_day - 1.
+        opens = recent[len(recent) - self.max_per_day] + DAY
+        hours = max(1, math.ceil((opens - now) / timedelta(hours=1)))
+        raise LimitReachedError(
+            f"You've added {len(recent)} notes in this server in the last 24 hours, and this bot allows "
+            f"{self.max_per_day}. You can add another in about {hours} hour{'s' if hours > 1 else ''}."
+        )
 
     async def _get(self, session: AsyncSession, *, guild_id: int, note_id: int) -> Note:
         note = await get_note(session, guild_id=guild_id, note_id=note_id)
