@@ -44,6 +44,7 @@ from schedules.categories import CATEGORIES, canonical_category
 from schedules.ratelimit import ArxivLimiter, is_arxiv_url
 from storage.errors import PaperInputError, UserFacingError
 from storage.identity import PaperKey, paper_key
+from storage.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.metadata import PaperMetadata
 
 __all__ = [
@@ -329,11 +330,20 @@ def _fingerprint(items: tuple[FeedItem, ...]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def _within_caps(item: FeedItem) -> FeedItem:
+    """The item with its title and abstract cut as they are stored: a listing is held while its poll lasts."""
+    if len(item.title) <= MAX_TITLE_CHARS and len(item.abstract) <= MAX_ABSTRACT_CHARS:
+        return item
+    title, abstract = capped(item.title, MAX_TITLE_CHARS), capped(item.abstract, MAX_ABSTRACT_CHARS)
+    return dataclasses.replace(item, title=title, abstract=abstract)
+
+
 def _listing(items: list[FeedItem], *, title: str, built: datetime | None, partial: bool, kind: str) -> Listing:
     first: dict[str, FeedItem] = {}
     for item in items:
-        first.setdefault(item.key, item)  # a paper listed twice counts once, where it first appears
+        first.setdefault(item.key, _within_caps(item))  # a paper listed twice counts once, where it first appears
     unique = tuple(first.values())
+    title = capped(title, MAX_TITLE_CHARS)
     return Listing(items=unique, title=title, built=built, fingerprint=_fingerprint(unique), partial=partial, kind=kind)
 
 

@@ -24,6 +24,10 @@ from storage.models import FeedEntry, FeedKind, MetadataStatus, Paper, utcnow
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
 ARXIV_FEEDS = frozenset({FeedKind.ARXIV_LISTING, FeedKind.ARXIV_QUERY})
+# A listed title or abstract beyond these is stored cut, with an ellipsis: arXiv's longest are a few hundred and
+# 1,920 characters, and what a stranger's feed sends must not grow every row (and what reads it) without end.
+MAX_TITLE_CHARS = 1_000
+MAX_ABSTRACT_CHARS = 5_000
 
 _PAPERS = Paper.__table__  # type: ignore[attr-defined]
 _ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
@@ -55,13 +59,18 @@ def speaks_for(kind: str, key: str) -> bool:
     return kind in ARXIV_FEEDS or not key.startswith("arxiv:")
 
 
+def capped(text: str, limit: int) -> str:
+    """The text, or its first ``limit`` characters with an ellipsis as the last when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:
     return {
         "key": meta.key,
         "version": meta.version,
-        "title": meta.title or None,
+        "title": capped(meta.title, MAX_TITLE_CHARS) or None,
         "authors": list(meta.authors),
-        "abstract": meta.abstract or None,
+        "abstract": capped(meta.abstract, MAX_ABSTRACT_CHARS) or None,
         "categories": list(meta.categories),
         "published": meta.published,
         "updated": meta.updated,
