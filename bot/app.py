@@ -75,7 +75,8 @@ def build_services(settings: Settings) -> Services:
     sessions = make_sessions(engine)
     limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
     arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
-    feeds, runs, digests = FeedService(sessions), FeedRuns(sessions), DigestService(sessions)
+    feeds = FeedService(sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds)
+    runs, digests = FeedRuns(sessions), DigestService(sessions)
     poller = FeedPoller(
         runs=runs,
         feeds=feeds,
@@ -90,7 +91,7 @@ def build_services(settings: Settings) -> Services:
         sessions=sessions,
         arxiv=arxiv,
         papers=PaperService(sessions, arxiv),
-        notes=NoteService(sessions),
+        notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
         guilds=GuildSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),

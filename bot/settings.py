@@ -15,6 +15,8 @@ from dotenv import dotenv_values
 from bot.heartbeat import default_file as default_heartbeat_file
 from schedules.addresses import AddressGuard
 from storage.db import DEFAULT_DATABASE_URL
+from storage.feeds import MAX_FEEDS, MAX_SUBSCRIPTIONS
+from storage.notes import MAX_NOTES_PER_DAY
 
 ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.arxiv.org"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -45,6 +47,9 @@ class Settings:
     feed_max_posts: int = 50  # papers one subscription posts per poll; the rest wait for the digest
     feed_post_pause: float = 1.0  # seconds between two feed messages to one channel
     feeds_allow_private: bool = False  # feeds may use private and local addresses (one trusted group only)
+    max_subscriptions: int = MAX_SUBSCRIPTIONS  # feed subscriptions one server may have, over all its channels
+    max_feeds: int = MAX_FEEDS  # distinct feeds one server may follow
+    max_notes_per_day: int = MAX_NOTES_PER_DAY  # notes one member may add in one server in 24 hours
     digest_grace_hours: float = 12.0  # a digest missed while the bot was down is posted this late at most
     shard_count: int | None = None  # SHARD_COUNT: run the bot sharded, over this many shards in all
     shard_ids: tuple[int, ...] | None = None  # SHARD_IDS: the shards this process runs (default: all of them)
@@ -104,6 +109,9 @@ class Settings:
             feed_max_posts=_count(get("FEED_MAX_POSTS"), "FEED_MAX_POSTS", cls.feed_max_posts),
             feed_post_pause=_float(get("FEED_POST_PAUSE"), "FEED_POST_PAUSE", cls.feed_post_pause),
             feeds_allow_private=_switch(get("FEEDS_ALLOW_PRIVATE"), "FEEDS_ALLOW_PRIVATE", cls.feeds_allow_private),
+            max_subscriptions=_count(get("MAX_SUBSCRIPTIONS"), "MAX_SUBSCRIPTIONS", cls.max_subscriptions),
+            max_feeds=_count(get("MAX_FEEDS"), "MAX_FEEDS", cls.max_feeds),
+            max_notes_per_day=_count(get("MAX_NOTES_PER_DAY"), "MAX_NOTES_PER_DAY", cls.max_notes_per_day),
             digest_grace_hours=_float(get("DIGEST_GRACE_HOURS"), "DIGEST_GRACE_HOURS", cls.digest_grace_hours),
             heartbeat_file=get("HEARTBEAT_FILE") or default_heartbeat_file(database_url),
         )

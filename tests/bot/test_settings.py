@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import build_services
 from bot.settings import ConfigError, Settings
 from storage.db import DEFAULT_DATABASE_URL
 
@@ -96,3 +97,34 @@ def test_a_process_owns_the_guilds_on_its_shards() -> None:
     settings = Settings.from_mapping({"DISCORD_TOKEN": "t", "SHARD_COUNT": "4", "SHARD_IDS": "1,3"})
     assert [settings.owns_guild(guild_on[s]) for s in range(4)] == [False, True, False, True]
     assert Settings.from_mapping({"DISCORD_TOKEN": "t"}).owns_guild(guild_on[0])
+
+
+def test_per_server_caps_default_and_are_read() -> None:
+    default = Settings.from_mapping({"DISCORD_TOKEN": "t"})
+    assert (default.max_subscriptions, default.max_feeds, default.max_notes_per_day) == (50, 20, 50)
+    settings = Settings.from_mapping(
+        {"DISCORD_TOKEN": "t", "MAX_SUBSCRIPTIONS": "200", "MAX_FEEDS": " 80 ", "MAX_NOTES_PER_DAY": "5"}
+    )
+    assert (settings.max_subscriptions, settings.max_feeds, settings.max_notes_per_day) == (200, 80, 5)
+
+
+def test_the_caps_reach_the_services() -> None:
+    settings = Settings.from_mapping(
+        {
+            "DISCORD_TOKEN": "t",
+            "DATABASE_URL": "sqlite:///:memory:",
+            "MAX_SUBSCRIPTIONS": "7",
+            "MAX_FEEDS": "3",
+            "MAX_NOTES_PER_DAY": "9",
+        }
+    )
+    services = build_services(settings)
+    assert (services.feeds.max_subscriptions, services.feeds.max_feeds, services.notes.max_per_day) == (7, 3, 9)
+
+
+@pytest.mark.parametrize("name", ["MAX_SUBSCRIPTIONS", "MAX_FEEDS", "MAX_NOTES_PER_DAY"])
+@pytest.mark.parametrize(("value", "says"), [("lots", "whole number"), ("0", "at least 1"), ("-3", "at least 1")])
+def test_bad_caps_are_one_clear_line(name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be .*{says}") as caught:
+        Settings.from_mapping({"DISCORD_TOKEN": "t", name: value})
+    assert "\n" not in str(caught.value)
