@@ -484,6 +484,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
             if value and not keyword_terms(value):
                 raise ValidationError(f"`{name}` has no word to match. Give words or “quoted phrases”.")
         found = self.resolve(source)
+        await self.feeds.check_room(guild_id=guild_id, url=found.url)  # a full server costs no fetch
         await interaction.response.defer(ephemeral=True, thinking=True)
         fetched_at = datetime.now(UTC)
         listing, result = await self.read(found)
