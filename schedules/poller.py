@@ -25,6 +25,9 @@ from storage.papers import PaperView
 log = logging.getLogger(__name__)
 
 CHANNELS_AT_ONCE = 5
+# Feeds fetched, parsed and decided at once: each holds its body (up to max_bytes) and its listing meanwhile, so
+# this bounds a poll's memory however many feeds are due. A slow feed holds one place, never the others.
+FEEDS_AT_ONCE = 8
 RECOVERY_MARGIN = timedelta(minutes=5)  # clocks differ: look a little before the first pending delivery
 
 
@@ -111,6 +114,7 @@ class FeedPoller:
         arxiv: bool | None = None,
         max_posts: int = 50,
         guard: AddressGuard | None = None,
+        feeds_at_once: int = FEEDS_AT_ONCE,
     ) -> None:
         self.runs, self.feeds, self.limiter, self.deliverer = runs, feeds, limiter, deliverer
         self.interval, self.timeout, self.max_bytes, self.clock, self.arxiv = interval, timeout, max_bytes, clock, arxiv
@@ -122,9 +126,12 @@ class FeedPoller:
         self._deciding = asyncio.Lock()
         # Channels post concurrently (each at its own pace), a few at a time to stay within Discord's global limit.
         self._channels_at_once = asyncio.Semaphore(CHANNELS_AT_ONCE)
+        if feeds_at_once < 1:
+            raise ValueError("feeds_at_once must be at least 1")
+        self._feeds_at_once = asyncio.Semaphore(feeds_at_once)
 
     async def poll_once(self) -> PollReport:
-        """Fetch every due feed (concurrently: one slow or failing feed never holds up the others)."""
+        """Fetch every due feed, a few at a time (one slow or failing feed holds one place, never the others)."""
         report = PollReport()
         due = await self.runs.due(now=self.clock())
         own_session = self.http is None
@@ -137,6 +144,25 @@ class FeedPoller:
         return report
 
     async def _poll(self, http: aiohttp.ClientSession, feed: DueFeed, report: PollReport) -> None:
+        async with self._feeds_at_once:  # posting, paced over minutes, happens after the place is given back
+            posts = await self._fetch_and_decide(http, feed, report)
+        if not posts:
+            return
+        papers = await self.runs.papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
+
+        async def post(channel: _ChannelPost) -> None:
+            async with self._channels_at_once:
+                posted = await self.deliver(
+                    channel.channel_id, channel.planned, channel.held_back, guild_id=channel.guild_id, papers=papers
+                )
+            report.posted += posted
+
+        await asyncio.gather(*(post(channel) for channel in posts))
+
+    async def _fetch_and_decide(
+        self, http: aiohttp.ClientSession, feed: DueFeed, report: PollReport
+    ) -> list[_ChannelPost]:
+        """Fetch and parse the feed, store what it lists and decide for its subscriptions; returns what to post."""
         now = self.clock()
         try:
             result = await fetch_feed(
@@ -164,12 +190,14 @@ class FeedPoller:
             log.warning(
                 "feed %s failed (%d in a row, next try in %.0f s): %s", shown_url(feed.url), failures, wait, exc.message
             )
-            return
+            return []
+        etag, last_modified = result.etag, result.last_modified
+        del result  # the body: the listing is what is held from here on
         next_at = now + timedelta(seconds=next_fetch_delay(feed.kind, now, interval=self.interval))
         if listing is None:
             report.not_modified += 1
             await self.runs.fetched(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
-            return
+            return []
         report.fetched += 1
         await self.runs.fetched(
             feed_id=feed.id,
@@ -177,23 +205,11 @@ class FeedPoller:
             next_fetch_at=next_at,
             fingerprint=listing.fingerprint,
             items=[(item.to_metadata(), item.announce_type) for item in listing.items],
-            etag=result.etag,
-            last_modified=result.last_modified,
+            etag=etag,
+            last_modified=last_modified,
         )
         async with self._deciding:
-            posts = await self._fan_out(listing.items, feed, report)
-        if not posts:
-            return
-        papers = await self.runs.papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
-
-        async def post(channel: _ChannelPost) -> None:
-            async with self._channels_at_once:
-                posted = await self.deliver(
-                    channel.channel_id, channel.planned, channel.held_back, guild_id=channel.guild_id, papers=papers
-                )
-            report.posted += posted
-
-        await asyncio.gather(*(post(channel) for channel in posts))
+            return await self._fan_out(listing.items, feed, report)
 
     async def _fan_out(self, items: Sequence[FeedItem], feed: DueFeed, report: PollReport) -> list[_ChannelPost]:
         """Decide what each subscription to this feed has not seen yet and record it; returns what to post."""

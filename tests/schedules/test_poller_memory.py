@@ -1,18 +1,22 @@
-"""A poll's memory stays bounded: what a feed says is capped when it is stored."""
+"""A poll's memory stays bounded: a few feeds fetched at a time, and what a feed says is capped when it is stored."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
 
 from aiohttp import web
 from sqlmodel import select
 
 from schedules.feeds import parse_listing
+from schedules.poller import FEEDS_AT_ONCE
 from storage.db import Sessions
-from storage.feeds import FeedService
+from storage.feeds import FeedRuns, FeedService
 from storage.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind, Paper
 from tests.loopback import serving
-from tests.schedules.test_poller import Channels, poller
+from tests.schedules.test_poller import NOW, Channels, poller
 
 HUGE = 100_000
 
@@ -82,3 +86,67 @@ async def test_what_a_feed_lists_when_a_channel_follows_it_is_stored_capped(sess
     paper = await stored(sessions, meta.key)
     assert_capped(paper.title, MAX_TITLE_CHARS, "TTT")
     assert_capped(paper.abstract, MAX_ABSTRACT_CHARS, "SSS")
+
+
+class Gate:
+    """Counts requests in flight at the feed server; holds each one until as many as the bound are in (or all)."""
+
+    def __init__(self, bound: int, total: int) -> None:
+        self.bound, self.total = bound, total
+        self.in_flight = self.most = self.arrived = 0
+        self.changed = asyncio.Condition()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        async with self.changed:
+            self.arrived += 1
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self.changed.notify_all()
+            await self.changed.wait_for(lambda: self.in_flight >= self.bound or self.arrived == self.total)
+        for _ in range(20):  # let any other request that is on its way arrive while this one is in flight
+            await asyncio.sleep(0)
+        async with self.changed:
+            self.in_flight -= 1
+            self.changed.notify_all()
+        path = request.path.strip("/")
+        return web.Response(body=web_feed([(f"https://lab.example/{path}", path, "")]), content_type="text/xml")
+
+
+async def test_a_poll_fetches_at_most_a_few_feeds_at_once(sessions: Sessions) -> None:
+    bound = FEEDS_AT_ONCE
+    gate = Gate(bound, total=3 * bound)
+    async with serving(gate.handle) as server:
+        for n in range(3 * bound):
+            await follow(sessions, str(server.make_url(f"/feed{n}")), channel=10 + n)
+        report = await poller(sessions, Channels()).poll_once()
+    assert report.fetched == 3 * bound and not report.failed
+    assert gate.arrived == 3 * bound
+    assert gate.most == bound  # as many at once as allowed, never more
+
+
+async def test_a_slow_feed_holds_one_place_and_the_others_are_all_fetched_meanwhile(sessions: Sessions) -> None:
+    others = 2 * FEEDS_AT_ONCE  # more than the places the slow feed leaves
+    fetched: list[str] = []
+    everyone_else = asyncio.Event()
+    slow_started = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            slow_started.set()
+            await everyone_else.wait()  # answers only once every other feed has been fetched
+        else:
+            fetched.append(request.path)
+            if len(fetched) == others:
+                everyone_else.set()
+        return web.Response(body=web_feed([(f"https://lab.example{request.path}", "p", "")]), content_type="text/xml")
+
+    async with serving(handle) as server:
+        await follow(sessions, str(server.make_url("/slow")), channel=9)  # first: it takes a place at once
+        for n in range(others):
+            await follow(sessions, str(server.make_url(f"/feed{n}")), channel=10 + n)
+        async with asyncio.timeout(60):  # a slow feed that held up the others would never answer: fail, not hang
+            report = await poller(sessions, Channels()).poll_once()
+    assert slow_started.is_set() and len(fetched) == others
+    assert report.fetched == others + 1 and not report.failed
+    due = await FeedRuns(sessions).due(now=NOW + timedelta(seconds=1))
+    assert due == []  # every feed, the slow one too, was fetched and waits for its next turn
