@@ -410,6 +410,8 @@ class DigestRun(SQLModel, table=True):
     state: str = Field(max_length=8)
     parts: int = 0  # messages the digest takes, known once built
     message_ids: list[int] = Field(default_factory=list, sa_type=JSON)  # the parts sent so far, in order
+    # The parts as rendered once, before the first is sent (plain JSON): a resume posts exactly these.
+    rendered: list[Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     reason: str | None = Field(default=None, max_length=500)
     trigger: str = Field(default="schedule", max_length=16)  # schedule, catch-up, or now (a moderator)
     created_at: datetime = _when()

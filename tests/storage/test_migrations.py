@@ -188,6 +188,8 @@ async def test_a_database_at_the_first_revision_keeps_every_row_up_to_head(empty
             assert tuple(kept) == ("discord", "done", False)  # notes from before imports were posted on Discord
             ids = (await conn.execute(text("SELECT message_ids FROM notes WHERE id = 1"))).scalar_one()
             assert ids in ("[]", [])  # posted before every part was kept: only message_id knows where it is
+            run = (await conn.execute(text("SELECT state, rendered FROM digest_runs WHERE id = 1"))).one()
+            assert tuple(run) == ("sent", None)  # a run from before: its parts were not kept
             if engine.dialect.name == "sqlite":
                 query = "SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'merging'"
                 assert (await conn.execute(text(query))).all() == [(1,)]  # the full-text index holds the old note
