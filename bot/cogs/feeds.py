@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 20.0  # seconds for the one fetch that checks a source; the member is waiting
 FETCH_MAX_WAIT = 60.0  # seconds to wait out a pause arXiv asked for before giving up
-FEED_TESTS_PER_MINUTE = 3  # per member: each /feed test fetches the source (arXiv's take one request per 3 s)
+FEED_TESTS_PER_MINUTE = 10  # per member: each /feed test fetches its source once, and arXiv takes one request per 3 s
 PREVIEW_ITEMS = 20
 LIST_PER_PAGE = 8
 DESCRIPTION_ROOM = 3900  # of Discord's 4,096 per embed description, with room to spare
@@ -417,6 +417,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         self.limiter = limiter
         self.settings = settings
         self.guard = settings.feed_guard()  # no server's feed reaches the host's own network
+        self.test_cooldown = MemberCooldown(FEED_TESTS_PER_MINUTE, 60.0)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Back up the default permission: only members with Manage Server manage feeds."""
@@ -544,6 +545,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         guild_id = guild_of(interaction)
         channel_id = channel.id if channel is not None else (interaction.channel_id or 0)
         found = self.resolve(source)
+        self.test_cooldown.check(interaction)  # a source that names no feed costs no use
         await interaction.response.defer(ephemeral=True, thinking=True)
         listing, _ = await self.read(found)
         keys = [item.key for item in listing.items]

@@ -8,6 +8,7 @@ import logging
 import discord
 from discord.ext import commands
 
+from bot.interactions import MemberCooldown
 from bot.render import COLOUR, clip, paper_title, people, safe_url
 from bot.requesters import ask_as
 from storage.errors import NotFoundError
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_CARDS = 5  # papers answered per message; a reading list pasted in one go should not bury the channel
 MEMBER_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)
+CARD_MESSAGES_PER_MINUTE = 6  # per member: each message's cards may ask arXiv about up to MAX_CARDS papers
 
 
 def notes_line(count: int, paper: PaperView) -> str:
@@ -50,6 +52,7 @@ class LinkCards(commands.Cog):
         self.papers = papers
         self.notes = notes
         self.guilds = guilds
+        self.cooldown = MemberCooldown(CARD_MESSAGES_PER_MINUTE, 60.0)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -70,6 +73,11 @@ class LinkCards(commands.Cog):
         if not keys:
             return
         if not (await self.guilds.get(message.guild.id)).link_cards:
+            return
+        if waiting := self.cooldown.spend(message.guild.id, message.author.id):  # no reply at all: nobody to tell
+            log.debug(
+                "guild=%s no link card for member %s for %.0f s more", message.guild.id, message.author.id, waiting
+            )
             return
         found = await asyncio.gather(*(self.card(message.guild.id, key) for key in keys))
         cards = [card for card in found if card is not None]
