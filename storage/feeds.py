@@ -118,6 +118,7 @@ _SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
 _GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
 _PICKS = DigestPick.__table__  # type: ignore[attr-defined]
 _ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
+_FEEDS = Feed.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +192,12 @@ class FeedService:
                     feed.last_fetch_at = feed.last_success_at = feed.fingerprint_since = first_fetch.at
                     feed.next_fetch_at, feed.fingerprint = first_fetch.next_fetch_at, first_fetch.fingerprint
                     feed.etag, feed.last_modified = first_fetch.etag, first_fetch.last_modified
-                session.add(feed)
-                await session.flush()
+                # Another server may be adding the same new feed at this moment: whichever commits first makes it.
+                conn = await session.connection()
+                await conn.execute(
+                    insert_ignoring_duplicates(conn.dialect.name, _FEEDS), [feed.model_dump(exclude={"id"})]
+                )
+                feed = (await session.exec(select(Feed).where(Feed.url == url))).one()
             assert feed.id is not None
             existing = (
                 await session.exec(

@@ -122,3 +122,15 @@ async def test_two_subscriptions_at_once_with_one_place_left_exactly_one_is_save
         assert sorted(type(r).__name__ for r in pair) == ["LimitReachedError", "SubscriptionView"], (guild, pair)
     assert await count(sessions, "SELECT count(*) FROM subscriptions") == 2 * PAIRS
     assert await count(sessions, "SELECT count(*) FROM feeds") == 2 * PAIRS
+
+
+async def test_servers_adding_the_same_new_feed_at_once_all_follow_it(sessions: Sessions) -> None:
+    feeds = FeedService(sessions)
+    guilds = range(100, 100 + PAIRS)  # each server takes its own turn: on PostgreSQL they really run together
+    results = await asyncio.gather(
+        *(follow(feeds, "shared", 10, guild=guild) for guild in guilds), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == ["SubscriptionView"] * PAIRS, results
+    assert len({r.feed.url for r in results if isinstance(r, SubscriptionView)}) == 1
+    assert await count(sessions, "SELECT count(*) FROM feeds") == 1
+    assert await count(sessions, "SELECT count(*) FROM subscriptions") == PAIRS
