@@ -9,9 +9,10 @@ Turns are shared fairly. Whoever asks is read from :data:`requester` (set per in
 server's id; left at None for the bot's own work: feed polls, pending details, import titles). Requests wait
 in two lanes that take turns whenever both have someone waiting: the background lane (first come, first
 served) and the members' lane, where each waiting server gets one turn in rotation, the one served least
-recently first. So one server's burst of 20 title searches delays another server's lookup by at most one
-turn, and feed polls get at least every other slot however busy members are. The next turn is handed over
-when the request in the slot ends; it then waits out the spacing (and any pause) before it starts.
+recently first. So a server that asks during another server's burst of 20 title searches waits for at most
+one of them (and one request of the bot's own, when the bot has work waiting), not for all 20; and feed polls
+get at least every other slot however busy members are. The next turn is handed over when the request in the
+slot ends; it then waits out the spacing (and any pause) before it starts.
 
 A limiter belongs to the event loop that first waits on it; the bot runs a single loop.
 """
