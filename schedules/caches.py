@@ -25,14 +25,18 @@ _ATOMS = (str, bytes, int, float, bool, type(None))
 
 
 def footprint(obj: object, seen: set[int] | None = None) -> int:
-    """The bytes an object holds with everything it contains (strings, containers, dataclasses, patterns), each once."""
+    """The bytes an object holds with everything it contains (strings, containers, dataclasses, patterns).
+
+    A container met twice counts once; a string counts wherever it appears (erring high, and quick for the
+    common case of a few strings).
+    """
+    if isinstance(obj, _ATOMS):
+        return sys.getsizeof(obj)
     seen = set() if seen is None else seen
     if id(obj) in seen:
         return 0
     seen.add(id(obj))
     size = sys.getsizeof(obj)
-    if isinstance(obj, _ATOMS):
-        return size
     children: Any
     if isinstance(obj, re.Pattern):
         children = (obj.pattern,)  # the compiled program is in getsizeof already
@@ -64,7 +68,8 @@ def bytes_bounded(budget: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def sized(*args: P.args, **kwargs: P.kwargs) -> tuple[R, int]:
             value = func(*args, **kwargs)
             seen: set[int] = set()  # what the result shares with the arguments counts once
-            return value, footprint((args, kwargs), seen) + footprint(value, seen)
+            size = footprint(args, seen) + footprint(value, seen) + (footprint(kwargs, seen) if kwargs else 0)
+            return value, size
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
