@@ -1,6 +1,9 @@
-"""Idle memory of the bot process: ``python -m bot`` connected to the loopback Discord, doing nothing.
+"""Idle memory of the bot process, side by side with a bare discord.py client started the same way.
 
-Budget (PRODUCT.md): at most 120 MB RSS.
+Each runs as its own process (``python -m bot``, and ``python -m bench.idle_memory bare``: a ``commands.Bot`` with
+no cogs and the bot's intents) against a fresh loopback Discord with the same servers, connects, settles, and
+has its resident memory read.
+Budget (PRODUCT.md): the bot at most 1.5× the bare client.
 
     .venv/bin/python -m bench.idle_memory
 """
@@ -11,12 +14,13 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-
-from tests.fakediscord import running_fake
 
 ROOT = Path(__file__).resolve().parents[1]
 GUILDS = 25
+SETTLE = 5.0  # seconds after READY: guilds cached, jobs scheduled, commands synced
+BUDGET = 1.5
 
 
 def rss_mb(pid: int) -> float:
@@ -27,7 +31,10 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def main() -> None:
+async def idle_rss(args: Sequence[str]) -> float:
+    """Start ``python <args>`` against a fresh loopback Discord; its resident memory once connected and settled."""
+    from tests.fakediscord import running_fake
+
     async with running_fake() as fake:
         for g in range(GUILDS):
             fake.add_guild(10_000 + g, owner_id=1)
@@ -40,15 +47,45 @@ async def main() -> None:
                 "DISCORD_API_BASE": fake.api_base,
                 "LOG_LEVEL": "WARNING",
             }
-            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp, env=env)
+            proc = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=tmp, env=env)
             try:
                 await asyncio.wait_for(fake.ready.wait(), 30)
-                await asyncio.sleep(5)  # settle: guilds cached, jobs scheduled
-                print(f"idle RSS of python -m bot in {GUILDS} servers: {rss_mb(proc.pid):.1f} MB (budget: 120 MB)")
+                await asyncio.sleep(SETTLE)
+                return rss_mb(proc.pid)
             finally:
                 proc.terminate()
                 await proc.wait()
 
 
+async def bare_client() -> None:
+    """A discord.py client with no cogs and the bot's intents, pointed at DISCORD_API_BASE the way the bot is."""
+    import aiohttp
+    import discord
+    import yarl
+    from discord.ext import commands
+
+    base, token = os.environ["DISCORD_API_BASE"], os.environ["DISCORD_TOKEN"]
+    discord.http.Route.BASE = base
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base}/gateway/bot", headers={"Authorization": f"Bot {token}"}) as answer,
+    ):
+        gateway = (await answer.json(content_type=None))["url"]
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+    intents = discord.Intents.none()
+    intents.guilds = intents.guild_messages = intents.message_content = True  # the bot's, link cards on
+    client = commands.Bot(command_prefix=commands.when_mentioned, intents=intents)
+    async with client:
+        await client.start(token)
+
+
+async def main() -> None:
+    bot = await idle_rss(["-m", "bot"])
+    bare = await idle_rss(["-m", "bench.idle_memory", "bare"])
+    print(f"idle RSS in {GUILDS} servers: python -m bot {bot:.1f} MB, a bare discord.py client {bare:.1f} MB")
+    verdict = "within" if bot <= BUDGET * bare else "over"
+    print(f"ratio: {bot / bare:.2f}x   (budget: <= {BUDGET}x a bare discord.py client: {verdict})")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(bare_client() if sys.argv[1:] == ["bare"] else main())

@@ -4,7 +4,8 @@ A realistic listing in the 2024 RSS format is generated; 100 subscriptions (one 
 them with keywords) receive it through the real poller against a loopback server. The deliverer posts
 nothing; the messages it would have sent (each subscription posts at most FEED_MAX_POSTS papers a poll) are
 then recorded as sent, timed on their own: on Discord they go out over minutes. Prints both times, the
-ratio, and the event loop's longest stall.
+ratio, the event loop's longest stall, and the process's resident memory just before the poll and at its peak
+during it.
 Budget (PRODUCT.md): ingest ≤ 1.5× feedparser's parse; no stall over 50 ms.
 
     .venv/bin/python -m bench.ingest
@@ -17,10 +18,12 @@ import gc
 import io
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import feedparser
 from aiohttp import web
@@ -38,6 +41,63 @@ from tests.loopback import serving
 
 ITEMS = 2_000
 SUBSCRIPTIONS = 100
+
+
+def status_mb(field: str) -> float:
+    """A figure of this process's /proc status (VmRSS, VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field}")
+
+
+class PeakMemory:
+    """This process's resident memory when the block starts, and its peak during the block, in MB.
+
+    The peak is the kernel's high-water mark (VmHWM), reset as the block starts; where that reset is not allowed,
+    VmRSS is sampled every millisecond instead.
+    """
+
+    def __init__(self) -> None:
+        self.before = self.peak = 0.0
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self._samples.append(status_mb("VmRSS"))
+
+    def __enter__(self) -> PeakMemory:
+        self.before = status_mb("VmRSS")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+        except OSError:
+            self._samples = [self.before]
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sampler is None:
+            self.peak = status_mb("VmHWM")
+        else:
+            self._stop.set()
+            self._sampler.join()
+            self.peak = max(self._samples)
+
+
+class Run(NamedTuple):
+    """One ingest: the poll's seconds, the longest loop stall, papers handed to channels, the seconds recording
+    their messages took, the messages, and memory (MB) before the poll and at its peak."""
+
+    poll: float
+    stall: float
+    papers: int
+    recording: float
+    messages: int
+    rss_before: float
+    rss_peak: float
 
 
 class Counting:
@@ -59,12 +119,8 @@ class Counting:
         return {}
 
 
-async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
-    """One poll of a fresh database, then recording its messages as sent.
-
-    Returns the poll's seconds, the longest loop stall in either part, papers handed to channels, the seconds
-    recording took, and the number of messages.
-    """
+async def ingest_once(body: bytes) -> Run:
+    """One poll of a fresh database, then recording its messages as sent."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'ingest.db'}")
         await create_schema(engine)
@@ -101,9 +157,10 @@ async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
             gc.collect()
             gc.freeze()  # as the bot does once it is ready (bot/app.py): start-up objects stay out of collections
             with LoopWatch() as watch:
-                start = time.perf_counter()
-                await poller.poll_once()
-                elapsed = time.perf_counter() - start
+                with PeakMemory() as memory:
+                    start = time.perf_counter()
+                    await poller.poll_once()
+                    elapsed = time.perf_counter() - start
                 # On Discord these messages go out over minutes, paced; each is recorded as it is sent.
                 start = time.perf_counter()
                 for message_id, (delivery_ids, on_sent) in enumerate(counting.messages, start=1):
@@ -111,7 +168,8 @@ async def ingest_once(body: bytes) -> tuple[float, float, int, float, int]:
                 recording = time.perf_counter() - start
             gc.unfreeze()
         await engine.dispose()
-    return elapsed, max(watch.lags, default=0.0), counting.papers, recording, len(counting.messages)
+    stall = max(watch.lags, default=0.0)
+    return Run(elapsed, stall, counting.papers, recording, len(counting.messages), memory.before, memory.peak)
 
 
 def main() -> None:
@@ -124,10 +182,10 @@ def main() -> None:
         parse_times.append(time.perf_counter() - start)
     parse = statistics.median(parse_times)
     runs = [asyncio.run(ingest_once(body)) for _ in range(3)]
-    ingest = statistics.median(r[0] for r in runs)
-    stall = max(r[1] for r in runs)
-    recording = statistics.median(r[3] for r in runs)
-    posted, messages = runs[0][2], runs[0][4]
+    ingest = statistics.median(r.poll for r in runs)
+    stall = max(r.stall for r in runs)
+    recording = statistics.median(r.recording for r in runs)
+    posted, messages = runs[0].papers, runs[0].messages
     print(f"{ITEMS} items ({len(body) / 1e6:.1f} MB), {SUBSCRIPTIONS} subscriptions")
     print(f"feedparser alone: {parse * 1000:.0f} ms")
     print(
@@ -137,6 +195,12 @@ def main() -> None:
     print(f"ratio: {ingest / parse:.2f}x   (budget: <= 1.5x)")
     print(f"then recording the {messages} messages as sent: {recording * 1000:.0f} ms in all")
     print(f"event loop's longest stall during both: {stall * 1000:.1f} ms   (budget: none over 50 ms)")
+    first = runs[0]
+    print(
+        f"resident memory before the first poll: {first.rss_before:.0f} MB; its peak during the poll: "
+        f"{first.rss_peak:.0f} MB (+{first.rss_peak - first.rss_before:.0f} MB); "
+        f"the highest peak of the {len(runs)} polls: {max(r.rss_peak for r in runs):.0f} MB"
+    )
 
 
 if __name__ == "__main__":
