@@ -194,6 +194,9 @@ class FakeDiscord:
         self.dropped: list[tuple[str, int | None]] = []
         self.interactions: list[Interaction] = []
         self.ready = asyncio.Event()
+        # Called with every message Discord has just taken, before the sender hears back: the fault suite stops
+        # the bot there, between a message going out and the bot recording it.
+        self.on_message: Callable[[Message], None] | None = None
 
         self._channels: dict[int, dict] = {}  # every channel, thread and DM by id
         self._messages: dict[int, list[Message]] = {}  # channel id -> live messages in order
@@ -1780,6 +1783,8 @@ class FakeDiscord:
 
     async def _store_and_announce(self, msg: Message) -> None:
         self._message_index[msg.id] = msg
+        if self.on_message is not None:
+            self.on_message(msg)
         if msg.ephemeral:
             return
         self._messages.setdefault(msg.channel_id, []).append(msg)

@@ -1,0 +1,24 @@
+"""The fault suite, short and with fixed seeds: real bot processes killed with SIGKILL at chosen and random
+moments, restarted, and checked for anything lost or doubled. ``python -m tests.faults`` runs it long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.scenarios import feeds_under_kills
+from tests.faults.world import world
+
+SEED = 20261204
+
+
+async def test_feed_papers_are_posted_once_in_each_channel_however_often_the_bot_is_killed(
+    db_url: str, tmp_path: Path
+) -> None:
+    if db_url.startswith("postgresql"):
+        pytest.skip("one bot on its own SQLite file: the SQLite pass runs this")
+    async with world(tmp_path, seed=SEED) as w:
+        outcome = await feeds_under_kills(w, rounds=6)
+    print(outcome.summary())
+    assert outcome.kills >= 6 and not outcome.problems, outcome.summary()
