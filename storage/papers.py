@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions
+from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, UserFacingError
 from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
@@ -144,9 +144,14 @@ async def known_titles(session: AsyncSession, *, guild_id: int) -> list[tuple[in
 
 
 async def mark_known(session: AsyncSession, *, guild_id: int, paper_id: int, source: str) -> None:
-    """Record that a group knows a paper (the first source that brought it is kept)."""
+    """Record that a group knows a paper (the first source that brought it is kept, also when several members
+    bring it at the same moment)."""
     if await session.get(GuildPaper, (guild_id, paper_id)) is None:
-        session.add(GuildPaper(guild_id=guild_id, paper_id=paper_id, source=source))
+        conn = await session.connection()
+        await conn.execute(
+            insert_ignoring_duplicates(conn.dialect.name, GuildPaper.__table__),  # type: ignore[attr-defined]
+            [{"guild_id": guild_id, "paper_id": paper_id, "source": source, "first_seen": utcnow()}],
+        )
 
 
 class PaperService:

@@ -77,6 +77,21 @@ async def test_second_note_on_same_paper_offers_update(papers: PaperService, not
     await notes.add(guild_id=OTHER_GUILD, paper_id=paper.id, author_id=ANN, author_name="Ann", body="c", tags=[])
 
 
+async def test_members_noting_one_new_paper_at_once_are_all_saved(papers: PaperService, notes: NoteService) -> None:
+    """The first note on a paper makes it known to the group; several members doing that at once all succeed."""
+    paper = await papers.ensure(paper_key("2403.17887"))
+    members = range(100, 108)
+    saved = await asyncio.gather(
+        *(
+            notes.add(guild_id=GUILD, paper_id=paper.id, author_id=m, author_name=f"m{m}", body="at once", tags=[])
+            for m in members
+        ),
+        return_exceptions=True,
+    )
+    assert [s for s in saved if isinstance(s, BaseException)] == []
+    assert (await notes.page(guild_id=GUILD)).total == len(members)
+
+
 async def test_edit_keeps_every_earlier_version(papers: PaperService, notes: NoteService) -> None:
     paper = await papers.ensure(paper_key("1706.03762"))
     note = await notes.add(
