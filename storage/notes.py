@@ -399,6 +399,12 @@ class NoteService:
             return [(note_id, label) for label, _, note_id in hits]
         return list(labels.items())[:limit]
 
+    async def check_room(self, *, guild_id: int, author_id: int) -> None:
+        """Raise as :meth:`add` would when the member has no room for another note today: asked before a form
+        opens, so nobody writes a note that can't be saved. :meth:`add` checks again, in its own transaction."""
+        async with self.sessions() as session:
+            await self._check_room(session, guild_id=guild_id, author_id=author_id)
+
     async def _check_room(self, session: AsyncSession, *, guild_id: int, author_id: int) -> None:
         """Raise when the member added as many notes here in the last 24 hours as allowed (imports don't count)."""
         now = utcnow()

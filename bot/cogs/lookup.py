@@ -57,6 +57,7 @@ class AddNoteButton(View):
         if existing is not None:
             await self.notes_cog.offer_edit(interaction, existing)
             return
+        await self.notes_cog.notes.check_room(guild_id=guild_of(interaction), author_id=interaction.user.id)
 
         async def from_form(submitted: discord.Interaction, body: str, tags: list[str]) -> None:
             await submitted.response.defer(ephemeral=True, thinking=True)

@@ -242,6 +242,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
                     await self.offer_edit(interaction, existing)
                     return
             label = parsed.value if isinstance(parsed, PaperKey) else parsed.text
+            await self.notes.check_room(guild_id=guild_id, author_id=interaction.user.id)  # before anything is typed
 
             async def from_form(submitted: discord.Interaction, body: str, form_tags: list[str]) -> None:
                 await submitted.response.defer(ephemeral=True, thinking=True)

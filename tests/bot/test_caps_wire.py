@@ -95,6 +95,12 @@ async def test_a_member_at_the_daily_note_cap_is_told_and_others_are_not(fake_ar
             "You can add another in about 24 hours."
         )
         assert await count(club, "notes") == 2 and len(club.posted()) == 2
+        # The form is not opened for a note that could not be saved: nothing is typed in vain.
+        no_form = await club.run("note add", paper=third)
+        assert no_form.modal is None and no_form.ephemeral and "24 hours" in (no_form.error or "")
+        card = await club.run("paper", query=third)
+        from_card = await club.click(card, "paper:add-note")
+        assert from_card.modal is None and "24 hours" in (from_card.error or "")
         bob = await club.run("note add", user=BOB, paper=third, text="my turn")
         assert "Saved note" in bob.original.text()
         elsewhere = await club.run("note add", user=ANN, guild=OTHER_GUILD, paper=third, text="another server")
