@@ -153,6 +153,31 @@ class DiscordDeliverer:
             raise
         return found
 
+    async def find_message(
+        self, channel_id: int, embeds: Sequence[discord.Embed], *, after: int | None, since: datetime
+    ) -> int | None:
+        """The bot's own message in the channel whose embeds are exactly these (titles and texts, in order), posted
+        after message ``after``, or since ``since`` when that is None: what a stopped process may have sent
+        without recording it. None when there is none. Raises :class:`ChannelUnavailable` like :meth:`deliver`.
+        """
+        wanted = [_shown(embed) for embed in embeds]
+        assert self.client.user is not None, "the client is not logged in"
+        me = self.client.user.id
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # the database keeps UTC without a zone
+        start = after if after is not None else discord.utils.time_snowflake(since - CLOCK_SKEW)
+        channel = await self._channel(channel_id)
+        try:
+            async for message in channel.history(
+                limit=HISTORY_LIMIT, after=discord.Object(id=start), oldest_first=True
+            ):
+                if message.author.id == me and [_shown(embed) for embed in message.embeds] == wanted:
+                    return message.id
+        except discord.HTTPException as exc:
+            _raise_if_unavailable(exc, channel_id, channel, "read the history of")
+            raise
+        return None
+
     async def post_messages(
         self, channel_id: int, messages: Sequence[list[discord.Embed]], on_posted: Callable[[int], Awaitable[None]]
     ) -> None:
@@ -192,6 +217,11 @@ class DiscordDeliverer:
             raise
         finally:
             self._next_send[channel_id] = loop.time() + self.pause
+
+
+def _shown(embed: discord.Embed) -> tuple[str, str, str]:
+    """What tells one embed from another as members see it: title, text and footer."""
+    return ((embed.title or "").strip(), (embed.description or "").strip(), (embed.footer.text or "").strip())
 
 
 def _where(channel_id: int, channel: object) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
 
 import discord
 
 from bot.delivery import DiscordDeliverer
 from bot.digest_render import render_digest
-from schedules.digests import OnPart
+from schedules.digests import OnPart, Part
 from schedules.interests import choose
 from storage.digests import DigestData, ScheduleView
 
@@ -21,15 +21,29 @@ def build_digest(data: DigestData, *, quiet_weeks: bool, explain: bool = False) 
 
 
 class DigestPublisher:
-    """Renders digests and posts them through the same paced sender as feed papers."""
+    """Renders digests and posts them through the same paced sender as feed papers.
+
+    A digest's parts are plain JSON (each message a list of embed dicts) so the run can keep them: a resume
+    posts exactly what was rendered when the digest began.
+    """
 
     def __init__(self, sender: DiscordDeliverer) -> None:
         self.sender = sender
 
-    def render(self, data: DigestData, schedule: ScheduleView) -> Sequence[Any]:
-        """The messages of a group's digest (none for a quiet week the group keeps quiet)."""
-        return build_digest(data, quiet_weeks=schedule.quiet_weeks)
+    def render(self, data: DigestData, schedule: ScheduleView) -> list[Part]:
+        """The messages of a group's digest (none for a quiet week the group keeps quiet), as plain JSON."""
+        return [
+            [embed.to_dict() for embed in embeds] for embeds in build_digest(data, quiet_weeks=schedule.quiet_weeks)
+        ]
 
-    async def post(self, channel_id: int, parts: Sequence[Any], on_part: OnPart) -> None:
+    async def post(self, channel_id: int, parts: Sequence[Part], on_part: OnPart) -> None:
         """Post the parts in order; raises ChannelUnavailable when the channel is gone or forbidden."""
-        await self.sender.post_messages(channel_id, list(parts), on_part)
+        await self.sender.post_messages(channel_id, [_embeds(part) for part in parts], on_part)
+
+    async def find_posted(self, channel_id: int, part: Part, *, after: int | None, since: datetime) -> int | None:
+        """The bot's message in the channel that is this part, posted after ``after`` (or since ``since``)."""
+        return await self.sender.find_message(channel_id, _embeds(part), after=after, since=since)
+
+
+def _embeds(part: Part) -> list[discord.Embed]:
+    return [discord.Embed.from_dict(embed) for embed in part]

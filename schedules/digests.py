@@ -4,6 +4,11 @@ Rendering and posting belong to the Discord side, which passes a :class:`Publish
 the source of truth: :meth:`DigestRunner.start` rebuilds every group's job from them, settles weeks missed
 while the bot was down (posting within the grace period, recording a skip after it), and resumes a digest a
 stopped process left half-posted.
+
+Each part goes out once: a run is posted by the one process that holds its claim (a lease renewed after each
+part; another process resumes the run only once the claim ran out), its parts are rendered once and kept with
+the run (a resume posts those, never a new rendering), and a resume first looks in the channel for the part a
+stopped process may have sent without recording it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from schedules.digest_time import last_due, next_due, period_for, zone
 from schedules.poller import ChannelUnavailable
 from storage.digests import DigestData, DigestService, RunView, ScheduleView
+from storage.leases import LeaseService
 from storage.models import DigestRunState
 
 log = logging.getLogger(__name__)
@@ -27,20 +33,40 @@ DEFAULT_GRACE = timedelta(hours=12)
 # A moved schedule never posts a digest sooner than this after the last one: that stretch joins the next digest.
 SHORTEST_DIGEST = timedelta(days=3, hours=12)
 JOB_PREFIX = "digest:"
+RESUME_PREFIX = "digest-resume:"
+# How long a run's claim lasts without renewal: the poster renews it after each part (seconds apart), and a run
+# whose poster stopped is resumed by another process once its claim ran out.
+CLAIM_TTL = timedelta(minutes=2)
 
 OnPart = Callable[[int], Awaitable[None]]  # message id -> recorded
+Part = Any  # one message of a digest, as plain JSON: kept with the run, so a resume posts exactly what was rendered
 
 
 class Publisher(Protocol):
     """Builds a digest's messages and posts them: the Discord side."""
 
-    def render(self, data: DigestData, schedule: ScheduleView) -> Sequence[Any]:
-        """The digest's messages, in order (empty: nothing to post, e.g. a quiet week the group keeps quiet)."""
+    def render(self, data: DigestData, schedule: ScheduleView) -> Sequence[Part]:
+        """The digest's messages, in order, as plain JSON (empty: nothing to post, e.g. a quiet week the group
+        keeps quiet)."""
         ...
 
-    async def post(self, channel_id: int, parts: Sequence[Any], on_part: OnPart) -> None:
+    async def post(self, channel_id: int, parts: Sequence[Part], on_part: OnPart) -> None:
         """Post the parts in order, awaiting ``on_part(message id)`` after each; raise ChannelUnavailable."""
         ...
+
+    async def find_posted(self, channel_id: int, part: Part, *, after: int | None, since: datetime) -> int | None:
+        """The bot's own message in the channel that is exactly this part, posted after message ``after`` (or,
+        when None, since ``since``); None when it is not there. Raise ChannelUnavailable."""
+        ...
+
+
+class _ClaimLost(Exception):
+    """Another process took the run over (this one was stalled past its claim): it posts the rest."""
+
+
+def claim_name(run_id: int) -> str:
+    """The lease that makes one process at a time post a run."""
+    return f"digest:{run_id}"
 
 
 def job_id(guild_id: int) -> str:
@@ -59,8 +85,11 @@ class DigestRunner:
         grace: timedelta = DEFAULT_GRACE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owns: Callable[[int], bool] = lambda guild_id: True,
+        leases: LeaseService | None = None,
     ) -> None:
         self.digests, self.publisher, self.grace, self.clock = digests, publisher, grace, clock
+        # Several processes on one database: a run is posted by the one holding its claim (None: one process).
+        self.leases = leases
         # With shards spread over processes, each schedules only the digests of its own shards' guilds.
         self.owns = owns
         self.scheduler: BaseScheduler | None = None
@@ -170,7 +199,7 @@ class DigestRunner:
             if not created and run.state != DigestRunState.POSTING:
                 log.info("guild=%s the digest for %s already ran (%s)", schedule.guild_id, start.date(), run.state)
                 return run, False
-            return await self._post(run, schedule), True
+            return await self._post(run, schedule)
 
     async def start_after_last(self, guild_id: int, start: datetime, end: datetime) -> datetime:
         """Where a digest for [start, end) begins: where the last digest ended, when the schedule moved since.
@@ -192,13 +221,7 @@ class DigestRunner:
     async def catch_up(self) -> None:
         """At start-up: resume half-posted digests, then post (or skip) weeks whose time passed while down."""
         for run in await self.digests.unfinished():
-            schedule = await self.digests.schedule(guild_id=run.guild_id)
-            if schedule is None or not self.owns(run.guild_id):
-                continue
-            async with self._lock(run.guild_id):
-                current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
-                if current is not None and current.state == DigestRunState.POSTING:
-                    await self._post(current, schedule)
+            await self.resume(run.id)
         now = self.clock()
         for schedule in await self.digests.enabled():
             if not self.owns(schedule.guild_id):
@@ -227,26 +250,112 @@ class DigestRunner:
                     self.grace.total_seconds() / 3600,
                 )
 
-    async def _post(self, run: RunView, schedule: ScheduleView) -> RunView:
-        if self.publisher is None:
-            return run
-        data = await self.digests.collect(
-            guild_id=run.guild_id, start=run.period_start, end=run.period_end, timezone=schedule.timezone
+    async def resume(self, run_id: int) -> None:
+        """Post the rest of a run a stopped process left unfinished (also the job that tries again once another
+        process's claim on it ran out)."""
+        run = await self.digests.get_run(run_id=run_id)
+        if run is None or run.state != DigestRunState.POSTING or not self.owns(run.guild_id):
+            return
+        schedule = await self.digests.schedule(guild_id=run.guild_id)
+        if schedule is None:
+            return
+        async with self._lock(run.guild_id):
+            current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
+            if current is not None and current.state == DigestRunState.POSTING:
+                await self._post(current, schedule)
+
+    async def _resume(self, run_id: int) -> None:
+        try:
+            await self.resume(run_id)
+        except Exception:
+            log.exception("run=%s resuming the digest failed", run_id)
+
+    def _resume_later(self, run: RunView) -> None:
+        """Try the run again once the claim another process holds on it may have run out."""
+        if self.scheduler is None:
+            return
+        self.scheduler.add_job(
+            self._resume,
+            "date",
+            run_date=datetime.now(UTC) + CLAIM_TTL + timedelta(seconds=5),  # the claim's clock is the real one
+            args=[run.id],
+            id=f"{RESUME_PREFIX}{run.id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
         )
-        parts = await asyncio.to_thread(self.publisher.render, data, schedule)  # matching thousands of papers
-        await self.digests.set_parts(run_id=run.id, parts=len(parts))
-        done = len(run.message_ids)
-        if done:
-            log.info("guild=%s resuming the digest for %s at part %d", run.guild_id, run.period_start.date(), done + 1)
+
+    async def _claim(self, run_id: int) -> bool:
+        return self.leases is None or await self.leases.hold(claim_name(run_id), ttl=CLAIM_TTL)
+
+    async def _unclaim(self, run_id: int) -> None:
+        if self.leases is None:
+            return
+        try:
+            await self.leases.release(claim_name(run_id))
+        except Exception:
+            log.warning("run=%s could not give back the digest's claim; it runs out by itself", run_id, exc_info=True)
+
+    async def _post(self, run: RunView, schedule: ScheduleView) -> tuple[RunView, bool]:
+        """Post the run's parts not yet recorded, if no other process holds its claim; whether this call did."""
+        if self.publisher is None:
+            return run, True
+        if not await self._claim(run.id):
+            log.info(
+                "guild=%s the digest for %s is being posted by another process", run.guild_id, run.period_start.date()
+            )
+            self._resume_later(run)
+            return run, False
+        try:
+            current = await self.digests.get_run(run_id=run.id)  # as it stands now that no one else posts it
+            if current is None or current.state != DigestRunState.POSTING:
+                return current or run, False
+            return await self._post_claimed(self.publisher, current, schedule), True
+        finally:
+            await self._unclaim(run.id)
+
+    async def _post_claimed(self, publisher: Publisher, run: RunView, schedule: ScheduleView) -> RunView:
+        # Begun before (by this process or a stopped one): the part in flight then may be in the channel.
+        begun = run.rendered is not None or bool(run.message_ids)
+        parts = run.rendered
+        if parts is None:  # rendered once, kept with the run before the first part is sent
+            data = await self.digests.collect(
+                guild_id=run.guild_id, start=run.period_start, end=run.period_end, timezone=schedule.timezone
+            )
+            rendered = await asyncio.to_thread(publisher.render, data, schedule)  # matching thousands of papers
+            parts = await self.digests.set_parts(run_id=run.id, parts=rendered)
+        recorded = list(run.message_ids)
 
         async def on_part(message_id: int) -> None:
             await self.digests.part_sent(run_id=run.id, message_id=message_id)
+            recorded.append(message_id)
+            if not await self._claim(run.id):
+                raise _ClaimLost
 
         try:
-            await self.publisher.post(run.channel_id, parts[done:], on_part)
+            if begun and len(recorded) < len(parts):
+                found = await publisher.find_posted(
+                    run.channel_id, parts[len(recorded)], after=recorded[-1] if recorded else None, since=run.created_at
+                )
+                if found is not None:  # sent by a process that stopped before recording it
+                    log.info("guild=%s part %d of the digest was already posted", run.guild_id, len(recorded) + 1)
+                    await on_part(found)
+            if recorded:
+                log.info(
+                    "guild=%s resuming the digest for %s at part %d",
+                    run.guild_id,
+                    run.period_start.date(),
+                    len(recorded) + 1,
+                )
+            await publisher.post(run.channel_id, parts[len(recorded) :], on_part)
         except ChannelUnavailable as exc:
             await self.digests.fail(run_id=run.id, reason=str(exc))
             log.warning("guild=%s the digest could not be posted: %s", run.guild_id, exc)
+        except _ClaimLost:
+            log.warning(
+                "guild=%s another process took over posting the digest for %s", run.guild_id, run.period_start.date()
+            )
+            self._resume_later(run)
         else:
             await self.digests.finish(run_id=run.id)
         return await self.digests.get_run(run_id=run.id) or run

@@ -161,6 +161,7 @@ class RunView:
     trigger: str
     created_at: datetime
     finished_at: datetime | None
+    rendered: tuple[Any, ...] | None = None  # the parts as rendered before the first was sent (None: not yet)
 
 
 def _schedule_view(row: DigestSchedule) -> ScheduleView:
@@ -193,6 +194,7 @@ def _run_view(row: DigestRun) -> RunView:
         trigger=row.trigger,
         created_at=_utc(row.created_at),
         finished_at=_utc(row.finished_at) if row.finished_at else None,
+        rendered=tuple(row.rendered) if row.rendered is not None else None,
     )
 
 
@@ -329,13 +331,20 @@ class DigestService:
                 return False
             return True
 
-    async def set_parts(self, *, run_id: int, parts: int) -> None:
-        """How many messages the digest takes."""
+    async def set_parts(self, *, run_id: int, parts: Sequence[Any]) -> tuple[Any, ...]:
+        """Keep the digest's parts as rendered (plain JSON), before the first is sent; returns the parts kept.
+
+        The first rendering kept is the run's for good: a resume posts it, never a new one, so no part changes
+        between a stop and the restart. A run that has its parts already keeps them, and those are returned.
+        """
         async with self.sessions() as session:
             row = await session.get(DigestRun, run_id)
-            if row is not None:
-                row.parts = parts
+            if row is None:
+                raise NotFoundError("That digest run is gone.")
+            if row.rendered is None:
+                row.rendered, row.parts = list(parts), len(parts)
                 await session.commit()
+            return tuple(row.rendered)
 
     async def part_sent(self, *, run_id: int, message_id: int) -> RunView:
         """One more part is in the channel."""
@@ -378,14 +387,14 @@ class DigestService:
             return _run_view(row) if row else None
 
     async def retry(self, *, run_id: int, channel_id: int) -> RunView:
-        """Post a failed week again (a moderator fixed the channel): the parts already sent stay counted."""
+        """Post a failed week again (a moderator fixed the channel), whole and as the week stands now."""
         async with self.sessions() as session:
             row = await session.get(DigestRun, run_id)
             if row is None:
                 raise NotFoundError("That digest run is gone.")
             if row.state == DigestRunState.FAILED:
                 row.state, row.reason, row.finished_at, row.channel_id = DigestRunState.POSTING, None, None, channel_id
-                row.message_ids = []
+                row.message_ids, row.rendered, row.parts = [], None, 0
                 await session.commit()
             return _run_view(row)
 

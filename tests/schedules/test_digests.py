@@ -3,6 +3,7 @@ across restarts, catch-up within the grace period, resuming a half-posted digest
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +13,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import update
 
 from schedules.digest_time import zone
-from schedules.digests import DigestRunner, OnPart, job_id
+from schedules.digests import CLAIM_TTL, DigestRunner, OnPart, claim_name, job_id
 from schedules.poller import ChannelUnavailable
 from storage.db import Sessions
 from storage.digests import DigestData, DigestService, ScheduleView
-from storage.models import DigestRunState, DigestSchedule, Note, Paper
+from storage.leases import LeaseService
+from storage.models import DigestRunState, DigestSchedule, Lease, Note, Paper
 from storage.notes import NoteService
 
 GUILD, CHANNEL, MOD = 1, 10, 99
@@ -33,15 +35,26 @@ class Clock:
 
 
 class Publisher:
-    """Stands in for Discord: one part per note plus a header; can die after some parts, or lose the channel."""
+    """Stands in for Discord: one part per note plus a header; can die after some parts, or lose the channel.
+
+    Its channel keeps what was posted with the message ids; ``die_after`` stops the process before a send,
+    ``die_after_sending`` just after Discord took a part and before it was recorded, and ``stall_after`` holds the
+    sender that gets there first (a stalled process) until ``go`` is set.
+    """
 
     def __init__(self) -> None:
         self.posted: list[str] = []
+        self.ids: list[int] = []  # the message id of each posted part
+        self.renders = 0
         self.die_after: int | None = None
+        self.die_after_sending: int | None = None
+        self.stall_after: int | None = None
+        self.stalled, self.go = asyncio.Event(), asyncio.Event()
         self.gone = False
         self.next_id = 5000
 
     def render(self, data: DigestData, schedule: ScheduleView) -> Sequence[Any]:
+        self.renders += 1
         if not data.notes and not schedule.quiet_weeks:
             return []
         head = f"digest {data.start.date()}..{data.end.date()}"
@@ -51,13 +64,27 @@ class Publisher:
         if self.gone:
             raise ChannelUnavailable("the bot may not post in #papers")
         for part in parts:
+            if self.stall_after is not None and len(self.posted) == self.stall_after:
+                self.stall_after = None  # one sender stalls; another one goes on
+                self.stalled.set()
+                await self.go.wait()
             if self.die_after is not None:
                 if self.die_after == 0:
                     raise RuntimeError("the process stopped")
                 self.die_after -= 1
-            self.posted.append(part)
             self.next_id += 1
+            self.posted.append(part)
+            self.ids.append(self.next_id)
+            if self.die_after_sending is not None and len(self.posted) == self.die_after_sending:
+                raise RuntimeError("the process stopped before recording the part")
             await on_part(self.next_id)
+
+    async def find_posted(self, channel_id: int, part: Any, *, after: int | None, since: datetime) -> int | None:
+        if self.gone:
+            raise ChannelUnavailable("the bot may not post in #papers")
+        return next(
+            (i for i, p in zip(self.ids, self.posted, strict=True) if p == part and (after is None or i > after)), None
+        )
 
 
 async def note_at(sessions: Sessions, at: datetime, text: str, *, paper: int) -> None:
@@ -95,8 +122,10 @@ async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> Schedule
     return found
 
 
-def runner(sessions: Sessions, publisher: Publisher, now: datetime) -> DigestRunner:
-    return DigestRunner(DigestService(sessions), publisher=publisher, clock=Clock(now))
+def runner(sessions: Sessions, publisher: Publisher, now: datetime, *, process: str | None = None) -> DigestRunner:
+    """The digest runner of a process at ``now``; with ``process`` named, it takes claims on the shared database."""
+    leases = LeaseService(sessions, holder=process) if process else None
+    return DigestRunner(DigestService(sessions), publisher=publisher, clock=Clock(now), leases=leases)
 
 
 async def test_a_week_gets_one_digest_however_often_it_is_asked_for(sessions: Sessions) -> None:
@@ -160,6 +189,91 @@ async def test_a_digest_cut_short_resumes_with_the_missing_parts(sessions: Sessi
     assert len(publisher.posted) == 5 == len(set(publisher.posted))  # header + 4 notes, each once
     run = await DigestService(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.state == DigestRunState.SENT and len(run.message_ids) == 5 == run.parts
+
+
+async def four_notes(sessions: Sessions) -> None:
+    for i in range(4):
+        await note_at(sessions, DUE - timedelta(days=3, hours=i), f"note {i}", paper=i)
+
+
+async def claim_runs_out(sessions: Sessions) -> None:
+    """The holder of a claim is stopped or stalled: its claim runs out."""
+    async with sessions() as session:
+        await session.exec(update(Lease).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))  # type: ignore[call-overload]
+        await session.commit()
+
+
+async def test_a_run_a_live_process_is_posting_is_left_to_it(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await four_notes(sessions)
+    channel = Publisher()
+    channel.stall_after = 1  # the first process waits on Discord after its first part
+    first = runner(sessions, channel, DUE, process="process-1")
+    posting = asyncio.create_task(first.post_due(schedule, trigger="schedule"))
+    await channel.stalled.wait()
+    await runner(sessions, channel, DUE + timedelta(minutes=1), process="process-2").catch_up()  # started beside it
+    assert len(channel.posted) == 1  # the run is the first process's: the second posted nothing of it
+    channel.go.set()
+    run, posted = await posting
+    assert posted and run.state == DigestRunState.SENT
+    assert len(channel.posted) == 5 == len(set(channel.posted)) and list(run.message_ids) == channel.ids
+    # The finished run's claim was given back at once.
+    assert await LeaseService(sessions, holder="process-3").hold(claim_name(run.id), ttl=CLAIM_TTL)
+
+
+async def test_a_run_whose_process_stalled_is_resumed_once_its_claim_ran_out(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await four_notes(sessions)
+    channel = Publisher()
+    channel.stall_after = 2
+    stalled = asyncio.create_task(
+        runner(sessions, channel, DUE, process="process-1").post_due(schedule, trigger="schedule")
+    )
+    try:
+        await channel.stalled.wait()
+        second = runner(sessions, channel, DUE + timedelta(minutes=1), process="process-2")
+        await second.catch_up()
+        assert len(channel.posted) == 2  # claimed: left be
+        await claim_runs_out(sessions)
+        await second.catch_up()
+        assert len(channel.posted) == 5 == len(set(channel.posted))
+        run = await DigestService(sessions).latest_run(guild_id=GUILD)
+        assert run is not None and run.state == DigestRunState.SENT and list(run.message_ids) == channel.ids
+    finally:
+        stalled.cancel()
+
+
+async def test_a_resume_posts_the_parts_as_rendered_before_the_stop(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await four_notes(sessions)
+    publisher = Publisher()
+    publisher.die_after = 2
+    with pytest.raises(RuntimeError):
+        await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    await note_at(sessions, DUE - timedelta(hours=1), "note written meanwhile", paper=9)  # the week's data changed
+    publisher.die_after = None
+    await runner(sessions, publisher, DUE + timedelta(minutes=3)).catch_up()
+    head = "digest 2025-02-24..2025-03-03"
+    assert publisher.posted == [head, *(f"{head}: note {i}" for i in (3, 2, 1, 0))]  # as rendered at the start
+    assert publisher.renders == 1
+    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert run is not None and run.state == DigestRunState.SENT and run.parts == 5 == len(run.message_ids)
+
+
+async def test_a_part_sent_but_not_recorded_is_found_not_sent_again(sessions: Sessions) -> None:
+    schedule = await scheduled(sessions)
+    await four_notes(sessions)
+    publisher = Publisher()
+    publisher.die_after_sending = 2  # Discord took the second part; the process stopped before recording it
+    with pytest.raises(RuntimeError):
+        await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
+    stopped = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert stopped is not None and len(stopped.message_ids) == 1 and len(publisher.posted) == 2
+    publisher.die_after_sending = None
+    await runner(sessions, publisher, DUE + timedelta(minutes=3), process="restarted").catch_up()
+    assert len(publisher.posted) == 5 == len(set(publisher.posted))
+    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    assert run is not None and run.state == DigestRunState.SENT and list(run.message_ids) == publisher.ids
 
 
 async def test_a_lost_channel_fails_the_run_and_a_moderator_can_post_it_again(sessions: Sessions) -> None:
