@@ -101,7 +101,9 @@ def build_services(settings: Settings) -> Services:
         runs=runs,
         poller=poller,
         digests=digests,
-        digest_runner=DigestRunner(digests, grace=timedelta(hours=settings.digest_grace_hours)),
+        digest_runner=DigestRunner(
+            digests, grace=timedelta(hours=settings.digest_grace_hours), leases=LeaseService(sessions)
+        ),  # a run is posted by the one process holding its claim
         leases=LeaseService(sessions),
         imports=ImportService(sessions),
         exports=ExportService(sessions),
