@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from schedules.digests import job_id
-from storage.models import DigestRun, DigestRunState, DigestSchedule, Note
+from storage.models import DigestRun, DigestRunState, DigestSchedule, Note, Paper
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, Club, bot_on, running_club
 from tests.fakediscord import CommandUnavailable
@@ -196,3 +196,55 @@ async def test_preview_lists_the_feed_papers_that_match_and_says_why(fake_arxiv:
         assert "matches “merging” (cs.LG feed)" in seen
         others = [p.title for p in papers if "merging" not in (p.title + p.abstract).lower()]
         assert others and not any(title in seen for title in others)
+
+
+async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_restart(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await mod(club, "digest schedule")
+        services = club.bot.services
+        async with services.sessions() as session:  # a busy week: eight members' notes make a long digest
+            papers = [Paper(key=f"arxiv:2502.{n:05d}", title=f"Paper {n}") for n in range(40)]
+            session.add_all(papers)
+            await session.commit()
+            paper_ids = [paper.id for paper in papers]
+        for n, paper_id in enumerate(paper_ids):
+            assert paper_id is not None
+            body = f"Note {n}: " + "a careful reading of the method and its limits, " * 5
+            body += f"\n\nQuestions\n- Question {n}: " + "would it hold on other data and at other scales? " * 5
+            member = 1000 + n % 8
+            await services.notes.add(
+                guild_id=GUILD, paper_id=paper_id, author_id=member, author_name=f"member {member}", body=body, tags=[]
+            )
+
+        # Discord takes the second part; the process stops before recording it.
+        recorded = services.digests.part_sent
+        calls = 0
+
+        async def stops(**kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise RuntimeError("the process stopped")
+            return await recorded(**kwargs)
+
+        services.digests.part_sent = stops  # type: ignore[method-assign]
+        schedule = await services.digests.schedule(guild_id=GUILD)
+        assert schedule is not None
+        with pytest.raises(RuntimeError, match="stopped"):
+            await services.digest_runner.post_now(schedule)
+        await club.discord.settle()
+        assert len(club.posted()) == 2
+        (run,) = await runs(club)
+        assert run.state == DigestRunState.POSTING and len(run.message_ids) == 1 and run.parts >= 3
+        await club.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            (run,) = await wait_for_runs(again, 1)
+            await again.discord.settle()
+            posted = again.posted()
+            assert run.state == DigestRunState.SENT and run.message_ids == [m.id for m in posted]
+            assert len(posted) == run.parts and len({m.text() for m in posted}) == run.parts  # no part twice
+            shown = text_of(posted)
+            assert all(f"Note {n}:" in shown for n in range(40))  # and none lost
