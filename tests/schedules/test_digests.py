@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import update
 
 from schedules.digest_time import zone
-from schedules.digests import CLAIM_TTL, DigestRunner, OnPart, claim_name, job_id
+from schedules.digests import CLAIM_TTL, RESUME_PREFIX, DigestRunner, OnPart, claim_name, job_id
 from schedules.poller import ChannelUnavailable
 from storage.db import Sessions
 from storage.digests import DigestData, DigestService, ScheduleView
@@ -229,18 +229,29 @@ async def test_a_run_whose_process_stalled_is_resumed_once_its_claim_ran_out(ses
     stalled = asyncio.create_task(
         runner(sessions, channel, DUE, process="process-1").post_due(schedule, trigger="schedule")
     )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.start(paused=True)  # jobs run only when this test says
     try:
         await channel.stalled.wait()
         second = runner(sessions, channel, DUE + timedelta(minutes=1), process="process-2")
-        await second.catch_up()
-        assert len(channel.posted) == 2  # claimed: left be
+        await second.start(scheduler)  # started beside it
+        assert len(channel.posted) == 2  # claimed: left be, and tried again once the claim may have run out
+        run = await DigestService(sessions).latest_run(guild_id=GUILD)
+        assert run is not None and run.state == DigestRunState.POSTING
+        retry = scheduler.get_job(f"{RESUME_PREFIX}{run.id}")
+        assert retry is not None and retry.next_run_time > datetime.now(UTC) + CLAIM_TTL / 2
+        await retry.func(*retry.args)  # run early, before the claim ran out: still left be
+        assert len(channel.posted) == 2
         await claim_runs_out(sessions)
-        await second.catch_up()
+        retry = scheduler.get_job(f"{RESUME_PREFIX}{run.id}")
+        assert retry is not None
+        await retry.func(*retry.args)
         assert len(channel.posted) == 5 == len(set(channel.posted))
         run = await DigestService(sessions).latest_run(guild_id=GUILD)
         assert run is not None and run.state == DigestRunState.SENT and list(run.message_ids) == channel.ids
     finally:
         stalled.cancel()
+        scheduler.shutdown(wait=False)
 
 
 async def test_a_resume_posts_the_parts_as_rendered_before_the_stop(sessions: Sessions) -> None:
