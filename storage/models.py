@@ -114,6 +114,9 @@ class Note(SQLModel, table=True):
     origin: str = Field(default="discord", max_length=8, sa_column_kwargs={"server_default": "discord"})
     status: str = Field(default="done", max_length=8, sa_column_kwargs={"server_default": "done"})  # done, wip, partial
     undated: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # its document gave no date
+    # The import that brought the note in (None for notes posted on Discord): an import a stopped process left
+    # half-applied is rolled back by it.
+    import_id: int | None = Field(default=None, index=True)
 
 
 class NoteOrigin:
@@ -353,6 +356,8 @@ class Delivery(SQLModel, table=True):
     message_id: int | None = _snowflake(nullable=True)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True, default=False)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # sends that failed so far
+    retry_at: datetime | None = _when(nullable=True, default=False)  # a failed send is tried again from then
 
 
 class DigestPick(SQLModel, table=True):
