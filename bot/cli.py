@@ -684,7 +684,6 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from schedules.interests import choose
     from storage.db import make_sessions
     from storage.digests import DigestService, ScheduleView
-    from storage.guilds import GuildSettingsService
 
     settings = load_settings(require_token=False)
     configure_quiet_logging(settings)
@@ -699,18 +698,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
             digests = DigestService(sessions)
             schedule = await digests.schedule(guild_id=args.guild)
             assumed = schedule is None
-            if schedule is None:
-                group = await GuildSettingsService(sessions).get(args.guild)
-                schedule = ScheduleView(
-                    guild_id=args.guild,
-                    channel_id=0,
-                    weekday=0,
-                    hour=9,
-                    minute=0,
-                    timezone=group.timezone or "UTC",
-                    enabled=False,
-                    quiet_weeks=True,
-                )
+            schedule = await digests.schedule_or_default(guild_id=args.guild, channel_id=0)
             start, end = await DigestRunner(digests).upcoming_period(schedule)
             data = await digests.collect(guild_id=args.guild, start=start, end=end, timezone=schedule.timezone)
             return data, schedule, assumed

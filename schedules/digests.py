@@ -256,9 +256,8 @@ class DigestRunner:
         run = await self.digests.get_run(run_id=run_id)
         if run is None or run.state != DigestRunState.POSTING or not self.owns(run.guild_id):
             return
-        schedule = await self.digests.schedule(guild_id=run.guild_id)
-        if schedule is None:
-            return
+        # A group without a schedule posts with the default one (``/digest now`` before ``/digest schedule``).
+        schedule = await self.digests.schedule_or_default(guild_id=run.guild_id, channel_id=run.channel_id)
         async with self._lock(run.guild_id):
             current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
             if current is not None and current.state == DigestRunState.POSTING:

@@ -207,6 +207,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+DEFAULT_WEEKDAY, DEFAULT_TIME = 0, (9, 0)  # a group's digest until it sets its own: Mondays at 09:00
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
 TROUBLE_FAILURES = 3  # a feed failing this many times in a row shows in the digest
 
@@ -256,6 +257,26 @@ class DigestService:
         async with self.sessions() as session:
             row = await session.get(DigestSchedule, guild_id)
             return _schedule_view(row) if row else None
+
+    async def schedule_or_default(self, *, guild_id: int, channel_id: int) -> ScheduleView:
+        """The group's schedule, or the one a group without a schedule gets (off, Monday 09:00 in the group's own
+        time zone, posted in ``channel_id``): what ``/digest now`` and ``/digest preview`` work with before any
+        ``/digest schedule``."""
+        async with self.sessions() as session:
+            row = await session.get(DigestSchedule, guild_id)
+            if row is not None:
+                return _schedule_view(row)
+            group = await session.get(GuildSettings, guild_id)
+        return ScheduleView(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            weekday=DEFAULT_WEEKDAY,
+            hour=DEFAULT_TIME[0],
+            minute=DEFAULT_TIME[1],
+            timezone=(group.timezone if group else None) or "UTC",
+            enabled=False,
+            quiet_weeks=True,
+        )
 
     async def turn_off(self, *, guild_id: int, updated_by: int) -> ScheduleView:
         """Stop the weekly digest; the schedule is kept for turning it on again."""

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
-DEFAULT_WEEKDAY, DEFAULT_TIME = 0, (9, 0)
 PREVIEW_MESSAGES = 5  # ephemeral follow-ups a preview may take; a longer digest says how many more
 
 
@@ -64,20 +63,8 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
 
     async def _current(self, interaction: discord.Interaction) -> ScheduleView:
         """The group's schedule, or the default (Monday 09:00 in the group's zone, here) when it has none."""
-        guild_id = guild_of(interaction)
-        found = await self.digests.schedule(guild_id=guild_id)
-        if found is not None:
-            return found
-        group = await self.guilds.get(guild_id)
-        return ScheduleView(
-            guild_id=guild_id,
-            channel_id=interaction.channel_id or 0,
-            weekday=DEFAULT_WEEKDAY,
-            hour=DEFAULT_TIME[0],
-            minute=DEFAULT_TIME[1],
-            timezone=group.timezone or "UTC",
-            enabled=False,
-            quiet_weeks=True,
+        return await self.digests.schedule_or_default(
+            guild_id=guild_of(interaction), channel_id=interaction.channel_id or 0
         )
 
     @app_commands.command(name="schedule", description="Set the weekly digest's day, time, time zone and channel")

@@ -414,3 +414,21 @@ async def test_a_digest_moved_by_an_hour_on_its_day_is_not_posted_twice(sessions
     run, posted = await runner(sessions, publisher, next_week).post_due(later, trigger="schedule")
     assert posted and run.period_start == DUE and run.period_end == next_week
     assert publisher.posted[-1].endswith("read at 09:30")  # nothing between the two digests is lost
+
+
+async def test_a_digest_posted_now_before_any_schedule_is_resumed_after_a_stop(sessions: Sessions) -> None:
+    """``/digest now`` works before ``/digest schedule``; a stop in the middle must not leave it half-posted."""
+    digests = DigestService(sessions)
+    for i in range(3):
+        await note_at(sessions, DUE + timedelta(days=1, hours=i), f"note {i}", paper=i)  # the week in progress
+    default = await digests.schedule_or_default(guild_id=GUILD, channel_id=CHANNEL)
+    assert not default.enabled and (default.weekday, default.hour) == (0, 9)
+    publisher = Publisher()
+    publisher.die_after = 1
+    with pytest.raises(RuntimeError):
+        await runner(sessions, publisher, DUE + timedelta(days=2)).post_now(default)
+    publisher.die_after = None
+    await runner(sessions, publisher, DUE + timedelta(days=2, minutes=1)).catch_up()  # the restart
+    run = await digests.latest_run(guild_id=GUILD)
+    assert run is not None and run.state == DigestRunState.SENT and len(run.message_ids) == run.parts == 4
+    assert len(publisher.posted) == 4 == len(set(publisher.posted))
