@@ -38,6 +38,7 @@ MAX_FILTER_CHARS = 500
 STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
 MAX_SUBSCRIPTIONS = 50  # subscriptions one server may have, over all its channels (the operator's default)
 MAX_FEEDS = 20  # distinct feeds one server may follow (the operator's default)
+RECENT_ENTRIES = 10_000  # a feed's newest entries read for the last day it saw: several days of a busy listing
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,3 +660,50 @@ class FeedRuns:
                 .where(GuildPaper.guild_id == guild_id, col(Paper.key).in_(keys))
             )
             return set((await session.exec(query)).all())
+
+    async def last_announced(self, *, feed_id: int, before: datetime) -> datetime | None:
+        """The date of the newest paper this feed listed as new before ``before``; None when it listed none.
+
+        arXiv's listings date each paper with its announcement day, so this is the last day the feed saw. Only
+        the feed's :data:`RECENT_ENTRIES` newest entries are read: they hold its latest days.
+        """
+        async with self.sessions() as session:
+            conn = await session.connection()
+            recent = (
+                sa_select(_ENTRIES.c.paper_id, _ENTRIES.c.announce_type)
+                .where(_ENTRIES.c.feed_id == feed_id)
+                .order_by(_ENTRIES.c.id.desc())
+                .limit(RECENT_ENTRIES)
+                .subquery()
+            )
+            query = (
+                sa_select(func.max(_PAPERS.c.published))
+                .select_from(recent.join(_PAPERS, _PAPERS.c.id == recent.c.paper_id))
+                .where(recent.c.announce_type == "new", _PAPERS.c.published < before)
+            )
+            newest: datetime | None = (await conn.execute(query)).scalar()
+            return newest
+
+    async def listed_keys(self, *, feed_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of these papers (by key) this feed has listed before."""
+        found: set[str] = set()
+        async with self.sessions() as session:
+            conn = await session.connection()
+            for chunk in chunked(list(keys)):
+                query = (
+                    sa_select(_PAPERS.c.key)
+                    .join(_ENTRIES, _ENTRIES.c.paper_id == _PAPERS.c.id)
+                    .where(_ENTRIES.c.feed_id == feed_id, _PAPERS.c.key.in_(chunk))
+                )
+                found.update(key for (key,) in await conn.execute(query))
+        return found
+
+    async def add_listed(self, *, feed_id: int, items: Sequence[Listed]) -> dict[str, int]:
+        """Papers the feed would have listed on days it missed, stored as its entries; key -> paper id."""
+        async with self.sessions() as session:
+            feed = await session.get(Feed, feed_id)
+            if feed is None:
+                return {}
+            ids = await store_listed(session, feed_id=feed_id, kind=feed.kind, items=items)
+            await session.commit()
+            return ids
