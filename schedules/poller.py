@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import aiohttp
 
@@ -21,6 +21,9 @@ from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, li
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds import DueFeed, FeedRuns, FeedService, PlannedDelivery
 from storage.papers import PaperView
+
+if TYPE_CHECKING:
+    from schedules.catch_up import CatchUp
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,7 @@ class FeedPoller:
         max_posts: int = 50,
         guard: AddressGuard | None = None,
         feeds_at_once: int = FEEDS_AT_ONCE,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.runs, self.feeds, self.limiter, self.deliverer = runs, feeds, limiter, deliverer
         self.interval, self.timeout, self.max_bytes, self.clock, self.arxiv = interval, timeout, max_bytes, clock, arxiv
@@ -129,6 +133,7 @@ class FeedPoller:
         if feeds_at_once < 1:
             raise ValueError("feeds_at_once must be at least 1")
         self._feeds_at_once = asyncio.Semaphore(feeds_at_once)
+        self.catch_up = catch_up  # the announcement days a category listing's feed missed, from the arXiv API
 
     async def poll_once(self) -> PollReport:
         """Fetch every due feed, a few at a time (one slow or failing feed holds one place, never the others)."""
@@ -177,6 +182,8 @@ class FeedPoller:
                 guard=self.guard,
             )
             listing = await asyncio.to_thread(listing_from, result)  # feedparser stays off the event loop
+            if listing is not None and self.catch_up is not None:  # days the feed missed go first; may raise
+                await self.catch_up.before_listing(self, feed, listing, report)
         except FeedError as exc:
             # Backoff starts from a minute, or the poll interval when shorter: a feed recovers within a few
             # intervals of its source recovering.
