@@ -22,6 +22,7 @@ from bot.import_progress import DiscordImportProgress
 from bot.requesters import BotJobs, Tree
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
+from schedules.catch_up import CatchUp
 from schedules.digests import DigestRunner
 from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs
 from schedules.poller import FeedPoller
@@ -85,6 +86,7 @@ def build_services(settings: Settings) -> Services:
         interval=settings.feed_poll_interval,
         max_posts=settings.feed_max_posts,
         guard=settings.feed_guard(),
+        catch_up=CatchUp(runs=runs, arxiv=arxiv),  # listing days a feed missed, from the arXiv API
     )
     return Services(
         engine=engine,

@@ -10,11 +10,12 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import discord
 
 from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sentences
+from schedules.catch_up import CaughtUp
 from schedules.poller import Batch, ChannelUnavailable, OnSent
 from storage.feeds import PlannedDelivery
 from storage.papers import PaperView
@@ -88,6 +89,21 @@ def held_back_line(held_back: Mapping[str, int]) -> str:
         head = f"…and {total} more new {noun} ({shown}{others})"
         hint = "Narrow these feeds with keywords: `/feed remove` them and `/feed add … keywords:`."
     return clip(f"{head}, kept for the weekly digest. {hint}", CONTENT)
+
+
+def caught_up_line(note: CaughtUp) -> str:
+    """The line closing a channel's papers from listing days a feed missed: how many, which days, and why."""
+
+    def day(when: date) -> str:
+        return f"{when:%a} {when.day} {when:%b}"
+
+    days = day(note.first_day) if note.first_day == note.last_day else f"{day(note.first_day)} – {day(note.last_day)}"
+    noun = "paper" if note.papers == 1 else "papers"
+    source = clip(note.source.replace("`", "'"), 80)
+    why = "the feed could not be read" if note.feed_failed else "the bot was offline"
+    skipped = " Older days were skipped." if note.skipped else ""
+    text = f"↻ Caught up: {note.papers} {noun} from {days} that the `{source}` feed missed while {why}.{skipped}"
+    return clip(text, CONTENT)
 
 
 class DiscordDeliverer:
@@ -177,6 +193,12 @@ class DiscordDeliverer:
             _raise_if_unavailable(exc, channel_id, channel, "read the history of")
             raise
         return None
+
+    async def caught_up(self, note: CaughtUp) -> None:
+        """Close a channel's caught-up papers with :func:`caught_up_line`, paced like the papers before it."""
+        async with self._locks[note.channel_id]:
+            channel = await self._channel(note.channel_id)
+            await self._send(note.channel_id, channel, caught_up_line(note), [])
 
     async def post_messages(
         self, channel_id: int, messages: Sequence[list[discord.Embed]], on_posted: Callable[[int], Awaitable[None]]
