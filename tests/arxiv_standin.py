@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import html
 import re
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -39,6 +41,9 @@ _ENTRY_ID = re.compile(r"<id>https?://arxiv\.org/abs/(?P<id>.+?)(?:v\d+)?</id>")
 _ENTRY_TITLE = re.compile(r"<title>(?P<title>.*?)</title>", re.S)
 _TITLE_PHRASE = re.compile(r'ti:"(?P<phrase>[^"]*)"')
 _SEARCH_WORD = re.compile(r"[^\W_]+")
+_CATEGORY_TERM = re.compile(r"\bcat:(?P<category>[\w.*-]+)")
+_SUBMITTED = re.compile(r"submittedDate:\[(?P<start>\d{12}) TO (?P<end>\d{12})\]")
+_OPENSEARCH = re.compile(r"<opensearch:(?P<name>itemsPerPage|totalResults|startIndex)>\d+</opensearch:(?P=name)>")
 
 
 def search_words(text: str) -> list[str]:
@@ -56,18 +61,21 @@ def entry_xml(
     summary: str = "We study the problem and report results.",
     category: str = "cs.CL",
     version: int = 1,
+    also: Sequence[str] = (),
 ) -> str:
-    """An API entry in the shape of the real captures, for a paper a test invents (``published``: ISO date)."""
+    """An API entry in the shape of the real captures, for a paper a test invents (``published``: ISO date);
+    ``also`` names the categories it is cross-listed in."""
     esc = html.escape
     stamp = f"{published}T17:59:59Z" if "T" not in published else published
     names = "".join(f"\n    <author>\n      <name>{esc(name)}</name>\n    </author>" for name in authors)
+    cross = "".join(f'\n    <category term="{c}" scheme="http://arxiv.org/schemas/atom"/>' for c in also)
     return (
         f"<entry>\n    <id>http://arxiv.org/abs/{arxiv_id}v{version}</id>\n    <title>{esc(title)}</title>\n"
         f"    <updated>{stamp}</updated>\n"
         f'    <link href="https://arxiv.org/abs/{arxiv_id}v{version}" rel="alternate" type="text/html"/>\n'
         f'    <link href="https://arxiv.org/pdf/{arxiv_id}v{version}" rel="related" type="application/pdf" '
         f'title="pdf"/>\n    <summary>  {esc(summary)}</summary>\n'
-        f'    <category term="{category}" scheme="http://arxiv.org/schemas/atom"/>\n'
+        f'    <category term="{category}" scheme="http://arxiv.org/schemas/atom"/>{cross}\n'
         f"    <published>{stamp}</published>\n"
         f'    <arxiv:primary_category term="{category}"/>{names}\n  </entry>'
     )
@@ -119,11 +127,30 @@ class Catalog:
         """A feed carrying these entry blocks."""
         return (self.head + "".join(f"  {block}\n" for block in blocks) + "</feed>\n").encode("utf-8")
 
+    def page_of(self, blocks: list[str], *, total: int, start: int, per_page: int) -> bytes:
+        """One page of a search's results, with arXiv's counts of the whole search."""
+        counts = {"itemsPerPage": per_page, "totalResults": total, "startIndex": start}
+
+        def count(m: re.Match[str]) -> str:
+            return f"<opensearch:{m['name']}>{counts[m['name']]}</opensearch:{m['name']}>"
+
+        return (_OPENSEARCH.sub(count, self.head) + "".join(f"  {b}\n" for b in blocks) + "</feed>\n").encode("utf-8")
+
     @staticmethod
     def title_of(block: str) -> str:
         """An entry's title as text."""
         match = _ENTRY_TITLE.search(block)
         return html.unescape(" ".join(match["title"].split())) if match else ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A paper a test has arXiv know, found by category and submission date."""
+
+    arxiv_id: str
+    submitted: datetime  # its first version's, aware
+    categories: tuple[str, ...]  # primary first
+    block: str  # the API entry
 
 
 @dataclass
@@ -172,6 +199,7 @@ class FakeArxiv:
             "api2026_search_cat_math.NT_OR_math.AG_max3.xml"
         )
         self.added: dict[str, str] = {}  # entries a test invents, found by title_search like the catalog's
+        self.submitted: list[Submitted] = []  # papers a test invents, found by category and submission date
         self.in_flight = 0
         self.max_in_flight = 0
         self.server: TestServer | None = None
@@ -202,7 +230,8 @@ class FakeArxiv:
         return self
 
     def respond(self, query: dict[str, str]) -> Reply:
-        """The default answer: id_list from the catalog (400 if a refused id is in it), searches as configured."""
+        """The default answer: id_list from the catalog (400 if a refused id is in it), searches by submission date
+        from :attr:`submitted`, other searches as configured."""
         if query.get("id_list"):
             ids = query["id_list"].split(",")
             refused = [i for i in ids if i in self.refused_ids]
@@ -212,12 +241,63 @@ class FakeArxiv:
                     reply.body = re.sub(rb"(?<=format.for.)abc\b", refused[0].encode(), reply.body)
                 return reply
             return Reply(body=self.catalog.feed(ids))
+        if _SUBMITTED.search(query.get("search_query", "")):
+            return self.date_search(query)
         return self.search_reply(query)
 
     def add_paper(self, arxiv_id: str, title: str, *, authors: list[str], published: str, summary: str = "") -> None:
         """Make a paper findable by title (see :func:`entry_xml`)."""
         summary = summary or f"We study {title.lower()} and report results."
         self.added[arxiv_id] = entry_xml(arxiv_id, title, authors=authors, published=published, summary=summary)
+
+    def add_submitted(
+        self,
+        arxiv_id: str,
+        title: str,
+        *,
+        submitted: datetime,
+        categories: Sequence[str],
+        authors: Sequence[str] = ("Ada Chen",),
+        summary: str = "",
+        version: int = 1,
+    ) -> None:
+        """Make a paper findable by ``cat:`` and ``submittedDate:`` (``categories``: primary first)."""
+        stamp = submitted.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        block = entry_xml(
+            arxiv_id,
+            title,
+            authors=list(authors),
+            published=stamp,
+            summary=summary or f"We study {title.lower()} and report results.",
+            category=categories[0],
+            version=version,
+            also=categories[1:],
+        )
+        self.submitted.append(Submitted(arxiv_id, submitted, tuple(categories), block))
+
+    def date_search(self, query: dict[str, str]) -> Reply:
+        """Answer ``cat:X AND submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]`` as arXiv does: papers in any named
+        category (``cs.*`` too) whose first version was submitted within the minutes given (GMT, both ends
+        included), sorted by submission date, paged by start/max_results, with the whole search's count."""
+        text = query.get("search_query", "")
+        window = _SUBMITTED.search(text)
+        assert window is not None, text
+        start, end = window["start"], window["end"]
+        patterns = [m["category"] for m in _CATEGORY_TERM.finditer(text)]
+        found = [
+            paper
+            for paper in self.submitted
+            if start <= paper.submitted.astimezone(UTC).strftime("%Y%m%d%H%M") <= end
+            and any(fnmatch.fnmatchcase(c, p) for c in paper.categories for p in patterns)
+        ]
+        found.sort(key=lambda paper: paper.submitted, reverse=query.get("sortOrder") == "descending")
+        first, count = int(query.get("start", "0")), int(query.get("max_results", "10"))
+        blocks = [paper.block for paper in found[first : first + count]]
+        return Reply(body=self.catalog.page_of(blocks, total=len(found), start=first, per_page=count))
+
+    def date_searches(self) -> list[Seen]:
+        """The searches by submission date received so far."""
+        return [seen for seen in self.seen if "submittedDate:" in seen.query.get("search_query", "")]
 
     def title_search(self, query: dict[str, str]) -> Reply:
         """Answer ``ti:"…" OR ti:"…"`` as arXiv does: entries whose title holds one of the phrases (case and
