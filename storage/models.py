@@ -192,6 +192,7 @@ class ImportState:
     APPLYING = "applying"  # notes are being written, a chunk per transaction
     RESOLVING = "resolving"  # written; titles are being looked up on arXiv in the background
     DONE = "done"
+    STOPPED = "stopped"  # the process applying it stopped before it finished: rolled back, nothing of it kept
 
 
 class ImportRun(SQLModel, table=True):

@@ -236,6 +236,7 @@ async def write_notes(
             origin=NoteOrigin.IMPORT,
             status=planned.status,
             undated=planned.written_on is None,
+            import_id=run_id,
         )
         existing.add(paper_id)  # two entries on one paper that the parser did not merge: the first wins
         made.append((note, _valid_tags(planned.tags)))
@@ -299,6 +300,7 @@ async def restore_notes(
             message_id=exported.message_id if same_group else None,
             thread_id=exported.thread_id if same_group else None,
             origin=NoteOrigin.IMPORT,
+            import_id=outcome.import_id,
         )
         made.append((note, _valid_tags(exported.tags)))
         revisions.extend((note, rev) for rev in exported.revisions)
