@@ -24,7 +24,7 @@ from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.catch_up import CatchUp
 from schedules.digests import DigestRunner
-from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs
+from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs, watch_imports
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from schedules.titles import TitleResolver
@@ -107,7 +107,7 @@ def build_services(settings: Settings) -> Services:
             digests, grace=timedelta(hours=settings.digest_grace_hours), leases=LeaseService(sessions)
         ),  # a run is posted by the one process holding its claim
         leases=LeaseService(sessions),
-        imports=ImportService(sessions),
+        imports=ImportService(sessions, leases=LeaseService(sessions)),  # claims the imports it applies
         exports=ExportService(sessions),
         titles=(titles := TitleService(sessions)),
         title_resolver=TitleResolver(titles, arxiv),
@@ -195,6 +195,12 @@ class PaperClub(commands.Bot):
         if not self._frozen:
             # A cycle at once: deliveries a stopped process left pending are settled now that channels can be read.
             poll_at_once(self.services.scheduler)
+            # Imports a stopped process left half-applied are rolled back, now and every minute; members are told.
+            watch_imports(
+                self.services.scheduler,
+                imports=self.services.imports,
+                told=DiscordImportProgress(self, self.services.imports),
+            )
             # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
             self.services.scheduler.add_job(
                 self.services.digest_runner.start,

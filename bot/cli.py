@@ -572,6 +572,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from storage.errors import UserFacingError
     from storage.imports.importer import Author, ImportService, read_document
     from storage.imports.plan import Shape
+    from storage.leases import LeaseService
     from storage.notes import NoteService
 
     settings = load_settings(require_token=False)
@@ -602,7 +603,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             author = Author(id=member, name=name or "")
             if args.dry_run:
                 return author, None
-            return author, await ImportService(sessions).apply(
+            imports = ImportService(sessions, leases=LeaseService(sessions))  # the bot rolls back one stopped mid-way
+            return author, await imports.apply(
                 preview, guild_id=args.guild, member_id=member, author=author, progress=progress_bar
             )
         finally:

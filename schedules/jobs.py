@@ -12,6 +12,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from schedules.poller import FeedPoller
 from schedules.titles import TitleResolver
+from storage.imports.importer import ImportService, StoppedImport
 from storage.leases import LeaseService
 from storage.papers import PaperService
 
@@ -21,11 +22,21 @@ PENDING_METADATA_JOB = "metadata:pending"
 POLL_FEEDS_JOB = "feeds:poll"
 POLL_LEASE = "feeds"
 RESOLVE_TITLES_JOB = "imports:resolve"
+ROLL_BACK_IMPORTS_JOB = "imports:roll-back"
+ROLL_BACK_TICK = 60.0  # seconds between looks for imports a stopped process left half-applied (claims last 2 min)
 TITLES_LEASE = "titles"
 TITLE_TICK = 60.0  # seconds between runs of the title resolver; a run sends at most a few requests (MAX_BATCHES)
 MIN_LEASE = timedelta(seconds=15)
 METADATA_TICK = 30.0  # seconds between looks for pending papers whose retry is due; most looks ask arXiv nothing
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
+
+
+class StoppedImports(Protocol):
+    """Where members are told an import was rolled back (the bot edits the import's message in the channel)."""
+
+    async def stopped(self, run: StoppedImport) -> None:
+        """Say the import stopped before it finished, nothing of it was kept, and it is to be run again."""
+        ...
 
 
 class JobSettings(Protocol):
@@ -160,6 +171,41 @@ def register_jobs(
             coalesce=True,
             max_instances=1,
         )
+
+
+async def roll_back_imports(imports: ImportService, told: StoppedImports | None = None) -> None:
+    """Roll back the imports a stopped process left half-applied, and tell their members.
+
+    Only imports whose claim is gone are touched (their process stopped: the claim ran out, or its holder ended
+    on this host), so every process may run this: an import a live process is applying is left to it.
+    """
+    try:
+        stopped = await imports.roll_back_stopped()
+    except Exception:
+        log.exception("rolling back stopped imports failed")
+        return
+    for run in stopped:
+        if told is None:
+            continue
+        try:
+            await told.stopped(run)
+        except Exception:  # a deleted message or a missing permission must not stop the others
+            log.exception("telling the channel that import %s was rolled back failed", run.import_id)
+
+
+def watch_imports(scheduler: BaseScheduler, *, imports: ImportService, told: StoppedImports | None) -> None:
+    """Roll back stopped imports now (at start-up, once their messages can be edited) and every minute after."""
+    scheduler.add_job(
+        roll_back_imports,
+        "interval",
+        seconds=ROLL_BACK_TICK,
+        args=[imports, told],
+        id=ROLL_BACK_IMPORTS_JOB,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(UTC),
+    )
 
 
 def poll_at_once(scheduler: BaseScheduler) -> None:

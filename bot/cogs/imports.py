@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.import_progress import applying_embed
 from bot.import_render import REPORT_NAME, TitleProgress, preview_embed, report_text, summary_embed
 from bot.interactions import NO_MENTIONS, ConfirmView, MemberCooldown, guild_of
 from storage.errors import UserFacingError, ValidationError
@@ -131,9 +132,17 @@ class Imports(commands.Cog):
         await interaction.followup.send(embed=embed, files=report_files(preview), view=view, ephemeral=True)
 
     async def _apply(self, interaction: discord.Interaction, preview: ImportPreview, author: Author) -> None:
-        """Write the notes, post the one summary in the channel, and tell the moderator."""
+        """Post the import's one message in the channel, write the notes, turn the message into the summary, and
+        tell the moderator. If the bot stops mid-way, the import is rolled back and the message says so."""
         guild_id = guild_of(interaction)
-        outcome = await self.imports.apply(preview, guild_id=guild_id, member_id=interaction.user.id, author=author)
+        posted = await self._announce(interaction, preview)
+        outcome = await self.imports.apply(
+            preview,
+            guild_id=guild_id,
+            member_id=interaction.user.id,
+            author=author,
+            message=(posted.channel.id, posted.id) if posted is not None else None,
+        )
         summary = summary_embed(
             file_name=preview.file_name,
             shape=preview.plan.shape,
@@ -145,18 +154,29 @@ class Imports(commands.Cog):
         done = f"Imported: {outcome.notes_created:,} new notes, {outcome.notes_kept:,} already here."
         if outcome.notes_refused:
             done += "\nNot saved:\n" + "\n".join(f"- {reason}" for reason in outcome.notes_refused[:10])
-        channel = interaction.channel
-        if isinstance(channel, discord.abc.Messageable):
+        if posted is None:
+            done += "\nI could not post the summary in this channel."
+        else:
             try:
-                posted = await channel.send(embed=summary, allowed_mentions=NO_MENTIONS)
+                await posted.edit(embed=summary, allowed_mentions=NO_MENTIONS)
             except discord.HTTPException as exc:
-                log.warning("guild=%s import=%s summary not posted: %s", guild_id, outcome.import_id, exc)
-                done += "\nI could not post the summary in this channel."
-            else:
-                await self.imports.set_message(
-                    guild_id=guild_id, import_id=outcome.import_id, channel_id=posted.channel.id, message_id=posted.id
-                )
-                done += f"\nSummary: {posted.jump_url}"
+                log.warning("guild=%s import=%s summary not shown: %s", guild_id, outcome.import_id, exc)
+            done += f"\nSummary: {posted.jump_url}"
         if outcome.titles_queued:
             done += f"\n{outcome.titles_queued:,} titles are being looked up on arXiv; the summary shows how far."
         await interaction.followup.send(done[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _announce(self, interaction: discord.Interaction, preview: ImportPreview) -> discord.Message | None:
+        """The import's message in the channel, posted before anything is written; None if it can't be posted."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        try:
+            return await channel.send(
+                embed=applying_embed(preview, by_id=interaction.user.id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning(
+                "guild=%s import of %s: its message was not posted: %s", interaction.guild_id, preview.file_name, exc
+            )
+            return None

@@ -303,12 +303,3 @@ class ImportService:
                 member_id=row.member_id,
                 author_id=row.author_id,
             )
-
-    async def set_message(self, *, guild_id: int, import_id: int, channel_id: int, message_id: int) -> None:
-        """Remember the message that shows an import's progress, for the title resolver to edit."""
-        async with self.sessions() as session:
-            row = await session.get(ImportRun, import_id)
-            if row is None or row.guild_id != guild_id:
-                return
-            row.channel_id, row.message_id = channel_id, message_id
-            await session.commit()

@@ -3,15 +3,20 @@ Discord."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+import storage.imports.importer as importer
 from storage.exports import ExportService
 from storage.imports import parse_document
-from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, OWNER, Club
+from tests.arxiv_standin import FakeArxiv
+from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, OWNER, Club, bot_on, running_club
 from tests.fakediscord import CommandUnavailable
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "imports"
@@ -275,3 +280,64 @@ async def test_a_note_imported_by_title_is_linked_with_note_edit_and_a_reimport_
     )
     assert "0 new notes" in again.messages[-1].text()
     assert await count(club, "notes") == before
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the bot work until ``condition`` holds (a guard, not a measure of time)."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - a message edit has no event to wait on
+            await asyncio.sleep(0.01)
+
+
+async def test_an_import_stopped_mid_way_is_rolled_back_on_restart_and_its_message_says_so(
+    fake_arxiv: FakeArxiv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = parse_document((SAMPLES / "running_log.md").read_text())
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("note add", user=BOB, paper="1111.2011", tags="transformers", text="Posted on Discord.")
+        known = await rows(club, "SELECT guild_id, paper_id, source FROM guild_papers")
+        imports = club.bot.services.imports
+        imports.chunk = 2
+        written = importer.write_notes
+        calls = 0
+
+        async def killed_on_the_third_chunk(*args: Any, **kwargs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RuntimeError("the process was killed")
+            await written(*args, **kwargs)
+
+        async def gives_nothing_back(name: str) -> None:  # a killed process runs nothing on its way out
+            return None
+
+        monkeypatch.setattr(importer, "write_notes", killed_on_the_third_chunk)
+        monkeypatch.setattr(imports.leases, "release", gives_nothing_back)
+        await club.run(
+            "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
+        )
+        assert await count(club, "notes") == 1 + 4  # Bob's, and two chunks of the import
+        posted = club.posted()
+        message = posted[-1]  # after Bob's note
+        assert "Importing running_log.md" in message.text()
+        await club.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            await until(lambda: "stopped" in again.posted()[-1].text())
+            told = again.posted()
+            assert [m.id for m in told] == [m.id for m in posted]  # the import's own message, edited
+            shown = told[-1].text()
+            assert "restart" in shown and "nothing of it was kept" in shown
+            assert "`/import` again with the same file" in shown and f"<@{MOD}>" in shown
+            assert await rows(club, "SELECT count(*), min(author_id) FROM notes") == [(1, BOB)]
+            assert await rows(club, "SELECT state FROM imports") == [("stopped",)]
+            assert await rows(club, "SELECT guild_id, paper_id, source FROM guild_papers") == known
+            assert await count(club, "title_lookups") == 0
+
+            done = await again.run(
+                "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(again, "running_log.md")}
+            )
+            assert f"{len(plan.notes)} new notes, 0 already here" in done.messages[-1].text()
+            assert await count(again, "notes") == 1 + len(plan.notes)  # whole, this time
+            summary = again.posted()[-1]
+            assert summary.id != message.id and f"{len(plan.notes)} new notes" in summary.text()
