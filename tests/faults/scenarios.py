@@ -5,16 +5,20 @@ reads Discord's messages and the database for anything lost or doubled."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 from sqlmodel import col
 
 from storage.db import make_engine, make_sessions
-from storage.migrations import status
+from storage.migrations import status, upgrade
+from storage.migrations.run import migrate_engine
 from storage.models import Delivery, DeliveryState, DigestRun, DigestRunState, Paper
 from storage.notes import NoteService
-from tests.faults.world import CHANNELS, GUILD, World
+from tests.faults.world import CHANNELS, GUILD, BotProcess, World
 
 KILL_WAIT = 30.0  # seconds to wait for the moment a kill was planned for; then it is killed anyway
 
@@ -176,3 +180,105 @@ async def digest_under_kills(world: World, *, notes: int, rounds: int) -> Outcom
     if list(run.message_ids) != [m.id for m in posted]:
         problems.append("the run's recorded messages are not the channel's")
     return Outcome(world.seed, world.kills, world.starts, len(wanted), problems)
+
+
+async def old_database(url: str, *, runs: int) -> dict[str, int]:
+    """A database at the first revision with a row in every table and ``runs`` digest runs (a table a later
+    revision rebuilds on SQLite, so that its migration takes a while); returns the row count of each table."""
+    from tests.storage.test_migrations import FIRST, ROWS, table_of
+
+    engine = make_engine(url)
+    try:
+        await migrate_engine(engine, FIRST)
+        async with engine.begin() as conn:
+            for name, rows in ROWS.items():
+                await conn.execute(insert(table_of(name, rows[0])), rows)
+            run = dict(ROWS["digest_runs"][0])
+            many = [
+                {**run, "id": i, "guild_id": 10_000 + i, "period_start": run["period_start"] + timedelta(weeks=i)}
+                for i in range(2, runs + 2)
+            ]
+            await conn.execute(insert(table_of("digest_runs", run)), many)
+    finally:
+        await engine.dispose()
+    return {name: len(rows) + (runs if name == "digest_runs" else 0) for name, rows in ROWS.items()}
+
+
+async def row_counts(url: str, tables: list[str]) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return {name: (await conn.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one() for name in tables}
+    finally:
+        await engine.dispose()
+
+
+async def migration_under_kills(world: World, rounds: int, *, runs: int = 150_000) -> Outcome:
+    """A bot is killed at a random moment of its migrations: on a new database's first start (its tables
+    created), and on a database from the first revision (rows kept through every later revision). The database
+    is then as it was or at the newest revision, never between, with every row; the next start goes on from
+    there, and the last one runs to the end and connects."""
+    from tests.storage.test_migrations import FIRST
+
+    template = world.folder / "first-revision.db"
+    counts = await old_database(f"sqlite:///{template}", runs=runs)
+    database = Path(world.database_url.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def prepare(old: bool) -> None:
+        for leftover in database.parent.glob(f"{database.name}*"):
+            leftover.unlink()
+        if old:
+            shutil.copyfile(template, database)
+
+    async def migrating(bot: BotProcess, old: bool) -> float:
+        """Wait until the start begins migrating (a new database's file appears; an old one is written to)."""
+        marker = database if not old else database.with_name(database.name + "-wal")
+        while not marker.exists() and bot.running:  # noqa: ASYNC110 - another process writes the file
+            await asyncio.sleep(0.002)
+        return loop.time()
+
+    # How long the migrations of each kind of start take here: the kills are spread over that.
+    took: dict[bool, float] = {}
+    for old in (False, True):
+        prepare(old)
+        bot = await world.start(wait_ready=False)
+        began = await migrating(bot, old)
+        while not (await status(world.database_url)).up_to_date:  # noqa: ASYNC110 - another process migrates
+            await asyncio.sleep(0.002)
+        took[old] = loop.time() - began
+        world.kill(bot)
+        await bot.proc.wait()
+        world.log(f"{'an old' if old else 'a new'} database migrates in {took[old]:.3f} s")
+
+    for round_ in range(rounds):
+        old = round_ % 2 == 1
+        before = FIRST if old else None
+        prepare(old)
+        bot = await world.start(wait_ready=False)
+        await migrating(bot, old)
+        await asyncio.sleep(world.rng.uniform(0, took[old]))
+        world.kill(bot)
+        await bot.proc.wait()
+        found = await status(world.database_url)
+        world.log(f"killed at revision {found.current}")
+        if found.current not in (before, found.head):
+            problems.append(f"killed at revision {found.current}")
+        if (await upgrade(world.database_url)).current != found.head:  # what the next start does first
+            problems.append("the next start could not finish the migrations")
+        if old and (await row_counts(world.database_url, list(counts))) != counts:
+            problems.append("rows were lost")
+
+    prepare(True)
+    bot = await world.start()  # one more start on a first-revision database: it migrates and connects
+    code = await bot.stop()
+    if code != 0:
+        problems.append(f"the last bot exited with {code}:\n{bot.tail()}")
+    if (
+        not (await status(world.database_url)).up_to_date
+        or (await row_counts(world.database_url, list(counts))) != counts
+    ):
+        problems.append("the last start did not leave every row at the newest revision")
+    return Outcome(world.seed, world.kills, world.starts, rounds, problems)
