@@ -18,7 +18,8 @@ from storage.migrations import status, upgrade
 from storage.migrations.run import migrate_engine
 from storage.models import Delivery, DeliveryState, DigestRun, DigestRunState, Paper
 from storage.notes import NoteService
-from tests.faults.world import CHANNELS, GUILD, BotProcess, World
+from tests.fakediscord import DEFAULT_PERMISSIONS
+from tests.faults.world import CHANNELS, GUILD, MANAGE_GUILD, MOD, OWNER, BotProcess, World
 
 KILL_WAIT = 30.0  # seconds to wait for the moment a kill was planned for; then it is killed anyway
 
@@ -282,3 +283,77 @@ async def migration_under_kills(world: World, rounds: int, *, runs: int = 150_00
     ):
         problems.append("the last start did not leave every row at the newest revision")
     return Outcome(world.seed, world.kills, world.starts, rounds, problems)
+
+
+SHARDS = 2
+SECOND_GUILD = (1 << 40) + (1 << 22)  # on shard 1 of 2; GUILD is on shard 0
+SECOND_CHANNEL = 900_000_000_000_000_031
+
+
+async def lease_holder_pid(world: World) -> int | None:
+    """The process polling the feeds now, by the lease row (``host:pid:random``)."""
+    engine = make_engine(world.database_url)
+    try:
+        async with engine.connect() as conn:
+            holder = (await conn.execute(text("SELECT holder FROM leases WHERE name = 'feeds'"))).scalar()
+    finally:
+        await engine.dispose()
+    return int(holder.split(":")[1]) if holder else None
+
+
+async def two_processes_under_kills(world: World, rounds: int) -> Outcome:
+    """Two processes on one PostgreSQL, each running one of two shards with a server on each; one of them is
+    killed at random (often the one polling, right after Discord took one of its cards) while the other runs on,
+    then started again. Every listed paper is in each server's channel once."""
+    world.fake.add_guild(SECOND_GUILD, owner_id=OWNER)
+    world.fake.add_channel(SECOND_GUILD, SECOND_CHANNEL, name="papers")
+    world.fake.add_member(SECOND_GUILD, MOD, name="mod", permissions=DEFAULT_PERMISSIONS | MANAGE_GUILD)
+    channels = {GUILD: CHANNELS[0], SECOND_GUILD: SECOND_CHANNEL}
+
+    async def start(shard: int) -> BotProcess:
+        bot = await world.start(wait_ready=False, SHARD_COUNT=str(SHARDS), SHARD_IDS=str(shard))
+        await world.fake.shards_ready(SHARDS, shard_ids=[shard], timeout=60)
+        return bot
+
+    bots = {shard: await start(shard) for shard in range(SHARDS)}
+    await world.fake.shards_ready(SHARDS, timeout=60)
+    for guild, channel in channels.items():
+        inter = await world.fake.slash(
+            "feed add", guild_id=guild, channel_id=channel, user_id=MOD, options={"source": "cs.LG"}
+        )
+        await inter.wait_done()
+        assert "Following" in inter.text(), inter.text()
+
+    def expected() -> dict[int, set[str]]:
+        return {channel: world.listing.posted_after(0) for channel in channels.values()}
+
+    for _ in range(rounds):
+        await world.wait_for_cards(expected(), timeout=60)
+        world.listing.next_day()
+        world.log(f"day {len(world.listing.days) - 1} listed")
+        holder = await lease_holder_pid(world)
+        polling = next((s for s, b in bots.items() if b.proc.pid == holder), None)
+        if polling is not None and world.rng.random() < 0.6:
+            victim = polling
+            killed = world.kill_on_bot_message(bots[victim], world.rng.randint(1, 4))
+            try:
+                await asyncio.wait_for(killed.wait(), KILL_WAIT)
+            except TimeoutError:
+                world.fake.on_message = None
+        else:
+            victim = world.rng.randrange(SHARDS)
+            await asyncio.sleep(world.rng.uniform(0.1, 6.0))
+        world.kill(bots[victim])
+        await bots[victim].proc.wait()
+        world.log(f"shard {victim}'s process killed; the other runs on")
+        bots[victim] = await start(victim)
+
+    await world.wait_for_cards(expected(), timeout=90)
+    await world.fake.settle(quiet=1.0, timeout=30)
+    problems = world.check_feed_cards(expected())
+    for shard, bot in bots.items():
+        code = await bot.stop()
+        if code != 0:
+            problems.append(f"shard {shard}'s last process exited with {code}:\n{bot.tail()}")
+    problems += await database_problems(world)
+    return Outcome(world.seed, world.kills, world.starts, sum(map(len, expected().values())), problems)

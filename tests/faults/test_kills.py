@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.scenarios import digest_under_kills, feeds_under_kills, migration_under_kills
+from tests.faults.scenarios import (
+    digest_under_kills,
+    feeds_under_kills,
+    migration_under_kills,
+    two_processes_under_kills,
+)
 from tests.faults.world import world
 
 SEED = 20261204
@@ -38,5 +43,14 @@ async def test_a_start_killed_during_its_migrations_leaves_the_database_whole(db
         pytest.skip("the migrations of a SQLite file: the SQLite pass runs this (PostgreSQL's DDL is transactional)")
     async with world(tmp_path, seed=SEED) as w:
         outcome = await migration_under_kills(w, rounds=6)
+    print(outcome.summary())
+    assert outcome.kills >= 6 and not outcome.problems, outcome.summary()
+
+
+async def test_two_processes_on_postgresql_killed_in_turn_post_each_paper_once(db_url: str, tmp_path: Path) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several processes share PostgreSQL: the --db postgresql pass runs this")
+    async with world(tmp_path, database_url=db_url, seed=SEED) as w:
+        outcome = await two_processes_under_kills(w, rounds=6)
     print(outcome.summary())
     assert outcome.kills >= 6 and not outcome.problems, outcome.summary()
