@@ -15,6 +15,7 @@ import secrets
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -157,6 +158,17 @@ def _valid_shard(shard: Any) -> bool:
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
+@dataclass
+class _Outage:
+    """Requests Discord fails on purpose (see FakeDiscord.fail_requests)."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    left: int | None  # requests still to fail; None: until healed
+    taken: bool  # the request takes effect all the same
+
+
 class FakeDiscord:
     """Loopback Discord. Create, `await start()`, add guilds/channels/members, connect a bot (see client.py)."""
 
@@ -197,6 +209,9 @@ class FakeDiscord:
         # Called with every message Discord has just taken, before the sender hears back: the fault suite stops
         # the bot there, between a message going out and the bot recording it.
         self.on_message: Callable[[Message], None] | None = None
+        # Outages injected with fail_requests: (method, path pattern, status, requests left or None, taken)
+        self._outages: list[_Outage] = []
+        self.failed_requests: list[tuple[str, str, int]] = []  # (method, path, status) answered by an outage
 
         self._channels: dict[int, dict] = {}  # every channel, thread and DM by id
         self._messages: dict[int, list[Message]] = {}  # channel id -> live messages in order
@@ -386,6 +401,30 @@ class FakeDiscord:
             }
             self._messages[channel_id] = []
         return channel_id
+
+    def fail_requests(
+        self, method: str, path: str, *, status: int = 503, times: int | None = None, taken: bool = False
+    ) -> None:
+        """Discord has trouble: requests matching ``method`` and ``path`` (a regular expression over the path after
+        /api/v10, e.g. rf"/channels/{cid}/messages") answer ``status``, the next ``times`` of them or until
+        :meth:`heal_requests`. With ``taken``, Discord does the work (a message is posted) and still answers the
+        error, as a gateway timing out behind it would. discord.py retries 500, 502, 504 and 524 itself, with
+        seconds of sleep; a 503 reaches the bot at once."""
+        self._outages.append(_Outage(method, re.compile(path), status, times, taken))
+
+    def heal_requests(self) -> None:
+        """Every injected outage is over."""
+        self._outages.clear()
+
+    def _outage(self, method: str, path: str) -> _Outage | None:
+        for outage in self._outages:
+            if outage.method == method and outage.path.fullmatch(path):
+                if outage.left is not None:
+                    outage.left -= 1
+                    if outage.left <= 0:
+                        self._outages.remove(outage)
+                return outage
+        return None
 
     def block_dms(self, user_id: int) -> None:
         """The user does not accept DMs from the bot: DM sends answer 403 code 50007."""
@@ -1593,6 +1632,12 @@ class FakeDiscord:
             handler, auth, match = route
             if auth and request.headers.get("Authorization") != f"Bot {self.token}":
                 return json_response({"message": "401: Unauthorized", "code": 0}, 401)
+            if (outage := self._outage(method, path)) is not None:
+                self.failed_requests.append((method, path, outage.status))
+                log.info("fakediscord: %s %s -> %s (injected)", method, path, outage.status)
+                if outage.taken:
+                    await handler(request, **{k: v for k, v in match.groupdict().items() if v is not None})
+                return json_response({"message": f"{outage.status}: injected outage", "code": 0}, outage.status)
             params = {k: v for k, v in match.groupdict().items() if v is not None}
             if "iid" in params:
                 inter = self._interactions.get(int(params["iid"]))
