@@ -9,14 +9,16 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
+import aiohttp
 import discord
 
 from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sentences
 from schedules.catch_up import CaughtUp
-from schedules.poller import Batch, ChannelUnavailable, OnSent
+from schedules.poller import Batch, ChannelUnavailable, OnSent, SendFailed
 from storage.feeds import PlannedDelivery
 from storage.papers import PaperView
 
@@ -118,8 +120,9 @@ class DiscordDeliverer:
     async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
         """Post the batch in order, awaiting ``on_sent(delivery ids, message id)`` after each message.
 
-        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden; messages already posted
-        have been reported through ``on_sent`` by then.
+        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden, and :class:`SendFailed` when
+        Discord refused or could not be reached for now; messages already posted have been reported through
+        ``on_sent`` by then.
         """
         note = held_back_line(batch.held_back)
         if not batch.papers and not note:
@@ -129,12 +132,14 @@ class DiscordDeliverer:
         cards = pack([paper_embed(paper) for _, paper in batch.papers])
         messages = [(embeds, [next(ids) for _ in embeds]) for embeds in cards] or [([], [])]
         async with self._locks[batch.channel_id]:
-            channel = await self._channel(batch.channel_id)
+            with _for_now():
+                channel = await self._channel(batch.channel_id)
             for i, (embeds, delivery_ids) in enumerate(messages):
                 content = (note or None) if i == len(messages) - 1 else None
-                message = await self._send(batch.channel_id, channel, content, embeds)
+                with _for_now():
+                    message = await self._send(batch.channel_id, channel, content, embeds)
                 if delivery_ids:
-                    await on_sent(delivery_ids, message.id)
+                    await on_sent(delivery_ids, message.id)  # its own failures (the database) are not Discord's
 
     async def find_posted(
         self, channel_id: int, since: datetime, papers: Sequence[tuple[PlannedDelivery, PaperView]]
@@ -142,7 +147,7 @@ class DiscordDeliverer:
         """Which of these deliveries the bot already posted in the channel since ``since``: delivery id -> message id.
 
         Only the bot's own feed cards count (not members' links, link cards or notes about the same paper).
-        Raises :class:`ChannelUnavailable` like :meth:`deliver`.
+        Raises :class:`ChannelUnavailable` and :class:`SendFailed` like :meth:`deliver`.
         """
         wanted: dict[str, list[int]] = defaultdict(list)
         for planned, paper in papers:
@@ -154,19 +159,20 @@ class DiscordDeliverer:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)  # the database keeps UTC without a zone
         after = discord.Object(id=discord.utils.time_snowflake(since - CLOCK_SKEW))
-        channel = await self._channel(channel_id)
         found: dict[int, int] = {}
-        try:
-            async for message in channel.history(limit=HISTORY_LIMIT, after=after, oldest_first=True):
-                if message.author.id != me:
-                    continue
-                for embed in message.embeds:
-                    if embed.url in wanted and (embed.footer.text or "").endswith(FEED_MARK):
-                        for delivery_id in wanted[embed.url]:
-                            found.setdefault(delivery_id, message.id)
-        except discord.HTTPException as exc:
-            _raise_if_unavailable(exc, channel_id, channel, "read the history of")
-            raise
+        with _for_now():
+            channel = await self._channel(channel_id)
+            try:
+                async for message in channel.history(limit=HISTORY_LIMIT, after=after, oldest_first=True):
+                    if message.author.id != me:
+                        continue
+                    for embed in message.embeds:
+                        if embed.url in wanted and (embed.footer.text or "").endswith(FEED_MARK):
+                            for delivery_id in wanted[embed.url]:
+                                found.setdefault(delivery_id, message.id)
+            except discord.HTTPException as exc:
+                _raise_if_unavailable(exc, channel_id, channel, "read the history of")
+                raise
         return found
 
     async def find_message(
@@ -239,6 +245,18 @@ class DiscordDeliverer:
             raise
         finally:
             self._next_send[channel_id] = loop.time() + self.pause
+
+
+@contextmanager
+def _for_now() -> Iterator[None]:
+    """Discord refusing (a 5xx, after discord.py's own retries) or out of reach, as :class:`SendFailed` with a
+    reason moderators can read; the papers are tried again later."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        raise SendFailed(f"Discord refused: HTTP {exc.status}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SendFailed("Discord could not be reached") from exc
 
 
 def _shown(embed: discord.Embed) -> tuple[str, str, str]:

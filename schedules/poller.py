@@ -32,6 +32,8 @@ CHANNELS_AT_ONCE = 5
 # this bounds a poll's memory however many feeds are due. A slow feed holds one place, never the others.
 FEEDS_AT_ONCE = 8
 RECOVERY_MARGIN = timedelta(minutes=5)  # clocks differ: look a little before the first pending delivery
+RETRY_FIRST = 60.0  # seconds before a failed send is tried again, doubling with each failure ...
+RETRY_LONGEST = 3600.0  # ... up to an hour
 
 
 class Text(NamedTuple):
@@ -43,6 +45,25 @@ class Text(NamedTuple):
 
 class ChannelUnavailable(Exception):
     """The channel is gone or the bot may no longer post there; the message says which, for /feed list."""
+
+
+class SendFailed(Exception):
+    """Posting failed for now (Discord's servers, the network) and may work later; the message says why, for
+    /feed list (``Discord refused: HTTP 503``)."""
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before a send that failed ``attempts`` times in a row is tried again: from half to all of a
+    ceiling that starts at a minute and doubles up to an hour, so channels that failed together spread out."""
+    ceiling = min(RETRY_LONGEST, RETRY_FIRST * 2.0 ** min(attempts - 1, 64))
+    return ceiling / 2 + backoff_seconds(attempts, base=RETRY_FIRST, cap=RETRY_LONGEST) / 2
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a send failed, as /feed list and the log show it: never the text of an unexpected error."""
+    if isinstance(exc, SendFailed):
+        return str(exc)
+    return f"the bot hit an error ({type(exc).__name__})"
 
 
 OnSent = Callable[[list[int], int], Awaitable[None]]  # (delivery ids, message id) -> recorded
@@ -63,7 +84,8 @@ class Deliverer(Protocol):
     async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
         """Post the batch in order, awaiting ``on_sent(delivery ids, message id)`` right after each message.
 
-        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden (403/404).
+        Raises :class:`ChannelUnavailable` when the channel is gone or forbidden (403/404), and
+        :class:`SendFailed` when posting failed for now (a 5xx): the papers not reported are tried again later.
         """
         ...
 
@@ -72,8 +94,8 @@ class Deliverer(Protocol):
     ) -> dict[int, int]:
         """Which of these deliveries are already in the channel (posted since ``since``): delivery id -> message id.
 
-        Used on start-up for deliveries recorded as pending: the process stopped between sending and recording.
-        Raises :class:`ChannelUnavailable` like :meth:`deliver`.
+        Used for deliveries recorded as pending: the process stopped between sending and recording, or a send
+        failed, perhaps after Discord took the message. Raises like :meth:`deliver`.
         """
         ...
 
@@ -266,19 +288,20 @@ class FeedPoller:
     ) -> int:
         """Post pending deliveries to a channel, recording each message as it goes; returns papers posted.
 
-        A channel the bot lost pauses its subscriptions, and what was pending there is marked failed.
+        A channel the bot lost pauses its subscriptions, and what was pending there is marked failed. Any other
+        failure (a 5xx, a database too busy to record a message) leaves what was not recorded as sent pending,
+        to be tried again after a backoff; the poll carries on with other channels.
         """
         if self.deliverer is None or not (planned or held_back):
             return 0
         if papers is None:
             papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
         batch = Batch(channel_id, [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers], held_back or {})
-        count = 0
+        recorded: set[int] = set()
 
         async def on_sent(delivery_ids: list[int], message_id: int) -> None:
-            nonlocal count
             await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
-            count += len(delivery_ids)
+            recorded.update(delivery_ids)
 
         try:
             await self.deliverer.deliver(batch, on_sent)
@@ -286,19 +309,45 @@ class FeedPoller:
             await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))  # unsent ones only
             guild_id = guild_id or planned[0].guild_id
             await self.feeds.pause_channel(guild_id=guild_id, channel_id=channel_id, reason=str(exc))
-        return count
+        except Exception as exc:
+            await self._retry_later(channel_id, [p for p in planned if p.id not in recorded], exc)
+        return len(recorded)
+
+    async def _retry_later(self, channel_id: int, unsent: Sequence[PlannedDelivery], exc: Exception) -> None:
+        """Leave deliveries whose send failed pending, to be tried again after a backoff that grows per failure."""
+        reason = failure_reason(exc)
+        if not unsent:
+            log.warning("channel %s: a post failed (%s); no paper waits on it", channel_id, reason)
+            return
+        attempts = max(p.attempts for p in unsent) + 1
+        wait = retry_delay(attempts)
+        log.warning(
+            "channel %s: %d papers not posted (%s, %d in a row); trying again in %.0f s",
+            channel_id,
+            len(unsent),
+            reason,
+            attempts,
+            wait,
+            exc_info=not isinstance(exc, SendFailed),  # an unexpected error: where it came from
+        )
+        retry_at = self.clock() + timedelta(seconds=wait)
+        try:
+            await self.runs.retry_later(delivery_ids=[p.id for p in unsent], reason=reason, retry_at=retry_at)
+        except Exception:  # left pending without a time: the next cycle looks in the channel and sends them
+            log.exception("channel %s: recording when to try %d papers again failed", channel_id, len(unsent))
 
     async def recover(self, *, before: datetime | None = None) -> int:
-        """On start-up, settle deliveries recorded as pending when the process stopped; returns papers sent now.
+        """Settle deliveries left pending; returns papers sent now.
 
-        The process stopped between recording a delivery and recording its message. What the channel already
-        shows is recorded as sent (found by the paper's link in the bot's own messages since then); the rest is
-        sent now. Neither a silent double nor a silent loss. ``before`` leaves alone what this process is sending.
+        A process stopped between recording a delivery and recording its message, or a send failed (those wait
+        until their time to try again). What the channel already shows is recorded as sent (found by the
+        paper's link in the bot's own messages since then); the rest is sent now. Neither a silent double nor a
+        silent loss. ``before`` leaves alone what this process is sending.
         """
         if self.deliverer is None:
             return 0
         by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
-        for delivery in await self.runs.pending(before=before):
+        for delivery in await self.runs.pending(before=before, due=self.clock()):
             by_channel[delivery.channel_id].append(delivery)
         sent_now = 0
         for channel_id, planned in by_channel.items():
@@ -311,6 +360,9 @@ class FeedPoller:
                 await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))
                 await self.feeds.pause_channel(guild_id=planned[0].guild_id, channel_id=channel_id, reason=str(exc))
                 continue
+            except Exception as exc:  # the channel could not be read now: nothing is sent blind
+                await self._retry_later(channel_id, planned, exc)
+                continue
             by_message: dict[int, list[int]] = defaultdict(list)
             for delivery_id, message_id in found.items():
                 by_message[message_id].append(delivery_id)
@@ -318,7 +370,7 @@ class FeedPoller:
                 await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             rest = [p for p in planned if p.id not in found]
             log.info(
-                "channel %s: %d deliveries were pending at start-up, %d already posted, %d sent now",
+                "channel %s: %d deliveries were pending, %d already posted, %d to send now",
                 channel_id,
                 len(planned),
                 len(found),

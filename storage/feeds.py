@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -355,6 +355,17 @@ class PlannedDelivery:
     channel_id: int
     paper_id: int
     created_at: datetime | None = None
+    attempts: int = 0  # sends that failed so far
+
+
+@dataclass(frozen=True, slots=True)
+class StuckPapers:
+    """A subscription's papers whose send failed and waits to be tried again, for /feed list."""
+
+    count: int
+    since: datetime  # when the oldest of them was decided
+    reason: str | None  # why the latest send failed
+    retry_at: datetime | None  # the next try
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,25 +590,39 @@ class FeedRuns:
 
     async def undelivered(self, *, delivery_ids: Sequence[int], reason: str) -> None:
         """Deliveries that could not be sent (the channel is gone or forbidden)."""
+        await self._update_pending(delivery_ids, state=DeliveryState.FAILED, reason=reason[:300])
+
+    async def retry_later(self, *, delivery_ids: Sequence[int], reason: str, retry_at: datetime) -> None:
+        """Deliveries whose send failed for now: those still pending count one more attempt and wait until
+        ``retry_at``; ``reason`` is what /feed list shows."""
+        await self._update_pending(
+            delivery_ids, attempts=_DELIVERIES.c.attempts + 1, retry_at=retry_at, reason=reason[:300]
+        )
+
+    async def _update_pending(self, delivery_ids: Sequence[int], **values: Any) -> None:
+        """Set ``values`` on those of these deliveries still pending (one sent meanwhile stays sent)."""
         async with self.sessions() as session:
             conn = await session.connection()
             for chunk in chunked(list(delivery_ids)):
                 await conn.execute(
                     update(_DELIVERIES)
                     .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state == DeliveryState.PENDING)
-                    .values(state=DeliveryState.FAILED, reason=reason[:300])
+                    .values(**values)
                 )
             await session.commit()
 
-    async def pending(self, *, before: datetime | None = None) -> list[PlannedDelivery]:
+    async def pending(self, *, before: datetime | None = None, due: datetime | None = None) -> list[PlannedDelivery]:
         """Deliveries recorded as about to be sent but never confirmed (recorded before ``before``, if given).
 
-        At start-up these are what a stopped process left between recording and sending.
+        These are what a stopped process left between recording and sending, and sends that failed. With
+        ``due``, a failed send only once its time to try again has come.
         """
         async with self.sessions() as session:
             query = select(Delivery).where(Delivery.state == DeliveryState.PENDING)
             if before is not None:
                 query = query.where(col(Delivery.created_at) < before)
+            if due is not None:
+                query = query.where(or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= due))
             rows = (await session.exec(query.order_by(col(Delivery.id)))).all()
             return [
                 PlannedDelivery(
@@ -607,10 +632,36 @@ class FeedRuns:
                     channel_id=r.channel_id or 0,
                     paper_id=r.paper_id,
                     created_at=r.created_at,
+                    attempts=r.attempts,
                 )
                 for r in rows
                 if r.id is not None
             ]
+
+    async def stuck(self, *, guild_id: int) -> dict[int, StuckPapers]:
+        """The group's subscriptions with papers whose send failed and waits to be tried again, by subscription id."""
+        failed = (
+            _DELIVERIES.c.guild_id == guild_id,
+            _DELIVERIES.c.state == DeliveryState.PENDING,
+            _DELIVERIES.c.attempts > 0,
+        )
+        async with self.sessions() as session:
+            conn = await session.connection()
+            counts = sa_select(
+                _DELIVERIES.c.subscription_id,
+                func.count(),
+                func.min(_DELIVERIES.c.created_at),
+                func.min(_DELIVERIES.c.retry_at),
+            ).where(*failed)
+            rows = (await conn.execute(counts.group_by(_DELIVERIES.c.subscription_id))).all()
+            latest = sa_select(func.max(_DELIVERIES.c.id)).where(*failed).group_by(_DELIVERIES.c.subscription_id)
+            last_reason = sa_select(_DELIVERIES.c.subscription_id, _DELIVERIES.c.reason).where(
+                _DELIVERIES.c.id.in_(latest)  # each subscription's newest paper waiting: its send failed last
+            )
+            reasons: dict[int, str | None] = {sub_id: reason for sub_id, reason in await conn.execute(last_reason)}
+        return {
+            sub_id: StuckPapers(count, since, reasons.get(sub_id), retry_at) for sub_id, count, since, retry_at in rows
+        }
 
     async def papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
         """Stored papers by id, for posting."""

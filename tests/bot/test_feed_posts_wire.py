@@ -95,6 +95,13 @@ def fresh(n: int, *, start_id: int, seed: int, announce: str = "new") -> list[Ge
     ]
 
 
+async def follow_then_list(club: Club, served: Listings, papers: list[GeneratedPaper]) -> None:
+    """The channel follows cs.LG (what it lists then is held back); the next day's listing has ``papers``."""
+    served.today("cs.LG", listing_papers(5, seed=1))
+    assert "Following" in (await club.run("feed add", user=MOD, source="cs.LG")).text()
+    served.today("cs.LG", papers)
+
+
 async def deliveries(club: Club) -> list[Any]:
     async with club.bot.services.sessions() as session:
         from sqlmodel import select
@@ -152,24 +159,23 @@ async def test_a_restart_in_the_middle_of_a_delivery_neither_loses_nor_doubles(
     fake_arxiv: FakeArxiv, tmp_path: Path
 ) -> None:
     async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
-        served.today("cs.LG", listing_papers(5, seed=1))
-        assert "Following" in (await club.run("feed add", user=MOD, source="cs.LG")).text()
-        papers = fresh(25, start_id=800, seed=6)
-        served.today("cs.LG", papers)
+        await follow_then_list(club, served, fresh(25, start_id=800, seed=6))
 
-        # Recording fails just after Discord took the first message (the process is going down).
+        # Recording fails just after Discord took the first message (the process is going down: nothing can be
+        # written any more, not even when to try again).
         runs = club.bot.services.runs
-        real_sent = runs.sent
+        real_sent, real_retry_later = runs.sent, runs.retry_later
 
         async def dies(**kwargs: Any) -> None:
             raise RuntimeError("the database went away")
 
-        runs.sent = dies  # type: ignore[method-assign]
+        runs.sent = runs.retry_later = dies  # type: ignore[method-assign]
         await poll_now(club)
         assert len(feed_cards(club)) == 10  # one message went out
-        runs.sent = real_sent  # type: ignore[method-assign]
+        runs.sent, runs.retry_later = real_sent, real_retry_later  # type: ignore[method-assign]
         pending = [r for r in await deliveries(club) if r.state == DeliveryState.PENDING]
         assert len(pending) == 25  # recorded as intended before sending, never confirmed
+        assert {(r.attempts, r.retry_at) for r in pending} == {(0, None)}  # left for the next start at once
         await club.bot.close()
 
         async with bot_on(club.discord, fake_arxiv, tmp_path, **settings(served)) as again:

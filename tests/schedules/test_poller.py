@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy.exc import OperationalError
 
 from schedules.addresses import AddressGuard
 from schedules.feeds import matches, parse_listing
-from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent
+from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent, SendFailed
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
 from storage.feeds import FeedRuns, FeedService, PlannedDelivery
@@ -60,8 +61,12 @@ async def server() -> AsyncIterator[Server]:
         yield srv
 
 
+class ProcessDied(BaseException):
+    """The process stops where it stands: nothing after this line of it runs (unlike an error it could handle)."""
+
+
 class Channels:
-    """Stands in for Discord: ten papers a message, each message recorded; some channels are gone."""
+    """Stands in for Discord: ten papers a message, each message recorded; some channels are gone, some refuse."""
 
     def __init__(self) -> None:
         self.sent: dict[int, list[str]] = {}
@@ -69,30 +74,47 @@ class Channels:
         self.held_back: dict[int, dict[str, int]] = {}
         self.gone: set[int] = set()
         self.crash_after: int | None = None  # messages to send before the process "dies"
+        self.fail_after: int | None = None  # messages to send before a send fails (and the process carries on)
+        self.refusing: set[int] = set()  # channels whose every request Discord answers with a 503
+        self.taken_then_refused: set[int] = set()  # Discord takes the next message there but answers with a 503
+        self.tries: dict[int, int] = {}  # requests per channel: sends and looks at the history
         self.message = 1000
 
     async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
+        self.tries[batch.channel_id] = self.tries.get(batch.channel_id, 0) + 1
         if batch.channel_id in self.gone:
             raise ChannelUnavailable("the bot can no longer post in that channel")
+        if batch.channel_id in self.refusing:
+            raise SendFailed("Discord refused: HTTP 503")
         papers = list(batch.papers)
         self.held_back[batch.channel_id] = dict(batch.held_back)
         for start in range(0, len(papers), 10):
             if self.crash_after is not None:
                 if self.crash_after == 0:
-                    raise RuntimeError("the process died mid-delivery")
+                    raise ProcessDied
                 self.crash_after -= 1
+            if self.fail_after is not None:
+                if self.fail_after == 0:
+                    raise SendFailed("Discord refused: HTTP 503")
+                self.fail_after -= 1
             chunk = papers[start : start + 10]
             self.message += 1
             keys = [paper.key for _, paper in chunk]
             self.messages[self.message] = (batch.channel_id, keys)
             self.sent.setdefault(batch.channel_id, []).extend(keys)
+            if batch.channel_id in self.taken_then_refused:
+                self.taken_then_refused.discard(batch.channel_id)
+                raise SendFailed("Discord refused: HTTP 503")
             await on_sent([d.id for d, _ in chunk], self.message)
 
     async def find_posted(
         self, channel_id: int, since: datetime, papers: Sequence[tuple[PlannedDelivery, PaperView]]
     ) -> dict[int, int]:
+        self.tries[channel_id] = self.tries.get(channel_id, 0) + 1
         if channel_id in self.gone:
             raise ChannelUnavailable("the bot can no longer post in that channel")
+        if channel_id in self.refusing:
+            raise SendFailed("Discord refused: HTTP 503")
         where = {key: mid for mid, (channel, keys) in self.messages.items() if channel == channel_id for key in keys}
         return {d.id: where[paper.key] for d, paper in papers if paper.key in where}
 
@@ -100,14 +122,31 @@ class Channels:
 LOOPBACK_FEEDS = AddressGuard(allow_private=True)  # the loopback feed server stands for public hosts
 
 
-def poller(sessions: Sessions, channels: Channels, now: datetime = NOW) -> FeedPoller:
+class Clock:
+    """The poller's time, moved on by the test."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def poller(
+    sessions: Sessions,
+    channels: Channels,
+    now: datetime = NOW,
+    *,
+    clock: Clock | None = None,
+    runs: FeedRuns | None = None,
+) -> FeedPoller:
     return FeedPoller(
-        runs=FeedRuns(sessions),
+        runs=runs or FeedRuns(sessions),
         feeds=FeedService(sessions),
         limiter=ArxivLimiter(min_interval=0),
         deliverer=channels,
         interval=5,
-        clock=lambda: now,
+        clock=clock or Clock(now),
         arxiv=False,
         guard=LOOPBACK_FEEDS,
     )
@@ -224,7 +263,7 @@ async def test_a_crash_between_recording_and_sending_is_neither_lost_nor_doubled
     }
     channels = Channels()
     channels.crash_after = 1  # the first message goes out and is recorded; then the process dies
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ProcessDied):
         await poller(sessions, channels).poll_once()
     runs = FeedRuns(sessions)
     pending = await runs.pending()
@@ -344,7 +383,7 @@ async def test_only_the_polling_process_settles_pending_deliveries(sessions: Ses
     }
     holder, newcomer = LeaseService(sessions, holder="process-1"), LeaseService(sessions, holder="process-2")
     sending = Channels()
-    sending.crash_after = 1  # one message out, then the send fails: fifteen papers recorded, not sent
+    sending.fail_after = 1  # one message out, then the send fails: fifteen papers recorded, not sent
     await poll_feeds(poller(sessions, sending), holder, ttl=timedelta(minutes=3))
     assert len(await FeedRuns(sessions).pending()) == 15
 
@@ -352,7 +391,103 @@ async def test_only_the_polling_process_settles_pending_deliveries(sessions: Ses
     await poll_feeds(poller(sessions, started), newcomer, ttl=timedelta(minutes=3))
     assert started.sent == {}  # the newcomer holds no lease: the holder's papers are not its to send
 
-    sending.crash_after = None
-    await poll_feeds(poller(sessions, sending), holder, ttl=timedelta(minutes=3))
+    sending.fail_after = None
+    later = NOW + timedelta(hours=1)  # past the failed send's time to try again
+    await poll_feeds(poller(sessions, sending, now=later), holder, ttl=timedelta(minutes=3))
     assert len(sending.sent[10]) == 25 == len(set(sending.sent[10]))  # the holder's next cycle settles them
     assert await FeedRuns(sessions).pending() == []
+
+
+def fresh_listing(n: int, seed: int) -> bytes:
+    return render_listing(
+        [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(n, start_id=400, seed=seed)]
+    )
+
+
+async def test_a_channel_discord_refuses_waits_a_growing_backoff_while_other_channels_get_their_papers(
+    sessions: Sessions, server: Server
+) -> None:
+    refused = await subscribe(sessions, server, "/cs.LG", channel=10)
+    await subscribe(sessions, server, "/cs.LG", channel=11)
+    server.bodies = {"/cs.LG": fresh_listing(12, seed=21)}
+    channels, clock, runs = Channels(), Clock(), FeedRuns(sessions)
+    channels.refusing = {10}
+    report = await poller(sessions, channels, clock=clock).poll_once()
+    assert report.posted == 12 and len(channels.sent[11]) == 12 and 10 not in channels.sent  # 11 is not held up
+    pending = await runs.pending()
+    assert len(pending) == 12 and {(p.channel_id, p.attempts) for p in pending} == {(10, 1)}
+    stuck = await runs.stuck(guild_id=G)
+    assert list(stuck) == [refused] and stuck[refused].count == 12
+    assert stuck[refused].reason == "Discord refused: HTTP 503"
+    retry_at = stuck[refused].retry_at
+    assert retry_at is not None and NOW + timedelta(seconds=30) <= retry_at <= NOW + timedelta(seconds=60)
+
+    failed_at = clock.now
+    for attempt in range(2, 9):  # Discord keeps refusing: each failure waits longer, up to an hour
+        tries = channels.tries[10]
+        clock.now = retry_at - timedelta(seconds=1)
+        assert await poller(sessions, channels, clock=clock).recover(before=datetime.now(UTC)) == 0
+        assert channels.tries[10] == tries  # not due yet: the channel is not asked at all
+        clock.now = failed_at = retry_at
+        assert await poller(sessions, channels, clock=clock).recover(before=datetime.now(UTC)) == 0
+        assert channels.tries[10] == tries + 1  # due: tried once (a look at the channel, refused too)
+        stuck = await runs.stuck(guild_id=G)
+        assert stuck[refused].count == 12 and stuck[refused].retry_at is not None
+        retry_at = stuck[refused].retry_at
+        ceiling = min(3600.0, 60.0 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= (retry_at - failed_at).total_seconds() <= ceiling, attempt
+        assert {p.attempts for p in await runs.pending()} == {attempt}
+    assert (retry_at - failed_at).total_seconds() >= 1800  # the last waits were the hour's ceiling
+
+    channels.refusing = set()  # Discord is back
+    clock.now = retry_at
+    assert await poller(sessions, channels, clock=clock).recover(before=datetime.now(UTC)) == 12
+    assert sorted(channels.sent[10]) == sorted(channels.sent[11])
+    assert await runs.pending() == [] and await runs.stuck(guild_id=G) == {}
+    subs = {s.channel_id: s.delivered for s in await FeedService(sessions).list(guild_id=G)}
+    assert subs == {10: 12, 11: 12}
+
+
+class LockedOnce(FeedRuns):
+    """The database is too busy to record the first message sent."""
+
+    locked = True
+
+    async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
+        if self.locked:
+            self.locked = False
+            raise OperationalError("UPDATE deliveries", {}, Exception("database is locked"))
+        await super().sent(delivery_ids=delivery_ids, message_id=message_id, now=now)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("Discord took the message but answered 503", "Discord refused: HTTP 503"),
+        ("the database was too busy to record the message", "the bot hit an error (OperationalError)"),
+    ],
+)
+async def test_a_message_that_went_out_despite_a_failed_send_is_found_on_retry_not_posted_twice(
+    sessions: Sessions, server: Server, fault: str, reason: str
+) -> None:
+    await subscribe(sessions, server, "/cs.LG", channel=10)
+    server.bodies = {"/cs.LG": fresh_listing(25, seed=22)}
+    channels, clock = Channels(), Clock()
+    if fault.startswith("Discord"):
+        runs = FeedRuns(sessions)
+        channels.taken_then_refused = {10}
+    else:
+        runs = LockedOnce(sessions)
+    report = await poller(sessions, channels, clock=clock, runs=runs).poll_once()  # no error out of the poll
+    assert len(channels.sent[10]) == 10 and report.posted == 0  # the first message went out, unrecorded
+    pending = await runs.pending()
+    assert len(pending) == 25 and {p.attempts for p in pending} == {1}
+    stuck = await runs.stuck(guild_id=G)
+    assert [(s.count, s.reason) for s in stuck.values()] == [(25, reason)]
+    retry_at = next(iter(stuck.values())).retry_at
+    assert retry_at is not None
+    clock.now = retry_at
+    assert await poller(sessions, channels, clock=clock, runs=runs).recover(before=datetime.now(UTC)) == 15
+    assert len(channels.sent[10]) == 25 == len(set(channels.sent[10]))  # the ten were found, not sent again
+    assert await runs.pending() == []
+    assert (await FeedService(sessions).list(guild_id=G))[0].delivered == 25
