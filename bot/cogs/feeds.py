@@ -7,7 +7,7 @@ import functools
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -36,7 +36,7 @@ from schedules.feeds import (
 from schedules.ratelimit import ArxivLimiter
 from schedules.sources import Source, resolve_source
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
-from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, FirstFetch, SubscriptionView
+from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, FirstFetch, StuckPapers, SubscriptionView
 from storage.models import DeliveryState, FeedKind
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "parse_subscription_id",
     "preview",
     "preview_embed",
+    "stuck_line",
     "subscription_block",
 ]
 
@@ -329,8 +330,17 @@ def added_embed(
     return embed
 
 
-def subscription_block(view: SubscriptionView) -> str:
-    """One subscription in /feed list: what, where, filters, health, and why it is paused."""
+def stuck_line(stuck: StuckPapers) -> str:
+    """Papers whose send failed, waiting to be tried again: how many, since when, why, and the next try."""
+    noun = "paper" if stuck.count == 1 else "papers"
+    since = f"<t:{int(stuck.since.timestamp())}:f>"
+    why = f" ({plain(stuck.reason, 200)})" if stuck.reason else ""
+    again = when(stuck.retry_at, never="at the next check")
+    return f"⚠️ {stuck.count} {noun} waiting to be posted since {since}{why}; trying again {again}"
+
+
+def subscription_block(view: SubscriptionView, stuck: StuckPapers | None = None) -> str:
+    """One subscription in /feed list: what, where, filters, health, papers stuck, and why it is paused."""
     mode = "posts each paper" if view.mode == "post" else "digest only"
     lines = [f"**#{view.id}** {code(shown_url(view.source), 120)} → <#{view.channel_id}> · {mode}"]
     if view.keywords or view.exclude:
@@ -343,6 +353,8 @@ def subscription_block(view: SubscriptionView) -> str:
     if feed.last_error:
         streak = f" ({feed.failures} in a row)" if feed.failures > 1 else ""
         lines.append(f"⚠️ Last error{streak} {when(feed.last_fetch_at, never='')}: {plain(feed.last_error, 200)}")
+    if stuck is not None and stuck.count > 0:
+        lines.append(stuck_line(stuck))
     if view.paused:
         lines.append(f"⏸️ Paused: {plain(view.pause_reason or 'paused', 200)} · `/feed resume {view.id}`")
     if feed.stale:
@@ -350,13 +362,14 @@ def subscription_block(view: SubscriptionView) -> str:
     return "\n".join(lines)
 
 
-def list_pages(views: Sequence[SubscriptionView]) -> list[str]:
+def list_pages(views: Sequence[SubscriptionView], stuck: Mapping[int, StuckPapers] | None = None) -> list[str]:
     """Subscription blocks grouped into pages that fit an embed description: as many as fit, at most eight."""
+    stuck = stuck or {}
     pages: list[str] = []
     current: list[str] = []
     # Each part of a block is clipped, so a block is far below a page; clipping it again keeps that true by
     # construction if a part ever grows, rather than leaving Discord to refuse the whole answer.
-    for block in (clip(subscription_block(view), DESCRIPTION_ROOM) for view in views):
+    for block in (clip(subscription_block(view, stuck.get(view.id)), DESCRIPTION_ROOM) for view in views):
         size = sum(len(b) + 2 for b in current) + len(block)
         if current and (len(current) >= LIST_PER_PAGE or size > DESCRIPTION_ROOM):
             pages.append("\n\n".join(current))
@@ -367,8 +380,10 @@ def list_pages(views: Sequence[SubscriptionView]) -> list[str]:
     return pages
 
 
-def list_embed(views: Sequence[SubscriptionView], page: int) -> tuple[discord.Embed, int, int]:
-    """One page of /feed list; the page number is clamped to the pages there are."""
+def list_embed(
+    views: Sequence[SubscriptionView], page: int, stuck: Mapping[int, StuckPapers] | None = None
+) -> tuple[discord.Embed, int, int]:
+    """One page of /feed list (``stuck``: papers waiting by subscription id); the page number is clamped."""
     embed = discord.Embed(title=f"Feeds in this server ({len(views)})", colour=COLOUR)
     if not views:
         embed.description = (
@@ -376,7 +391,7 @@ def list_embed(views: Sequence[SubscriptionView], page: int) -> tuple[discord.Em
             'an arXiv search (`ti:"model merging"`) or a feed address; `/feed test` previews first.'
         )
         return embed, 1, 1
-    pages = list_pages(views)
+    pages = list_pages(views, stuck)
     page = min(max(page, 1), len(pages))
     embed.description = pages[page - 1]
     embed.set_footer(text=f"Page {page} of {len(pages)} · /feed add to follow more · /feed test to preview")
@@ -571,7 +586,8 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         guild_id = guild_of(interaction)
 
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
-            return list_embed(await self.feeds.list(guild_id=guild_id), page)
+            views = await self.feeds.list(guild_id=guild_id)
+            return list_embed(views, page, await self.runs.stuck(guild_id=guild_id))
 
         await send_pages(interaction, fetch, ephemeral=True)
 

@@ -1,5 +1,6 @@
 """/feed list fits Discord's limits by construction, whatever the subscriptions hold: long sources, filters,
-errors and pause reasons full of markdown to escape, and many subscriptions; pages adapt to what they hold."""
+errors, pause reasons and reasons papers are stuck full of markdown to escape, huge counts, and many
+subscriptions; pages adapt to what they hold."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from bot.cogs import feeds as feeds_cog
 from bot.cogs.feeds import list_embed
 from bot.render import DESCRIPTION, EMBED_TITLE, EMBED_TOTAL, embed_size
-from storage.feeds import FeedHealth, SubscriptionView
+from storage.feeds import FeedHealth, StuckPapers, SubscriptionView
 
 NOW = datetime(2026, 5, 4, tzinfo=UTC)
 # Characters that markdown escaping doubles, mentions, links, wide and combining characters, line breaks.
@@ -54,24 +55,47 @@ def subscriptions(draw: st.DrawFn) -> list[SubscriptionView]:
     return views
 
 
+STUCK = st.builds(
+    StuckPapers,
+    count=st.integers(min_value=1, max_value=10**12),
+    since=st.just(NOW),
+    reason=st.none() | TEXT.map(lambda t: t[:300]),  # stored clipped to 300 characters
+    retry_at=st.none() | st.just(NOW),
+)
+
+
+@st.composite
+def listed(draw: st.DrawFn) -> tuple[list[SubscriptionView], dict[int, StuckPapers]]:
+    """Subscriptions, and papers stuck for some of them."""
+    views = draw(subscriptions())
+    stuck_ids = draw(st.sets(st.sampled_from([view.id for view in views])))
+    return views, {sub_id: draw(STUCK) for sub_id in stuck_ids}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(subscriptions())
-def test_every_page_of_feed_list_fits_discord_and_lists_each_subscription_once(views: list[SubscriptionView]) -> None:
-    _, _, pages = list_embed(views, 1)
+@given(listed())
+def test_every_page_of_feed_list_fits_discord_and_lists_each_subscription_once(
+    drawn: tuple[list[SubscriptionView], dict[int, StuckPapers]],
+) -> None:
+    views, stuck = drawn
+    _, _, pages = list_embed(views, 1, stuck)
     shown: list[int] = []
+    waiting = 0
     for number in range(1, pages + 1):
-        embed, page, total = list_embed(views, number)
+        embed, page, total = list_embed(views, number, stuck)
         assert (page, total) == (number, pages)
         assert len(embed.description or "") <= DESCRIPTION
         assert len(embed.title or "") <= EMBED_TITLE and len(embed.footer.text or "") <= 2048
         assert embed_size(embed) <= EMBED_TOTAL
         shown += [int(m) for m in re.findall(r"^\*\*#(\d+)\*\*", embed.description or "", re.MULTILINE)]
+        waiting += len(re.findall(r"^⚠️ \d+ papers? waiting to be posted", embed.description or "", re.MULTILINE))
     assert shown == [view.id for view in views]  # each subscription once, in order: none lost to a cut
+    assert waiting == len(stuck)  # each subscription with stuck papers says so
     assert pages <= len(views)
 
 
 def test_a_block_that_outgrows_a_page_is_clipped_rather_than_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeds_cog, "subscription_block", lambda view: f"**#{view.id}** " + "x" * 9000)
+    monkeypatch.setattr(feeds_cog, "subscription_block", lambda view, *_: f"**#{view.id}** " + "x" * 9000)
     views = [
         SubscriptionView(
             1, 1, 5, "s", None, None, "post", False, None, 0, None, NOW, FeedHealth("u", "web", *[None] * 3, 0, False)

@@ -191,3 +191,42 @@ async def test_a_restart_in_the_middle_of_a_delivery_neither_loses_nor_doubles(
             assert {r.state for r in rows} == {DeliveryState.SENT}
             first_message = {r.message_id for r in rows[:10]}
             assert len(first_message) == 1  # recorded against the message that was already in the channel
+
+
+async def test_cards_discord_refuses_wait_shown_in_feed_list_then_arrive_once_when_it_recovers(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
+        papers = fresh(12, start_id=900, seed=7)
+        await follow_then_list(club, served, papers)
+        assert "waiting to be posted" not in (await club.run("feed list", user=MOD)).text()
+
+        # Discord takes the first message of cards but answers 503: the bot cannot know it went out.
+        cards = f"/channels/{CHANNEL}/messages"  # a pattern with nothing special in it
+        club.discord.fail_requests("POST", cards, status=503, times=1, taken=True)
+        await poll_now(club)
+        assert len(feed_cards(club)) == 10 and club.discord.failed_requests == [("POST", cards, 503)]
+        rows = await deliveries(club)
+        assert [(r.state, r.attempts) for r in rows] == [(DeliveryState.PENDING, 1)] * 12
+        assert all(r.retry_at is not None for r in rows)
+
+        shown = (await club.run("feed list", user=MOD)).text()
+        assert "12 papers waiting to be posted" in shown and "Discord refused: HTTP 503" in shown, shown
+        assert "trying again <t:" in shown, shown
+
+        sends = len(club.discord.requests)
+        await poll_now(club)  # the next poll, before the time to try again: nothing is sent
+        assert len(feed_cards(club)) == 10
+        assert not [r for r in club.discord.requests[sends:] if r[0] == "POST" and r[1].endswith("/messages")]
+
+        async with club.bot.services.sessions() as session:  # time passes until the retry is due
+            await session.exec(update(Delivery).values(retry_at=datetime(2000, 1, 1, tzinfo=UTC)))  # type: ignore[call-overload]
+            await session.commit()
+        await poll_now(club)
+        links = feed_cards(club)
+        assert len(links) == 12 == len(set(links)), links  # the ten Discord took are found, the other two sent
+        assert set(links) == {f"https://arxiv.org/abs/{p.arxiv_id}" for p in papers}
+        rows = await deliveries(club)
+        assert {r.state for r in rows} == {DeliveryState.SENT}
+        assert len({r.message_id for r in rows}) == 2  # recorded against the message already in the channel
+        assert "waiting to be posted" not in (await club.run("feed list", user=MOD)).text()
