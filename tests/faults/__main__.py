@@ -1,5 +1,5 @@
 """The fault suite, long: ``python -m tests.faults --kills 200 [--seed N]`` kills bots that many times in all, over
-the scenarios of tests/faults/test_kills.py (feed papers, a digest, migrations; with ``--db postgresql://...``
+the scenarios of tests/faults/test_kills.py (feed papers, a digest, imports, migrations; with ``--db postgresql://...``
 also two processes on PostgreSQL), then prints what was checked and what was found. A failing seed replays
 with ``--seed``."""
 
@@ -17,6 +17,7 @@ from tests.faults.scenarios import (
     Outcome,
     digest_under_kills,
     feeds_under_kills,
+    imports_under_kills,
     migration_under_kills,
     two_processes_under_kills,
 )
@@ -31,7 +32,8 @@ async def main(kills: int, seed: int, database_url: str | None) -> int:
         plan = [
             ("migrations", lambda w: migration_under_kills(w, rounds=max(2, kills // 10))),
             ("digest", lambda w: digest_under_kills(w, notes=40, rounds=4)),
-            ("feeds", lambda w: feeds_under_kills(w, rounds=max(2, kills - kills // 10 - 3))),
+            ("imports", lambda w: imports_under_kills(w, rounds=max(2, kills // 10))),
+            ("feeds", lambda w: feeds_under_kills(w, rounds=max(2, kills - 2 * (kills // 10) - 3))),
         ]
         if database_url:
             plan.append(("two processes", lambda w: two_processes_under_kills(w, rounds=max(2, kills // 10))))

@@ -5,6 +5,7 @@ reads Discord's messages and the database for anything lost or doubled."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import timedelta
@@ -357,3 +358,82 @@ async def two_processes_under_kills(world: World, rounds: int) -> Outcome:
             problems.append(f"shard {shard}'s last process exited with {code}:\n{bot.tail()}")
     problems += await database_problems(world)
     return Outcome(world.seed, world.kills, world.starts, sum(map(len, expected().values())), problems)
+
+
+async def import_rows(world: World) -> list[tuple[int, str, int, int]]:
+    """Each import: id, state, notes it says it created, notes that carry its id."""
+    engine = make_engine(world.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT i.id, i.state, i.counts, (SELECT count(*) FROM notes n WHERE n.import_id = i.id) "
+                    "FROM imports i ORDER BY i.id"
+                )
+            )
+            rows = []
+            for import_id, state, counts, notes in found.all():
+                made = (json.loads(counts) if isinstance(counts, str) else counts or {}).get("notes_created", 0)
+                rows.append((import_id, state, made, notes))
+            return rows
+    finally:
+        await engine.dispose()
+
+
+async def imports_under_kills(world: World, rounds: int, *, posts: int = 300) -> Outcome:
+    """A moderator imports a channel's daily posts for a member; the bot is killed at a random moment while it
+    writes them, then started again. Every import is whole (all its notes) or absent (none, and its message says
+    to run it again); one that was not killed is whole."""
+    from bench.imports import channel as daily_posts
+
+    bot = await world.start()
+    problems: list[str] = []
+    loop = asyncio.get_running_loop()
+    took = 0.0
+    for round_ in range(rounds + 1):
+        member = 710_000_000_000_000_000 + round_  # each import is a member's own notes: none is "already here"
+        world.fake.add_member(GUILD, member, name=f"reader{round_}")
+        document = daily_posts(posts, size=500, seed=world.seed + round_).encode()
+        attachment = world.fake.host_file(f"reading-{round_}.md", document, content_type="text/markdown")
+        begun = world.on_bot_message(1)  # the import's own message, posted before it writes
+        asked = asyncio.create_task(
+            world.fake.slash(
+                "import",
+                guild_id=GUILD,
+                channel_id=CHANNELS[0],
+                user_id=MOD,
+                options={"member": member, "dry_run": False},
+                attachments={"file": attachment},
+            )
+        )
+        await asyncio.wait_for(begun.wait(), KILL_WAIT)
+        started = loop.time()
+        if round_ == 0:  # the first one runs to its end: how long writing takes here
+            while not (rows := await import_rows(world)) or rows[-1][1] == "applying":  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            took = loop.time() - started
+            world.log(f"an import of {posts} posts takes {took:.2f} s")
+            asked.cancel()
+            continue
+        await asyncio.sleep(world.rng.uniform(0, took))
+        world.kill(bot)
+        await bot.proc.wait()
+        asked.cancel()
+        bot = await world.start()
+        for _ in range(300):  # the restarted bot rolls back what the killed one left half-written
+            rows = await import_rows(world)
+            if rows and rows[-1][1] != "applying":
+                break
+            await asyncio.sleep(0.1)
+        world.log(f"import {rows[-1][0]} is {rows[-1][1]} after the kill")
+    await world.fake.settle(quiet=1.0, timeout=30)
+    code = await bot.stop()
+    if code != 0:
+        problems.append(f"the last bot exited with {code}:\n{bot.tail()}")
+    rows = await import_rows(world)
+    for import_id, state, made, notes in rows:
+        whole = state in ("done", "resolving") and notes == made > 0
+        absent = state == "stopped" and notes == 0
+        if not (whole or absent):
+            problems.append(f"import {import_id} is {state} with {notes} of its {made} notes")
+    return Outcome(world.seed, world.kills, world.starts, sum(r[3] for r in rows), problems)

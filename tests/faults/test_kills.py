@@ -10,6 +10,7 @@ import pytest
 from tests.faults.scenarios import (
     digest_under_kills,
     feeds_under_kills,
+    imports_under_kills,
     migration_under_kills,
     two_processes_under_kills,
 )
@@ -54,3 +55,12 @@ async def test_two_processes_on_postgresql_killed_in_turn_post_each_paper_once(d
         outcome = await two_processes_under_kills(w, rounds=6)
     print(outcome.summary())
     assert outcome.kills >= 6 and not outcome.problems, outcome.summary()
+
+
+async def test_an_import_killed_while_it_writes_is_whole_or_absent(db_url: str, tmp_path: Path) -> None:
+    if db_url.startswith("postgresql"):
+        pytest.skip("one bot on its own SQLite file: the SQLite pass runs this")
+    async with world(tmp_path, seed=SEED) as w:
+        outcome = await imports_under_kills(w, rounds=4)
+    print(outcome.summary())
+    assert outcome.kills >= 4 and not outcome.problems, outcome.summary()

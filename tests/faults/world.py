@@ -198,6 +198,23 @@ class World:
         self.fake.on_message = hook
         return killed
 
+    def on_bot_message(self, nth: int) -> asyncio.Event:
+        """An event set when Discord takes the bot's ``nth`` channel message from now."""
+        taken = asyncio.Event()
+        seen = 0
+
+        def hook(message: Message) -> None:
+            nonlocal seen
+            if message.author_id != self.fake.bot_user_id or message.ephemeral:
+                return
+            seen += 1
+            if seen == nth:
+                self.fake.on_message = None
+                taken.set()
+
+        self.fake.on_message = hook
+        return taken
+
     async def slash(self, command: str, *, user: int = MOD, channel: int = CHANNELS[0], **options: object) -> str:
         """A member's slash command; the text of the answer."""
         inter = await self.fake.slash(command, guild_id=GUILD, channel_id=channel, user_id=user, options=options)
