@@ -390,6 +390,8 @@ async def imports_under_kills(world: World, rounds: int, *, posts: int = 300) ->
     problems: list[str] = []
     loop = asyncio.get_running_loop()
     took = 0.0
+    sent_notes: list[str] = []
+    asked_notes: list[asyncio.Task[object]] = []
     for round_ in range(rounds + 1):
         member = 710_000_000_000_000_000 + round_  # each import is a member's own notes: none is "already here"
         world.fake.add_member(GUILD, member, name=f"reader{round_}")
@@ -415,7 +417,23 @@ async def imports_under_kills(world: World, rounds: int, *, posts: int = 300) ->
             world.log(f"an import of {posts} posts takes {took:.2f} s")
             asked.cancel()
             continue
-        await asyncio.sleep(world.rng.uniform(0, took))
+        wrote = world.rng.uniform(0, took)
+        for number in range(3):  # members post notes meanwhile; the kill may come in the middle of one
+            text_ = f"Round {round_}, note {number}: " + "what the paper shows, and why it matters. " * 40
+            sent_notes.append(text_)
+            world.fake.add_member(GUILD, member + 1_000 + number, name=f"member{round_}{number}")
+            asked_notes.append(
+                asyncio.create_task(
+                    world.fake.slash(
+                        "note add",
+                        guild_id=GUILD,
+                        channel_id=CHANNELS[1],
+                        user_id=member + 1_000 + number,
+                        options={"paper": f"https://papers.example.org/{round_}-{number}", "text": text_},
+                    )
+                )
+            )
+        await asyncio.sleep(wrote)
         world.kill(bot)
         await bot.proc.wait()
         asked.cancel()
@@ -430,10 +448,34 @@ async def imports_under_kills(world: World, rounds: int, *, posts: int = 300) ->
     code = await bot.stop()
     if code != 0:
         problems.append(f"the last bot exited with {code}:\n{bot.tail()}")
+    for task in asked_notes:
+        task.cancel()
     rows = await import_rows(world)
     for import_id, state, made, notes in rows:
         whole = state in ("done", "resolving") and notes == made > 0
         absent = state == "stopped" and notes == 0
         if not (whole or absent):
             problems.append(f"import {import_id} is {state} with {notes} of its {made} notes")
+    problems += await note_problems(world, sent_notes)
     return Outcome(world.seed, world.kills, world.starts, sum(r[3] for r in rows), problems)
+
+
+async def note_problems(world: World, sent: list[str]) -> list[str]:
+    """Notes members posted while the bot was killed: each stored whole (exactly as written) or not at all, and
+    every message a note says it was posted as is in the channel."""
+    engine = make_engine(world.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = (await conn.execute(text("SELECT id, body, message_ids FROM notes WHERE import_id IS NULL"))).all()
+    finally:
+        await engine.dispose()
+    in_channel = {m.id for m in world.fake.channel_messages(CHANNELS[1])}
+    problems = []
+    for note_id, body, message_ids in found:
+        if body not in {text_.strip() for text_ in sent}:  # as written, its trailing space trimmed
+            problems.append(f"note {note_id} is not what its member wrote")
+        ids = json.loads(message_ids) if isinstance(message_ids, str) else message_ids or []
+        if not set(ids) <= in_channel:
+            problems.append(f"note {note_id} names messages the channel does not have")
+    world.log(f"{len(found)} of {len(sent)} notes posted during kills were stored")
+    return problems
