@@ -28,7 +28,14 @@ from storage.errors import UserFacingError
 from storage.exports import GroupExport
 from storage.imports import detect_shape, json_export, parse_document
 from storage.imports.plan import ImportPlan, Shape
-from storage.imports.rollback import StoppedImport, claim, claim_name, claimed_applying, roll_back, still_applying
+from storage.imports.rollback import (
+    StoppedImport,
+    claim,
+    claim_name,
+    claimed_applying,
+    keep_claim,
+    roll_back,
+)
 from storage.imports.writing import Author, ImportOutcome, paper_ids, restore_notes, write_notes
 from storage.leases import LeaseService
 from storage.models import (
@@ -185,9 +192,11 @@ class ImportService:
             outcome = await self._write(
                 preview, run_id=run.id, guild_id=guild_id, author=author, now=now, progress=progress
             )
-        finally:
+        except BaseException:  # given back at once: the roll-back need not wait for the claim to run out
             self._running.discard(run.id)
             await self._unclaim(run.id)
+            raise
+        self._running.discard(run.id)
         log.info("guild=%s import=%s applied: %s", guild_id, run.id, outcome.counts())
         return outcome
 
@@ -201,7 +210,7 @@ class ImportService:
         now: datetime,
         progress: Callable[[int, int], None] | None,
     ) -> ImportOutcome:
-        """Write the import a chunk per transaction, renewing its claim after each; mark it applied at the end."""
+        """Write the import a chunk per transaction, renewing its claim with each; mark it applied at the end."""
         plan, export = preview.plan, preview.export
         outcome = ImportOutcome(import_id=run_id)
         if export is not None and plan.shape == Shape.EXPORT:
@@ -231,9 +240,7 @@ class ImportService:
                     await paper_ids(session, papers=papers, guild_id=guild_id, run_id=run_id, outcome=outcome)
             if progress:
                 progress(total, total)
-        async with self.sessions() as session:
-            if not await still_applying(session, import_id=run_id):
-                raise ImportStopped
+        async with self._chunk(run_id, claim_until=utcnow() - timedelta(seconds=1)) as session:  # and given back
             row = await session.get(ImportRun, run_id)
             assert row is not None
             row.counts = outcome.counts()
@@ -241,19 +248,19 @@ class ImportService:
                 row.state = ImportState.RESOLVING
             else:
                 row.state, row.finished_at = ImportState.DONE, utcnow()
-            await session.commit()
         return outcome
 
     @asynccontextmanager
-    async def _chunk(self, run_id: int) -> AsyncIterator[AsyncSession]:
-        """One chunk's transaction, written only while the import is still being applied; its claim renewed after."""
+    async def _chunk(self, run_id: int, *, claim_until: datetime | None = None) -> AsyncIterator[AsyncSession]:
+        """One chunk's transaction, written only while this process holds the import's claim, which the same
+        transaction renews (to ``claim_until``, or another CLAIM_TTL): an import another process took over (to roll
+        it back) gets nothing more from this one."""
         async with self.sessions() as session:
-            if not await still_applying(session, import_id=run_id):
-                raise ImportStopped
             yield session
+            until = claim_until or utcnow() + CLAIM_TTL
+            if not await keep_claim(session, import_id=run_id, holder=self.leases.holder, until=until):
+                raise ImportStopped  # another process took the claim over: this one stalled past it
             await session.commit()
-        if not await self.leases.hold(claim_name(run_id), ttl=CLAIM_TTL):
-            raise ImportStopped  # another process took the claim over: this one stalled past it
 
     async def _unclaim(self, run_id: int) -> None:
         try:

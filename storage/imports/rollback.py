@@ -6,9 +6,11 @@ tags and earlier versions go with them), the group's links to papers it made kno
 queued title lookups and the title-only papers nothing else uses. Notes it found already there, the group's other
 notes and imports, and other groups are never touched.
 
-Each chunk first takes hold of its import's row (:func:`still_applying`), and a roll-back first marks the row
-stopped (:func:`roll_back`): on SQLite and PostgreSQL alike one waits for the other, so no chunk is written after
-its import was rolled back, and a roll-back sees every chunk written before it.
+Each chunk renews its import's claim in its own transaction (:func:`keep_claim`), and is not written if another
+process has taken the claim over; a roll-back takes the claim over (once it ran out, or its holder ended) before
+it marks the import stopped (:func:`roll_back`). On SQLite and PostgreSQL alike the renewal and the takeover wait
+for each other, so no chunk is written after its import was rolled back, and a roll-back sees every chunk
+written before it.
 """
 
 from __future__ import annotations
@@ -74,6 +76,18 @@ async def claim(session: AsyncSession, *, import_id: int, holder: str, until: da
     await conn.execute(insert(_LEASES).values(name=name, holder=holder, expires_at=until))
 
 
+async def keep_claim(session: AsyncSession, *, import_id: int, holder: str, until: datetime) -> bool:
+    """Move the end of ``holder``'s claim on an import to ``until`` (a moment past gives it back), within the
+    transaction of a chunk; False when another process has taken the claim over."""
+    conn = await session.connection()
+    kept = await conn.execute(
+        update(_LEASES)
+        .where(_LEASES.c.name == claim_name(import_id), _LEASES.c.holder == holder)
+        .values(expires_at=until)
+    )
+    return kept.rowcount == 1
+
+
 async def claimed_applying(session: AsyncSession) -> list[int]:
     """Imports still being applied that were claimed when they began, oldest first."""
     conn = await session.connection()
@@ -83,20 +97,6 @@ async def claimed_applying(session: AsyncSession) -> list[int]:
     for part in chunked(list(names)):
         claimed.update((await conn.execute(select(_LEASES.c.name).where(_LEASES.c.name.in_(part)))).scalars())
     return [import_id for name, import_id in names.items() if name in claimed]
-
-
-async def still_applying(session: AsyncSession, *, import_id: int) -> bool:
-    """Take hold of an import's row for this transaction; False when it is no longer being applied (rolled back).
-
-    A write, not a read: a concurrent roll-back waits for this transaction to end, or this one for it.
-    """
-    conn = await session.connection()
-    touched = await conn.execute(
-        update(_IMPORTS)
-        .where(_IMPORTS.c.id == import_id, _IMPORTS.c.state == ImportState.APPLYING)
-        .values(state=ImportState.APPLYING)
-    )
-    return touched.rowcount == 1
 
 
 async def roll_back(

@@ -11,13 +11,15 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.imports.importer as importer
 from storage.db import Sessions
@@ -142,21 +144,21 @@ class Killed(LeaseService):
         return None
 
 
-class Stalls(LeaseService):
-    """The claims of a live process that stalls before renewing an import's claim the second time (after two
-    chunks), until it is let go."""
+class Stalls:
+    """The sessions of a live process that stalls before opening its ``at``-th transaction, until let go."""
 
-    def __init__(self, sessions: Sessions, **kwargs: Any) -> None:
-        super().__init__(sessions, **kwargs)
-        self.renewals = 0
+    def __init__(self, sessions: Sessions, *, at: int) -> None:
+        self.sessions, self.at, self.opened = sessions, at, 0
         self.stalled, self.go = asyncio.Event(), asyncio.Event()
 
-    async def hold(self, name: str, *, ttl: timedelta, now: datetime | None = None) -> bool:
-        self.renewals += 1
-        if self.renewals == 2:
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        self.opened += 1
+        if self.opened == self.at:
             self.stalled.set()
             await self.go.wait()
-        return await super().hold(name, ttl=ttl, now=now)
+        async with self.sessions() as session:
+            yield session
 
 
 def later() -> datetime:
@@ -209,12 +211,12 @@ async def test_an_import_a_live_process_is_applying_is_left_to_it_and_one_stalle
 ) -> None:
     await seed(sessions)
     before = await state(sessions)
-    leases = Stalls(sessions, holder=ELSEWHERE)
-    applying = ImportService(sessions, leases=leases, chunk=2)
+    stalls = Stalls(sessions, at=4)  # the import's row, two chunks, then the third chunk's transaction
+    applying = ImportService(stalls, leases=LeaseService(sessions, holder=ELSEWHERE), chunk=2)  # type: ignore[arg-type]
     task = asyncio.create_task(
         applying.apply(preview(wombat_plan(), "wombats.md"), guild_id=GUILD, member_id=MOD, author=ANN, now=NOW)
     )
-    await leases.stalled.wait()
+    await stalls.stalled.wait()
     half = await state(sessions)
     assert half != before
 
@@ -225,7 +227,7 @@ async def test_an_import_a_live_process_is_applying_is_left_to_it_and_one_stalle
 
     (stopped,) = await other.roll_back_stopped(now=later())  # it stalled past its claim
     assert await state(sessions) == before
-    leases.go.set()
+    stalls.go.set()
     with pytest.raises(ImportStopped):
         await task
     assert await state(sessions) == before  # nothing written after the roll-back
