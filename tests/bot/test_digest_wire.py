@@ -248,3 +248,42 @@ async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_r
             assert len(posted) == run.parts and len({m.text() for m in posted}) == run.parts  # no part twice
             shown = text_of(posted)
             assert all(f"Note {n}:" in shown for n in range(40))  # and none lost
+
+
+async def test_a_digest_moved_an_hour_later_after_it_went_out_is_not_posted_twice(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    """A moderator moves the digest to 10:00 just after the 09:00 one went out: no second digest that day, and
+    what the group wrote in between comes with the next one. (Next Monday's times, on the runner's clock: the
+    jobs the bot plans meanwhile lie in the future and stay put.)"""
+    async with running_club(fake_arxiv, tmp_path) as club:
+        runner = club.bot.services.digest_runner
+        today = datetime.now(UTC)
+        due = (today + timedelta(days=7 - today.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
+        now = [due + timedelta(seconds=30)]
+        runner.clock = lambda: now[0]  # the digest's own time, without waiting for it
+        await club.run("note add", paper=ATTENTION, text="Read before the digest.")
+        await club.run("note add", paper=KNOWN_ID, user=BOB, text="Read between the two times.")
+        async with club.bot.services.sessions() as session:
+            for text, at in (("Read before", due - timedelta(days=1)), ("Read between", due + timedelta(minutes=30))):
+                await session.exec(update(Note).where(Note.body.startswith(text)).values(created_at=at))  # type: ignore[attr-defined, call-overload]
+            await session.commit()
+
+        await mod(club, "digest schedule", weekday=due.weekday(), time=f"{due:%H:%M}", timezone="UTC")
+        await runner.fire(GUILD)  # what the job does at its time
+        first = digest_messages(club)
+        assert first and "Read before the digest." in text_of(first) and "Read between" not in text_of(first)
+
+        later = due + timedelta(hours=1)
+        moved = await mod(club, "digest schedule", time=f"{later:%H:%M}")
+        assert f"at {later:%H:%M} (UTC)" in moved.text()
+        now[0] = later + timedelta(seconds=30)
+        await runner.fire(GUILD)
+        assert len(digest_messages(club)) == len(first)  # one digest that day, not two an hour apart
+
+        now[0] = later + timedelta(days=7, seconds=30)
+        await runner.fire(GUILD)
+        await club.discord.settle()
+        following = digest_messages(club)[len(first) :]
+        assert following and "Read between the two times." in text_of(following)
+        assert "Read before the digest." not in text_of(following)
