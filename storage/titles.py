@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, String, and_, cast, func, literal, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +25,7 @@ from storage.models import (
     GuildPaper,
     ImportRun,
     ImportState,
+    Lease,
     MetadataStatus,
     Note,
     NoteRevision,
@@ -393,13 +394,17 @@ class TitleService:
     async def settle_imports(self) -> list[ImportProgressView]:
         """Imports still marked resolving that have no title left waiting: marked done, with their progress.
 
-        An import left applying by a process that stopped mid-way is taken as written (its chunks are whole
-        transactions, and importing the file again completes it), so its titles are not held back for ever.
+        An import left applying from before imports were claimed (no claim row) is taken as written, so its
+        titles are not held back for ever. A claimed one is rolled back instead (storage/imports/rollback.py):
+        it is never promoted here, however long its process has been gone.
         """
+        claimed = select(Lease.name).where(Lease.name == literal("import:") + cast(ImportRun.id, String))
         async with self.sessions() as session:
             stalled = await session.exec(
                 select(ImportRun).where(
-                    ImportRun.state == ImportState.APPLYING, col(ImportRun.created_at) < utcnow() - STALLED_IMPORT
+                    ImportRun.state == ImportState.APPLYING,
+                    col(ImportRun.created_at) < utcnow() - STALLED_IMPORT,
+                    ~claimed.exists(),
                 )
             )
             for run in stalled.all():

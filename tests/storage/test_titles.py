@@ -166,6 +166,26 @@ async def test_titles_of_an_import_whose_process_stopped_while_applying_are_rele
     assert [item.id for item in await service.pending(limit=20)] == [left]
 
 
+async def test_a_claimed_import_left_applying_is_never_taken_as_written(sessions: Sessions) -> None:
+    """Imports are claimed while they are applied; one whose process stopped is rolled back, not promoted."""
+    from storage.leases import LeaseService
+
+    claimed = await seed_import(sessions, guild_id=GUILD_A, state=ImportState.APPLYING)
+    async with sessions() as session:
+        run = await session.get(ImportRun, claimed)
+        assert run is not None
+        run.created_at = utcnow() - timedelta(hours=2)  # its process has been gone a while: the claim ran out
+        await session.commit()
+    await LeaseService(sessions, holder="gone").hold(f"import:{claimed}", ttl=timedelta(0))
+    await seed_title(sessions, guild_id=GUILD_A, title="Half of a stopped import", import_id=claimed)
+    service = TitleService(sessions)
+    await service.settle_imports()
+    assert await service.pending(limit=20) == []
+    async with sessions() as session:
+        run = await session.get(ImportRun, claimed)
+        assert run is not None and run.state == ImportState.APPLYING  # left for the roll-back
+
+
 async def test_a_match_turns_the_title_paper_into_the_arxiv_paper(sessions: Sessions) -> None:
     run = await seed_import(sessions, guild_id=GUILD_A)
     lookup = await seed_title(
