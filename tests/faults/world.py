@@ -10,7 +10,7 @@ import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,24 +182,11 @@ class World:
     def kill_on_bot_message(self, bot: BotProcess, nth: int) -> asyncio.Event:
         """Kill ``bot`` the moment Discord takes its ``nth`` channel message from now, before the bot hears back
         (so it never records it); the event is set once it was killed."""
-        killed = asyncio.Event()
-        seen = 0
+        return self.on_bot_message(nth, then=lambda: self.kill(bot))
 
-        def hook(message: Message) -> None:
-            nonlocal seen
-            if message.author_id != self.fake.bot_user_id or message.ephemeral:
-                return
-            seen += 1
-            if seen == nth:
-                self.kill(bot)
-                self.fake.on_message = None
-                killed.set()
-
-        self.fake.on_message = hook
-        return killed
-
-    def on_bot_message(self, nth: int) -> asyncio.Event:
-        """An event set when Discord takes the bot's ``nth`` channel message from now."""
+    def on_bot_message(self, nth: int, *, then: Callable[[], None] | None = None) -> asyncio.Event:
+        """An event set when Discord takes the bot's ``nth`` channel message from now; ``then`` runs right then,
+        inside Discord's handling of the message."""
         taken = asyncio.Event()
         seen = 0
 
@@ -210,6 +197,8 @@ class World:
             seen += 1
             if seen == nth:
                 self.fake.on_message = None
+                if then is not None:
+                    then()
                 taken.set()
 
         self.fake.on_message = hook
