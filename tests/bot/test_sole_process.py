@@ -50,6 +50,7 @@ async def test_a_second_bot_on_the_same_sqlite_file_stops_at_start(db_url: str, 
             "LINK_CARDS": "off",
         }
         first = await start(env, tmp_path, "first")
+        second = None
         try:
             await asyncio.wait_for(fake.ready.wait(), 60)
             second = await start(env, tmp_path, "second")
@@ -69,3 +70,5 @@ async def test_a_second_bot_on_the_same_sqlite_file_stops_at_start(db_url: str, 
             assert third.returncode == 0, (tmp_path / "third.log").read_text()
         finally:
             await stop(first, signal.SIGKILL)
+            if second is not None:  # still running when the test failed: it never stopped at start
+                await stop(second, signal.SIGKILL)
