@@ -23,32 +23,16 @@ from storage.db import Sessions, chunked
 from storage.errors import NotFoundError, ValidationError
 from storage.identity import PaperKey
 from storage.models import (
-    DigestPick,
     DigestRun,
     DigestRunState,
     DigestSchedule,
-    Feed,
-    FeedEntry,
     GuildSettings,
-    Note,
     NoteOrigin,
-    NoteTag,
-    Paper,
-    Subscription,
-    Tag,
     utcnow,
 )
 from storage.stats import current_streak, local_week, zone_named
+from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTE_TAGS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
 from storage.text import first_line, questions
-
-_NOTES = Note.__table__  # type: ignore[attr-defined]
-_NOTE_TAGS = NoteTag.__table__  # type: ignore[attr-defined]
-_TAGS = Tag.__table__  # type: ignore[attr-defined]
-_PAPERS = Paper.__table__  # type: ignore[attr-defined]
-_FEEDS = Feed.__table__  # type: ignore[attr-defined]
-_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
-_SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
-_PICKS = DigestPick.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,33 +439,33 @@ class DigestService:
             conn = await session.connection()
             notes_q = (
                 sa_select(
-                    _NOTES.c.id,
-                    _NOTES.c.author_id,
-                    _NOTES.c.author_name,
-                    _NOTES.c.body,
-                    _NOTES.c.channel_id,
-                    _NOTES.c.message_id,
-                    _NOTES.c.created_at,
-                    _PAPERS.c.key,
-                    _PAPERS.c.title,
+                    NOTES.c.id,
+                    NOTES.c.author_id,
+                    NOTES.c.author_name,
+                    NOTES.c.body,
+                    NOTES.c.channel_id,
+                    NOTES.c.message_id,
+                    NOTES.c.created_at,
+                    PAPERS.c.key,
+                    PAPERS.c.title,
                 )
-                .join(_PAPERS, _PAPERS.c.id == _NOTES.c.paper_id)
+                .join(PAPERS, PAPERS.c.id == NOTES.c.paper_id)
                 .where(
-                    _NOTES.c.guild_id == guild_id,
-                    _NOTES.c.created_at >= start,
-                    _NOTES.c.created_at < end,
-                    _NOTES.c.origin == NoteOrigin.DISCORD,  # imported notes are history, never this week's news
+                    NOTES.c.guild_id == guild_id,
+                    NOTES.c.created_at >= start,
+                    NOTES.c.created_at < end,
+                    NOTES.c.origin == NoteOrigin.DISCORD,  # imported notes are history, never this week's news
                 )
-                .order_by(_NOTES.c.created_at, _NOTES.c.id)
+                .order_by(NOTES.c.created_at, NOTES.c.id)
             )
             note_rows = (await conn.execute(notes_q)).all()
             tags_by_note: dict[int, list[str]] = {}
             for chunk in chunked([row.id for row in note_rows]):
                 tag_q = (
-                    sa_select(_NOTE_TAGS.c.note_id, _TAGS.c.name)
-                    .join(_TAGS, _TAGS.c.id == _NOTE_TAGS.c.tag_id)
-                    .where(_NOTE_TAGS.c.note_id.in_(chunk))
-                    .order_by(_TAGS.c.name)
+                    sa_select(NOTE_TAGS.c.note_id, TAGS.c.name)
+                    .join(TAGS, TAGS.c.id == NOTE_TAGS.c.tag_id)
+                    .where(NOTE_TAGS.c.note_id.in_(chunk))
+                    .order_by(TAGS.c.name)
                 )
                 for note_id, name in await conn.execute(tag_q):
                     tags_by_note.setdefault(note_id, []).append(name)
@@ -507,42 +491,44 @@ class DigestService:
             subs = list(
                 await conn.execute(
                     sa_select(
-                        _SUBSCRIPTIONS.c.id,
-                        _SUBSCRIPTIONS.c.feed_id,
-                        _SUBSCRIPTIONS.c.source,
-                        _SUBSCRIPTIONS.c.channel_id,
-                        _SUBSCRIPTIONS.c.keywords,
-                        _SUBSCRIPTIONS.c.exclude,
-                        _SUBSCRIPTIONS.c.paused,
-                        _SUBSCRIPTIONS.c.pause_reason,
-                        _FEEDS.c.last_error,
-                        _FEEDS.c.failures,
+                        SUBSCRIPTIONS.c.id,
+                        SUBSCRIPTIONS.c.feed_id,
+                        SUBSCRIPTIONS.c.source,
+                        SUBSCRIPTIONS.c.channel_id,
+                        SUBSCRIPTIONS.c.keywords,
+                        SUBSCRIPTIONS.c.exclude,
+                        SUBSCRIPTIONS.c.paused,
+                        SUBSCRIPTIONS.c.pause_reason,
+                        FEEDS.c.last_error,
+                        FEEDS.c.failures,
                     )
-                    .join(_FEEDS, _FEEDS.c.id == _SUBSCRIPTIONS.c.feed_id)
-                    .where(_SUBSCRIPTIONS.c.guild_id == guild_id)
-                    .order_by(_SUBSCRIPTIONS.c.id)
+                    .join(FEEDS, FEEDS.c.id == SUBSCRIPTIONS.c.feed_id)
+                    .where(SUBSCRIPTIONS.c.guild_id == guild_id)
+                    .order_by(SUBSCRIPTIONS.c.id)
                 )
             )
             papers: tuple[DigestPaper, ...] = ()
             feed_ids = list({row.feed_id for row in subs})
             if feed_ids:
                 first_seen = (
-                    sa_select(_ENTRIES.c.paper_id, func.min(_ENTRIES.c.first_seen).label("seen"))
+                    sa_select(FEED_ENTRIES.c.paper_id, func.min(FEED_ENTRIES.c.first_seen).label("seen"))
                     .where(
-                        _ENTRIES.c.feed_id.in_(feed_ids), _ENTRIES.c.first_seen >= start, _ENTRIES.c.first_seen < end
+                        FEED_ENTRIES.c.feed_id.in_(feed_ids),
+                        FEED_ENTRIES.c.first_seen >= start,
+                        FEED_ENTRIES.c.first_seen < end,
                     )
-                    .group_by(_ENTRIES.c.paper_id)
+                    .group_by(FEED_ENTRIES.c.paper_id)
                     .subquery()
                 )
                 paper_q = (  # no abstracts: what matched was decided at ingest (DigestPick), and cards show titles
                     sa_select(
-                        _PAPERS.c.id,
-                        _PAPERS.c.key,
-                        _PAPERS.c.title,
-                        _PAPERS.c.categories[0].as_string().label("primary"),
+                        PAPERS.c.id,
+                        PAPERS.c.key,
+                        PAPERS.c.title,
+                        PAPERS.c.categories[0].as_string().label("primary"),
                     )
-                    .join(first_seen, first_seen.c.paper_id == _PAPERS.c.id)
-                    .order_by(first_seen.c.seen, _PAPERS.c.id)
+                    .join(first_seen, first_seen.c.paper_id == PAPERS.c.id)
+                    .order_by(first_seen.c.seen, PAPERS.c.id)
                 )
                 rows = (await conn.execute(paper_q)).all()
                 made: list[DigestPaper] = []
@@ -560,12 +546,12 @@ class DigestService:
                     )
                     await asyncio.sleep(0)
                 papers = tuple(made)
-            picks_q = sa_select(_PICKS.c.paper_id, _PICKS.c.reason).where(
-                _PICKS.c.guild_id == guild_id, _PICKS.c.picked_at >= start, _PICKS.c.picked_at < end
+            picks_q = sa_select(DIGEST_PICKS.c.paper_id, DIGEST_PICKS.c.reason).where(
+                DIGEST_PICKS.c.guild_id == guild_id, DIGEST_PICKS.c.picked_at >= start, DIGEST_PICKS.c.picked_at < end
             )
             picked = tuple((paper_id, reason) for paper_id, reason in await conn.execute(picks_q))
             tags = tuple(
-                await conn.scalars(sa_select(_TAGS.c.name).where(_TAGS.c.guild_id == guild_id).order_by(_TAGS.c.name))
+                await conn.scalars(sa_select(TAGS.c.name).where(TAGS.c.guild_id == guild_id).order_by(TAGS.c.name))
             )
             stats = await self._stats(conn, guild_id=guild_id, notes=notes, end=end, zone=zone)
         return DigestData(
@@ -600,12 +586,12 @@ class DigestService:
         authors = {note.author_id: note.author_name for note in notes}
         best, holder = 0, None
         if authors:
-            query = sa_select(_NOTES.c.author_id, _NOTES.c.created_at).where(
-                _NOTES.c.guild_id == guild_id,
-                _NOTES.c.author_id.in_(list(authors)),
-                _NOTES.c.created_at >= end - STREAK_LOOKBACK,
-                _NOTES.c.created_at < end,
-                _NOTES.c.origin == NoteOrigin.DISCORD,  # streaks count notes posted, not notes imported
+            query = sa_select(NOTES.c.author_id, NOTES.c.created_at).where(
+                NOTES.c.guild_id == guild_id,
+                NOTES.c.author_id.in_(list(authors)),
+                NOTES.c.created_at >= end - STREAK_LOOKBACK,
+                NOTES.c.created_at < end,
+                NOTES.c.origin == NoteOrigin.DISCORD,  # streaks count notes posted, not notes imported
             )
             weeks: dict[int, set[int]] = {}
             for author_id, created in await conn.execute(query):

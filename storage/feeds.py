@@ -21,7 +21,6 @@ from storage.locks import hold_guild
 from storage.models import (
     Delivery,
     DeliveryState,
-    DigestPick,
     Feed,
     FeedEntry,
     GuildPaper,
@@ -30,6 +29,7 @@ from storage.models import (
     utcnow,
 )
 from storage.papers import PaperView
+from storage.tables import DELIVERIES, DIGEST_PICKS, FEED_ENTRIES, FEEDS, GUILD_PAPERS, PAPERS, SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,6 @@ def _view(sub: Subscription, feed: Feed) -> SubscriptionView:
     )
 
 
-_PAPERS = Paper.__table__  # type: ignore[attr-defined]
-_DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
-_SUBSCRIPTIONS = Subscription.__table__  # type: ignore[attr-defined]
-_GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
-_PICKS = DigestPick.__table__  # type: ignore[attr-defined]
-_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
-_FEEDS = Feed.__table__  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True, slots=True)
 class FirstFetch:
     """The fetch that validated a new subscription's source: it counts as the feed's first success."""
@@ -196,7 +187,7 @@ class FeedService:
                 # Another server may be adding the same new feed at this moment: whichever commits first makes it.
                 conn = await session.connection()
                 await conn.execute(
-                    insert_ignoring_duplicates(conn.dialect.name, _FEEDS), [feed.model_dump(exclude={"id"})]
+                    insert_ignoring_duplicates(conn.dialect.name, FEEDS), [feed.model_dump(exclude={"id"})]
                 )
                 feed = (await session.exec(select(Feed).where(Feed.url == url))).one()
             assert feed.id is not None
@@ -484,20 +475,20 @@ class FeedRuns:
                 return Undecided([], [], set())
             conn = await session.connection()
             query = (
-                sa_select(_ENTRIES.c.id, _ENTRIES.c.paper_id, _PAPERS.c.key, _ENTRIES.c.announce_type)
-                .join(_PAPERS, _PAPERS.c.id == _ENTRIES.c.paper_id)
-                .where(_ENTRIES.c.feed_id == feed_id, _ENTRIES.c.id > min(s.seen_entry_id for s in subs))
-                .order_by(_ENTRIES.c.id)
+                sa_select(FEED_ENTRIES.c.id, FEED_ENTRIES.c.paper_id, PAPERS.c.key, FEED_ENTRIES.c.announce_type)
+                .join(PAPERS, PAPERS.c.id == FEED_ENTRIES.c.paper_id)
+                .where(FEED_ENTRIES.c.feed_id == feed_id, FEED_ENTRIES.c.id > min(s.seen_entry_id for s in subs))
+                .order_by(FEED_ENTRIES.c.id)
             )
             entries = [ListedEntry(*row) for row in await conn.execute(query)]
             paper_ids = list({e.paper_id for e in entries})
             channels = list({s.channel_id for s in subs})
             handled: set[tuple[int, int]] = set()
             for chunk in chunked(paper_ids):
-                posted = sa_select(_DELIVERIES.c.channel_id, _DELIVERIES.c.paper_id).where(
-                    _DELIVERIES.c.channel_id.in_(channels),
-                    _DELIVERIES.c.paper_id.in_(chunk),
-                    _DELIVERIES.c.state.in_([DeliveryState.PENDING, DeliveryState.SENT]),
+                posted = sa_select(DELIVERIES.c.channel_id, DELIVERIES.c.paper_id).where(
+                    DELIVERIES.c.channel_id.in_(channels),
+                    DELIVERIES.c.paper_id.in_(chunk),
+                    DELIVERIES.c.state.in_([DeliveryState.PENDING, DeliveryState.SENT]),
                 )
                 handled.update((channel, paper) for channel, paper in await conn.execute(posted))
             return Undecided(subs, entries, handled)
@@ -516,8 +507,8 @@ class FeedRuns:
             conn = await session.connection()
             now = utcnow()
             await conn.execute(
-                update(_SUBSCRIPTIONS)
-                .where(_SUBSCRIPTIONS.c.id == bindparam("b_id"), _SUBSCRIPTIONS.c.seen_entry_id < bindparam("b_seen"))
+                update(SUBSCRIPTIONS)
+                .where(SUBSCRIPTIONS.c.id == bindparam("b_id"), SUBSCRIPTIONS.c.seen_entry_id < bindparam("b_seen"))
                 .values(seen_entry_id=bindparam("b_seen")),
                 [{"b_id": p.subscription_id, "b_seen": p.seen_entry_id} for p in plans],
             )
@@ -533,15 +524,15 @@ class FeedRuns:
                 for p in plans
                 for paper_id in p.post
             ]
-            insert_deliveries = insert_ignoring_duplicates(conn.dialect.name, _DELIVERIES).returning(
-                _DELIVERIES.c.id, _DELIVERIES.c.subscription_id, _DELIVERIES.c.paper_id
+            insert_deliveries = insert_ignoring_duplicates(conn.dialect.name, DELIVERIES).returning(
+                DELIVERIES.c.id, DELIVERIES.c.subscription_id, DELIVERIES.c.paper_id
             )
             made: dict[tuple[int, int], int] = {}  # rows this call made; a duplicate (decided before) returns none
             for rows in chunked(deliveries):
                 result = await conn.execute(insert_deliveries, rows)
                 made.update(((sub_id, pid), row_id) for row_id, sub_id, pid in result)
             known = {(p.guild_id, paper_id) for p in plans for paper_id in p.post}
-            insert_known = insert_ignoring_duplicates(conn.dialect.name, _GUILD_PAPERS)
+            insert_known = insert_ignoring_duplicates(conn.dialect.name, GUILD_PAPERS)
             known_rows = [{"guild_id": g, "paper_id": pid, "source": "feed", "first_seen": now} for g, pid in known]
             for rows in chunked(known_rows):
                 await conn.execute(insert_known, rows)
@@ -549,7 +540,7 @@ class FeedRuns:
             for p in plans:
                 for paper_id, reason in p.picks:
                     picks.setdefault((p.guild_id, paper_id), reason[:300])
-            insert_picks = insert_ignoring_duplicates(conn.dialect.name, _PICKS)
+            insert_picks = insert_ignoring_duplicates(conn.dialect.name, DIGEST_PICKS)
             pick_rows = [
                 {"guild_id": g, "paper_id": pid, "reason": r, "picked_at": now} for (g, pid), r in picks.items()
             ]
@@ -570,21 +561,21 @@ class FeedRuns:
             conn = await session.connection()
             counts: dict[int, int] = {}
             for chunk in chunked(list(delivery_ids)):
-                query = sa_select(_DELIVERIES.c.subscription_id).where(
-                    _DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state != DeliveryState.SENT
+                query = sa_select(DELIVERIES.c.subscription_id).where(
+                    DELIVERIES.c.id.in_(chunk), DELIVERIES.c.state != DeliveryState.SENT
                 )
                 for (sub_id,) in await conn.execute(query):
                     counts[sub_id] = counts.get(sub_id, 0) + 1
                 await conn.execute(
-                    update(_DELIVERIES)
-                    .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state != DeliveryState.SENT)
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(chunk), DELIVERIES.c.state != DeliveryState.SENT)
                     .values(state=DeliveryState.SENT, message_id=message_id, sent_at=now)
                 )
             for sub_id, n in counts.items():
                 await conn.execute(
-                    update(_SUBSCRIPTIONS)
-                    .where(_SUBSCRIPTIONS.c.id == sub_id)
-                    .values(delivered=_SUBSCRIPTIONS.c.delivered + n, last_delivered_at=now)
+                    update(SUBSCRIPTIONS)
+                    .where(SUBSCRIPTIONS.c.id == sub_id)
+                    .values(delivered=SUBSCRIPTIONS.c.delivered + n, last_delivered_at=now)
                 )
             await session.commit()
 
@@ -596,7 +587,7 @@ class FeedRuns:
         """Deliveries whose send failed for now: those still pending count one more attempt and wait until
         ``retry_at``; ``reason`` is what /feed list shows."""
         await self._update_pending(
-            delivery_ids, attempts=_DELIVERIES.c.attempts + 1, retry_at=retry_at, reason=reason[:300]
+            delivery_ids, attempts=DELIVERIES.c.attempts + 1, retry_at=retry_at, reason=reason[:300]
         )
 
     async def _update_pending(self, delivery_ids: Sequence[int], **values: Any) -> None:
@@ -605,8 +596,8 @@ class FeedRuns:
             conn = await session.connection()
             for chunk in chunked(list(delivery_ids)):
                 await conn.execute(
-                    update(_DELIVERIES)
-                    .where(_DELIVERIES.c.id.in_(chunk), _DELIVERIES.c.state == DeliveryState.PENDING)
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(chunk), DELIVERIES.c.state == DeliveryState.PENDING)
                     .values(**values)
                 )
             await session.commit()
@@ -641,22 +632,22 @@ class FeedRuns:
     async def stuck(self, *, guild_id: int) -> dict[int, StuckPapers]:
         """The group's subscriptions with papers whose send failed and waits to be tried again, by subscription id."""
         failed = (
-            _DELIVERIES.c.guild_id == guild_id,
-            _DELIVERIES.c.state == DeliveryState.PENDING,
-            _DELIVERIES.c.attempts > 0,
+            DELIVERIES.c.guild_id == guild_id,
+            DELIVERIES.c.state == DeliveryState.PENDING,
+            DELIVERIES.c.attempts > 0,
         )
         async with self.sessions() as session:
             conn = await session.connection()
             counts = sa_select(
-                _DELIVERIES.c.subscription_id,
+                DELIVERIES.c.subscription_id,
                 func.count(),
-                func.min(_DELIVERIES.c.created_at),
-                func.min(_DELIVERIES.c.retry_at),
+                func.min(DELIVERIES.c.created_at),
+                func.min(DELIVERIES.c.retry_at),
             ).where(*failed)
-            rows = (await conn.execute(counts.group_by(_DELIVERIES.c.subscription_id))).all()
-            latest = sa_select(func.max(_DELIVERIES.c.id)).where(*failed).group_by(_DELIVERIES.c.subscription_id)
-            last_reason = sa_select(_DELIVERIES.c.subscription_id, _DELIVERIES.c.reason).where(
-                _DELIVERIES.c.id.in_(latest)  # each subscription's newest paper waiting: its send failed last
+            rows = (await conn.execute(counts.group_by(DELIVERIES.c.subscription_id))).all()
+            latest = sa_select(func.max(DELIVERIES.c.id)).where(*failed).group_by(DELIVERIES.c.subscription_id)
+            last_reason = sa_select(DELIVERIES.c.subscription_id, DELIVERIES.c.reason).where(
+                DELIVERIES.c.id.in_(latest)  # each subscription's newest paper waiting: its send failed last
             )
             reasons: dict[int, str | None] = {sub_id: reason for sub_id, reason in await conn.execute(last_reason)}
         return {
@@ -679,7 +670,7 @@ class FeedRuns:
         async with self.sessions() as session:
             conn = await session.connection()
             for chunk in chunked(list(paper_ids)):
-                query = sa_select(_PAPERS.c.id, _PAPERS.c.title, _PAPERS.c.abstract).where(_PAPERS.c.id.in_(chunk))
+                query = sa_select(PAPERS.c.id, PAPERS.c.title, PAPERS.c.abstract).where(PAPERS.c.id.in_(chunk))
                 for pid, title, abstract in await conn.execute(query):
                     found[pid] = (title or "", abstract or "")
         return found
@@ -721,16 +712,16 @@ class FeedRuns:
         async with self.sessions() as session:
             conn = await session.connection()
             recent = (
-                sa_select(_ENTRIES.c.paper_id, _ENTRIES.c.announce_type)
-                .where(_ENTRIES.c.feed_id == feed_id)
-                .order_by(_ENTRIES.c.id.desc())
+                sa_select(FEED_ENTRIES.c.paper_id, FEED_ENTRIES.c.announce_type)
+                .where(FEED_ENTRIES.c.feed_id == feed_id)
+                .order_by(FEED_ENTRIES.c.id.desc())
                 .limit(RECENT_ENTRIES)
                 .subquery()
             )
             query = (
-                sa_select(func.max(_PAPERS.c.published))
-                .select_from(recent.join(_PAPERS, _PAPERS.c.id == recent.c.paper_id))
-                .where(recent.c.announce_type == "new", _PAPERS.c.published < before)
+                sa_select(func.max(PAPERS.c.published))
+                .select_from(recent.join(PAPERS, PAPERS.c.id == recent.c.paper_id))
+                .where(recent.c.announce_type == "new", PAPERS.c.published < before)
             )
             newest: datetime | None = (await conn.execute(query)).scalar()
             return newest
@@ -742,9 +733,9 @@ class FeedRuns:
             conn = await session.connection()
             for chunk in chunked(list(keys)):
                 query = (
-                    sa_select(_PAPERS.c.key)
-                    .join(_ENTRIES, _ENTRIES.c.paper_id == _PAPERS.c.id)
-                    .where(_ENTRIES.c.feed_id == feed_id, _PAPERS.c.key.in_(chunk))
+                    sa_select(PAPERS.c.key)
+                    .join(FEED_ENTRIES, FEED_ENTRIES.c.paper_id == PAPERS.c.id)
+                    .where(FEED_ENTRIES.c.feed_id == feed_id, PAPERS.c.key.in_(chunk))
                 )
                 found.update(key for (key,) in await conn.execute(query))
         return found

@@ -16,11 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Sessions, insert_ignoring_duplicates
-from storage.models import Lease, utcnow
+from storage.models import utcnow
+from storage.tables import LEASES
 
 log = logging.getLogger(__name__)
-
-_LEASES = Lease.__table__  # type: ignore[attr-defined]
 
 
 def process_name() -> str:
@@ -65,18 +64,18 @@ class LeaseService:
             conn = await session.connection()
             try:
                 await conn.execute(
-                    insert_ignoring_duplicates(conn.dialect.name, _LEASES),
+                    insert_ignoring_duplicates(conn.dialect.name, LEASES),
                     [{"name": name, "holder": self.holder, "expires_at": now - timedelta(seconds=1)}],
                 )
             except IntegrityError:  # pragma: no cover - the insert ignores duplicates
                 await session.rollback()
                 conn = await session.connection()
-            current = (await conn.execute(select(_LEASES.c.holder).where(_LEASES.c.name == name))).scalar_one()
-            takeable = (_LEASES.c.holder == self.holder) | (_LEASES.c.expires_at < now)
+            current = (await conn.execute(select(LEASES.c.holder).where(LEASES.c.name == name))).scalar_one()
+            takeable = (LEASES.c.holder == self.holder) | (LEASES.c.expires_at < now)
             if has_ended(current, me=self.holder):  # a holder that died on this host: no need to wait it out
-                takeable = takeable | (_LEASES.c.holder == current)
+                takeable = takeable | (LEASES.c.holder == current)
             taken = await conn.execute(
-                update(_LEASES).where(_LEASES.c.name == name, takeable).values(holder=self.holder, expires_at=now + ttl)
+                update(LEASES).where(LEASES.c.name == name, takeable).values(holder=self.holder, expires_at=now + ttl)
             )
             await session.commit()
         held = taken.rowcount == 1
@@ -91,8 +90,8 @@ class LeaseService:
         """Give the lease back at once (on a clean shutdown), so another process need not wait for it to expire."""
         async with self.sessions() as session:
             await session.exec(  # type: ignore[call-overload]
-                update(_LEASES)
-                .where(_LEASES.c.name == name, _LEASES.c.holder == self.holder)
+                update(LEASES)
+                .where(LEASES.c.name == name, LEASES.c.holder == self.holder)
                 .values(expires_at=utcnow() - timedelta(seconds=1))
             )
             await session.commit()

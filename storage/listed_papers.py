@@ -19,7 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import chunked, insert_ignoring_duplicates
 from storage.metadata import PaperMetadata
-from storage.models import FeedEntry, FeedKind, MetadataStatus, Paper, utcnow
+from storage.models import FeedKind, MetadataStatus, utcnow
+from storage.tables import FEED_ENTRIES, PAPERS
 
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
@@ -29,26 +30,24 @@ ARXIV_FEEDS = frozenset({FeedKind.ARXIV_LISTING, FeedKind.ARXIV_QUERY})
 MAX_TITLE_CHARS = 1_000
 MAX_ABSTRACT_CHARS = 5_000
 
-_PAPERS = Paper.__table__  # type: ignore[attr-defined]
-_ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
 
 # Metadata from a listing replaces what was stored when that was pending or an older version.
 _REFRESH = (
-    update(_PAPERS)
-    .where(_PAPERS.c.id == bindparam("b_id"))
+    update(PAPERS)
+    .where(PAPERS.c.id == bindparam("b_id"))
     .values(
-        title=func.coalesce(bindparam("b_title"), _PAPERS.c.title),
+        title=func.coalesce(bindparam("b_title"), PAPERS.c.title),
         version=bindparam("b_version"),
-        authors=bindparam("b_authors", type_=_PAPERS.c.authors.type),
+        authors=bindparam("b_authors", type_=PAPERS.c.authors.type),
         abstract=bindparam("b_abstract"),
-        categories=bindparam("b_categories", type_=_PAPERS.c.categories.type),
-        published=bindparam("b_published", type_=_PAPERS.c.published.type),
-        updated=bindparam("b_updated", type_=_PAPERS.c.updated.type),
+        categories=bindparam("b_categories", type_=PAPERS.c.categories.type),
+        published=bindparam("b_published", type_=PAPERS.c.published.type),
+        updated=bindparam("b_updated", type_=PAPERS.c.updated.type),
         doi=bindparam("b_doi"),
         journal_ref=bindparam("b_journal_ref"),
         comment=bindparam("b_comment"),
         metadata_status=MetadataStatus.OK,
-        metadata_checked_at=bindparam("b_checked", type_=_PAPERS.c.metadata_checked_at.type),
+        metadata_checked_at=bindparam("b_checked", type_=PAPERS.c.metadata_checked_at.type),
     )
 )
 
@@ -106,12 +105,12 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
     if not listed:
         return {}
     conn = await session.connection()
-    insert_papers = insert_ignoring_duplicates(conn.dialect.name, _PAPERS)
+    insert_papers = insert_ignoring_duplicates(conn.dialect.name, PAPERS)
     now = utcnow()
     stored: dict[str, tuple[int, int | None, str]] = {}
     for keys in chunked(list(listed)):
-        query = sa_select(_PAPERS.c.id, _PAPERS.c.key, _PAPERS.c.version, _PAPERS.c.metadata_status)
-        for pid, key, version, status in await conn.execute(query.where(_PAPERS.c.key.in_(keys))):
+        query = sa_select(PAPERS.c.id, PAPERS.c.key, PAPERS.c.version, PAPERS.c.metadata_status)
+        for pid, key, version, status in await conn.execute(query.where(PAPERS.c.key.in_(keys))):
             stored[key] = (pid, version, status)
     fresh = [
         _paper_row(meta, now) if speaks_for(kind, key) else _pending_row(key, now)
@@ -136,7 +135,7 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
         await conn.execute(_REFRESH, rows)
     ids = {key: pid for key, (pid, _, _) in stored.items()}
     for keys in chunked([row["key"] for row in fresh]):
-        for pid, key in await conn.execute(sa_select(_PAPERS.c.id, _PAPERS.c.key).where(_PAPERS.c.key.in_(keys))):
+        for pid, key in await conn.execute(sa_select(PAPERS.c.id, PAPERS.c.key).where(PAPERS.c.key.in_(keys))):
             ids[key] = pid
     entries = [
         {
@@ -148,7 +147,7 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
         }
         for key, (meta, announce) in listed.items()
     ]
-    insert_entries = insert_ignoring_duplicates(conn.dialect.name, _ENTRIES)
+    insert_entries = insert_ignoring_duplicates(conn.dialect.name, FEED_ENTRIES)
     for rows in chunked(entries):
         await conn.execute(insert_entries, rows)
     return ids

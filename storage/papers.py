@@ -19,6 +19,7 @@ from storage.errors import NotFoundError, UserFacingError
 from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
 from storage.models import GuildPaper, MetadataStatus, Paper, utcnow
+from storage.tables import GUILD_PAPERS
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ async def mark_known(session: AsyncSession, *, guild_id: int, paper_id: int, sou
     if await session.get(GuildPaper, (guild_id, paper_id)) is None:
         conn = await session.connection()
         await conn.execute(
-            insert_ignoring_duplicates(conn.dialect.name, GuildPaper.__table__),  # type: ignore[attr-defined]
+            insert_ignoring_duplicates(conn.dialect.name, GUILD_PAPERS),
             [{"guild_id": guild_id, "paper_id": paper_id, "source": source, "first_seen": utcnow()}],
         )
 

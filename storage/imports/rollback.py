@@ -25,29 +25,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import chunked
 from storage.models import (
-    Delivery,
-    DigestPick,
-    GuildPaper,
-    ImportRun,
     ImportState,
-    Lease,
-    Note,
-    NoteTag,
-    Paper,
-    Tag,
-    TitleLookup,
 )
-
-_IMPORTS = ImportRun.__table__  # type: ignore[attr-defined]
-_NOTES = Note.__table__  # type: ignore[attr-defined]
-_NOTE_TAGS = NoteTag.__table__  # type: ignore[attr-defined]
-_TAGS = Tag.__table__  # type: ignore[attr-defined]
-_GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
-_DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
-_PICKS = DigestPick.__table__  # type: ignore[attr-defined]
-_LOOKUPS = TitleLookup.__table__  # type: ignore[attr-defined]
-_PAPERS = Paper.__table__  # type: ignore[attr-defined]
-_LEASES = Lease.__table__  # type: ignore[attr-defined]
+from storage.tables import (
+    DELIVERIES,
+    DIGEST_PICKS,
+    GUILD_PAPERS,
+    IMPORT_RUNS,
+    LEASES,
+    NOTE_TAGS,
+    NOTES,
+    PAPERS,
+    TAGS,
+    TITLE_LOOKUPS,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +63,8 @@ async def claim(session: AsyncSession, *, import_id: int, holder: str, until: da
     a claim has one from its first moment (an import left applying without one is from before claims)."""
     conn = await session.connection()
     name = claim_name(import_id)
-    await conn.execute(delete(_LEASES).where(_LEASES.c.name == name))  # a row left by an import of this id
-    await conn.execute(insert(_LEASES).values(name=name, holder=holder, expires_at=until))
+    await conn.execute(delete(LEASES).where(LEASES.c.name == name))  # a row left by an import of this id
+    await conn.execute(insert(LEASES).values(name=name, holder=holder, expires_at=until))
 
 
 async def keep_claim(session: AsyncSession, *, import_id: int, holder: str, until: datetime) -> bool:
@@ -81,9 +72,7 @@ async def keep_claim(session: AsyncSession, *, import_id: int, holder: str, unti
     transaction of a chunk; False when another process has taken the claim over."""
     conn = await session.connection()
     kept = await conn.execute(
-        update(_LEASES)
-        .where(_LEASES.c.name == claim_name(import_id), _LEASES.c.holder == holder)
-        .values(expires_at=until)
+        update(LEASES).where(LEASES.c.name == claim_name(import_id), LEASES.c.holder == holder).values(expires_at=until)
     )
     return kept.rowcount == 1
 
@@ -91,11 +80,11 @@ async def keep_claim(session: AsyncSession, *, import_id: int, holder: str, unti
 async def claimed_applying(session: AsyncSession) -> list[int]:
     """Imports still being applied that were claimed when they began, oldest first."""
     conn = await session.connection()
-    query = select(_IMPORTS.c.id).where(_IMPORTS.c.state == ImportState.APPLYING).order_by(_IMPORTS.c.id)
+    query = select(IMPORT_RUNS.c.id).where(IMPORT_RUNS.c.state == ImportState.APPLYING).order_by(IMPORT_RUNS.c.id)
     names = {claim_name(import_id): import_id for import_id in (await conn.execute(query)).scalars()}
     claimed: set[str] = set()
     for part in chunked(list(names)):
-        claimed.update((await conn.execute(select(_LEASES.c.name).where(_LEASES.c.name.in_(part)))).scalars())
+        claimed.update((await conn.execute(select(LEASES.c.name).where(LEASES.c.name.in_(part)))).scalars())
     return [import_id for name, import_id in names.items() if name in claimed]
 
 
@@ -106,22 +95,22 @@ async def roll_back(
     None when it is not being applied any more (finished, or rolled back already)."""
     conn = await session.connection()
     stopped = await conn.execute(
-        update(_IMPORTS)
-        .where(_IMPORTS.c.id == import_id, _IMPORTS.c.state == ImportState.APPLYING)
+        update(IMPORT_RUNS)
+        .where(IMPORT_RUNS.c.id == import_id, IMPORT_RUNS.c.state == ImportState.APPLYING)
         .values(state=ImportState.STOPPED, counts=counts, finished_at=now)
     )
     if stopped.rowcount != 1:
         return None
-    run = (await conn.execute(select(_IMPORTS).where(_IMPORTS.c.id == import_id))).one()
+    run = (await conn.execute(select(IMPORT_RUNS).where(IMPORT_RUNS.c.id == import_id))).one()
     guild_id = run.guild_id
-    made = (_NOTES.c.import_id == import_id) & (_NOTES.c.guild_id == guild_id)
+    made = (NOTES.c.import_id == import_id) & (NOTES.c.guild_id == guild_id)
     tag_ids = {
         row[0]
         for row in await conn.execute(
-            select(_NOTE_TAGS.c.tag_id).distinct().join(_NOTES, _NOTES.c.id == _NOTE_TAGS.c.note_id).where(made)
+            select(NOTE_TAGS.c.tag_id).distinct().join(NOTES, NOTES.c.id == NOTE_TAGS.c.note_id).where(made)
         )
     }
-    await conn.execute(delete(_NOTES).where(made))  # tags and earlier versions cascade; the full-text index follows
+    await conn.execute(delete(NOTES).where(made))  # tags and earlier versions cascade; the full-text index follows
     if tag_ids:
         await _drop_unused_tags(conn, guild_id=guild_id, tag_ids=sorted(tag_ids))
     await _drop_links(conn, guild_id=guild_id, import_id=import_id, since=run.created_at)
@@ -138,19 +127,19 @@ async def roll_back(
 
 async def _drop_unused_tags(conn: AsyncConnection, *, guild_id: int, tag_ids: Sequence[int]) -> None:
     """The import's tags that no note of the group carries any more."""
-    carried = select(_NOTE_TAGS.c.tag_id).where(_NOTE_TAGS.c.guild_id == guild_id)
+    carried = select(NOTE_TAGS.c.tag_id).where(NOTE_TAGS.c.guild_id == guild_id)
     for part in chunked(tag_ids):
         await conn.execute(
-            delete(_TAGS).where(_TAGS.c.guild_id == guild_id, _TAGS.c.id.in_(part), _TAGS.c.id.not_in(carried))
+            delete(TAGS).where(TAGS.c.guild_id == guild_id, TAGS.c.id.in_(part), TAGS.c.id.not_in(carried))
         )
 
 
 def _needed(guild_id: int, paper_id: ColumnElement[int]) -> ColumnElement[bool]:
     """Something of the group, other than an import's link, that needs it to know a paper."""
     return (
-        exists().where(_NOTES.c.guild_id == guild_id, _NOTES.c.paper_id == paper_id)
-        | exists().where(_DELIVERIES.c.guild_id == guild_id, _DELIVERIES.c.paper_id == paper_id)
-        | exists().where(_PICKS.c.guild_id == guild_id, _PICKS.c.paper_id == paper_id)
+        exists().where(NOTES.c.guild_id == guild_id, NOTES.c.paper_id == paper_id)
+        | exists().where(DELIVERIES.c.guild_id == guild_id, DELIVERIES.c.paper_id == paper_id)
+        | exists().where(DIGEST_PICKS.c.guild_id == guild_id, DIGEST_PICKS.c.paper_id == paper_id)
     )
 
 
@@ -160,17 +149,19 @@ async def _drop_links(conn: AsyncConnection, *, guild_id: int, import_id: int, s
     A link records only that an import made it, and when: the import's are those made from its start until the
     group's next import began (with one process per group at a time, the import after it starts once it stopped).
     """
-    later = select(func.min(_IMPORTS.c.created_at)).where(_IMPORTS.c.guild_id == guild_id, _IMPORTS.c.id > import_id)
+    later = select(func.min(IMPORT_RUNS.c.created_at)).where(
+        IMPORT_RUNS.c.guild_id == guild_id, IMPORT_RUNS.c.id > import_id
+    )
     until = (await conn.execute(later)).scalar_one()
-    window = [_GUILD_PAPERS.c.first_seen >= since]
+    window = [GUILD_PAPERS.c.first_seen >= since]
     if until is not None:
-        window.append(_GUILD_PAPERS.c.first_seen < until)
+        window.append(GUILD_PAPERS.c.first_seen < until)
     await conn.execute(
-        delete(_GUILD_PAPERS).where(
-            _GUILD_PAPERS.c.guild_id == guild_id,
-            _GUILD_PAPERS.c.source == "import",
+        delete(GUILD_PAPERS).where(
+            GUILD_PAPERS.c.guild_id == guild_id,
+            GUILD_PAPERS.c.source == "import",
             *window,
-            ~_needed(guild_id, _GUILD_PAPERS.c.paper_id),
+            ~_needed(guild_id, GUILD_PAPERS.c.paper_id),
         )
     )
 
@@ -178,17 +169,17 @@ async def _drop_links(conn: AsyncConnection, *, guild_id: int, import_id: int, s
 async def _drop_lookups(conn: AsyncConnection, *, guild_id: int, import_id: int) -> None:
     """The import's title lookups, with their title-only papers when nothing uses them now; a paper something
     still uses keeps its lookup, which then belongs to no import."""
-    mine = (_LOOKUPS.c.import_id == import_id) & (_LOOKUPS.c.guild_id == guild_id)
-    keys = list((await conn.execute(select(_LOOKUPS.c.title_key).where(mine))).scalars())
+    mine = (TITLE_LOOKUPS.c.import_id == import_id) & (TITLE_LOOKUPS.c.guild_id == guild_id)
+    keys = list((await conn.execute(select(TITLE_LOOKUPS.c.title_key).where(mine))).scalars())
     for part in chunked(keys):
         unused = (
-            select(_PAPERS.c.key)
-            .where(_PAPERS.c.key.in_(part))
-            .where(~exists().where(_NOTES.c.paper_id == _PAPERS.c.id))
-            .where(~exists().where(_GUILD_PAPERS.c.paper_id == _PAPERS.c.id))
+            select(PAPERS.c.key)
+            .where(PAPERS.c.key.in_(part))
+            .where(~exists().where(NOTES.c.paper_id == PAPERS.c.id))
+            .where(~exists().where(GUILD_PAPERS.c.paper_id == PAPERS.c.id))
         )
         gone = list((await conn.execute(unused)).scalars())
         if gone:
-            await conn.execute(delete(_PAPERS).where(_PAPERS.c.key.in_(gone)))
-            await conn.execute(delete(_LOOKUPS).where(mine, _LOOKUPS.c.title_key.in_(gone)))
-    await conn.execute(update(_LOOKUPS).where(mine).values(import_id=None))
+            await conn.execute(delete(PAPERS).where(PAPERS.c.key.in_(gone)))
+            await conn.execute(delete(TITLE_LOOKUPS).where(mine, TITLE_LOOKUPS.c.title_key.in_(gone)))
+    await conn.execute(update(TITLE_LOOKUPS).where(mine).values(import_id=None))

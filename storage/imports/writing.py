@@ -28,17 +28,12 @@ from storage.models import (
     NoteTag,
     Paper,
     PaperAlias,
-    Tag,
-    TitleLookup,
     utcnow,
 )
+from storage.tables import GUILD_PAPERS, TAGS, TITLE_LOOKUPS
 from storage.text import clean_body, parse_tags
 
 NOON = time(12, 0, tzinfo=UTC)  # a document's day, stored at noon UTC: the same calendar day in nearly every zone
-
-_GUILD_PAPERS = GuildPaper.__table__  # type: ignore[attr-defined]
-_LOOKUPS = TitleLookup.__table__  # type: ignore[attr-defined]
-_TAGS = Tag.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -104,12 +99,12 @@ async def _tag_ids(session: AsyncSession, *, guild_id: int, names: Sequence[str]
     if not names:
         return {}
     conn = await session.connection()
-    insert = insert_ignoring_duplicates(conn.dialect.name, _TAGS)
+    insert = insert_ignoring_duplicates(conn.dialect.name, TAGS)
     for part in chunked(list(names)):
         await conn.execute(insert, [{"guild_id": guild_id, "name": name} for name in part])
     ids: dict[str, int] = {}
     for part in chunked(list(names)):
-        query = sa_select(_TAGS.c.name, _TAGS.c.id).where(_TAGS.c.guild_id == guild_id, _TAGS.c.name.in_(part))
+        query = sa_select(TAGS.c.name, TAGS.c.id).where(TAGS.c.guild_id == guild_id, TAGS.c.name.in_(part))
         ids.update({name: tag_id for name, tag_id in await conn.execute(query)})
     return ids
 
@@ -161,7 +156,7 @@ async def paper_ids(
         stored[key] = row.id
     conn = await session.connection()
     if lookups:
-        await conn.execute(insert_ignoring_duplicates(conn.dialect.name, _LOOKUPS), lookups)
+        await conn.execute(insert_ignoring_duplicates(conn.dialect.name, TITLE_LOOKUPS), lookups)
         outcome.titles_queued += len(lookups)
     ids = {identity: stored[key] for identity, key in keys.items()}
     known = set(
@@ -176,7 +171,7 @@ async def paper_ids(
     new = sorted(set(ids.values()) - known)
     if new:
         rows = [{"guild_id": guild_id, "paper_id": pid, "source": "import", "first_seen": utcnow()} for pid in new]
-        await conn.execute(insert_ignoring_duplicates(conn.dialect.name, _GUILD_PAPERS), rows)
+        await conn.execute(insert_ignoring_duplicates(conn.dialect.name, GUILD_PAPERS), rows)
         outcome.papers_known += len(new)
     return ids
 
