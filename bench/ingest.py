@@ -33,7 +33,8 @@ from schedules.addresses import AddressGuard
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
 from storage.db import create_schema, make_engine, make_sessions
-from storage.feeds import FeedRuns, FeedService, PlannedDelivery
+from storage.feeds.polls import PlannedDelivery, PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.feed_listings import generate_listing
@@ -131,7 +132,7 @@ async def ingest_once(body: bytes) -> Run:
 
         async with serving(handle) as server:
             url = str(server.make_url("/cs.LG"))
-            feeds = FeedService(sessions)
+            feeds = SubscriptionService(sessions)
             for channel in range(SUBSCRIPTIONS):
                 await feeds.subscribe(
                     guild_id=1 + channel % 10,
@@ -144,7 +145,7 @@ async def ingest_once(body: bytes) -> Run:
                 )
             counting = Counting()
             poller = FeedPoller(
-                runs=FeedRuns(sessions),
+                runs=PollRecords(sessions),
                 feeds=feeds,
                 limiter=ArxivLimiter(min_interval=0),
                 deliverer=counting,

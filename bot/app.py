@@ -31,8 +31,9 @@ from schedules.titles import TitleResolver
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.digests import DigestService
 from storage.exports import ExportService
-from storage.feeds import FeedRuns, FeedService
-from storage.guilds import GuildSettingsService
+from storage.feeds.polls import PollRecords
+from storage.feeds.subscriptions import SubscriptionService
+from storage.group_settings import GroupSettingsService
 from storage.imports.importer import ImportService
 from storage.leases import LeaseService
 from storage.notes import NoteService
@@ -53,13 +54,13 @@ class Services:
     arxiv: ArxivClient
     papers: PaperService
     notes: NoteService
-    guilds: GuildSettingsService
+    guilds: GroupSettingsService
     search: SearchService
     similar: SimilarService
     scheduler: AsyncIOScheduler
     limiter: ArxivLimiter  # shared by every arXiv request: API lookups and feed fetches
-    feeds: FeedService
-    runs: FeedRuns
+    feeds: SubscriptionService
+    runs: PollRecords
     poller: FeedPoller  # its deliverer is the bot, set once the bot exists
     digests: DigestService
     digest_runner: DigestRunner  # its publisher is the bot, likewise
@@ -76,8 +77,8 @@ def build_services(settings: Settings) -> Services:
     sessions = make_sessions(engine)
     limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
     arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
-    feeds = FeedService(sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds)
-    runs, digests = FeedRuns(sessions), DigestService(sessions)
+    feeds = SubscriptionService(sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds)
+    runs, digests = PollRecords(sessions), DigestService(sessions)
     poller = FeedPoller(
         runs=runs,
         feeds=feeds,
@@ -94,7 +95,7 @@ def build_services(settings: Settings) -> Services:
         arxiv=arxiv,
         papers=PaperService(sessions, arxiv),
         notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
-        guilds=GuildSettingsService(sessions),
+        guilds=GroupSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),
         scheduler=AsyncIOScheduler(timezone="UTC"),

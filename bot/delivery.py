@@ -19,7 +19,7 @@ import discord
 from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sentences
 from schedules.catch_up import CaughtUp
 from schedules.poller import Batch, ChannelUnavailable, OnSent, SendFailed
-from storage.feeds import PlannedDelivery
+from storage.feeds.polls import PlannedDelivery
 from storage.papers import PaperView
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 from bot.heartbeat import default_file as default_heartbeat_file
 from schedules.addresses import AddressGuard
 from storage.db import DEFAULT_DATABASE_URL
-from storage.feeds import MAX_FEEDS, MAX_SUBSCRIPTIONS
+from storage.feeds.subscriptions import MAX_FEEDS, MAX_SUBSCRIPTIONS
 from storage.notes import MAX_NOTES_PER_DAY
 
 ARXIV_HOSTS = frozenset({"arxiv.org", "export.arxiv.org", "rss.arxiv.org", "www.arxiv.org"})

@@ -29,7 +29,7 @@ from schedules.arxiv import ArxivClient, ArxivQueryError, ArxivUnavailable
 from schedules.categories import ARCHIVES, CATEGORIES, canonical_category
 from schedules.feeds import ARXIV_LISTING, ARXIV_TZ, FeedError, FeedItem, Listing
 from schedules.ratelimit import asking_as
-from storage.feeds import DueFeed, FeedRuns
+from storage.feeds.polls import DueFeed, PollRecords
 from storage.identity import PaperKey
 from storage.metadata import PaperMetadata
 
@@ -205,7 +205,7 @@ class CatchUp:
     def __init__(
         self,
         *,
-        runs: FeedRuns,
+        runs: PollRecords,
         arxiv: ArxivClient,
         max_days: int = MAX_DAYS,
         max_papers: int = MAX_PAPERS,
@@ -316,7 +316,7 @@ class CatchUp:
 
     async def _post(self, poller: FeedPoller, posts: Sequence[_ChannelPost], note: CaughtUp, report: PollReport) -> int:
         """Post each channel's caught-up papers, then its closing line; returns papers posted."""
-        papers = await self.runs.papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
+        papers = await self.runs.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
         notices = poller.deliverer if isinstance(poller.deliverer, CatchUpNotices) else None
         total = 0
         for post in posts:

@@ -43,8 +43,8 @@ from schedules.caches import bytes_bounded
 from schedules.categories import CATEGORIES, canonical_category
 from schedules.ratelimit import ArxivLimiter, is_arxiv_url
 from storage.errors import PaperInputError, UserFacingError
+from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.identity import PaperKey, paper_key
-from storage.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.metadata import PaperMetadata
 
 __all__ = [

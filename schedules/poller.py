@@ -19,7 +19,8 @@ from schedules.addresses import AddressGuard, shown_url
 from schedules.delivery import Candidate, plan_fan_out
 from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_fetch_delay
 from schedules.ratelimit import ArxivLimiter
-from storage.feeds import DueFeed, FeedRuns, FeedService, PlannedDelivery
+from storage.feeds.polls import DueFeed, PlannedDelivery, PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.papers import PaperView
 
 if TYPE_CHECKING:
@@ -127,8 +128,8 @@ class FeedPoller:
     def __init__(
         self,
         *,
-        runs: FeedRuns,
-        feeds: FeedService,
+        runs: PollRecords,
+        feeds: SubscriptionService,
         limiter: ArxivLimiter,
         deliverer: Deliverer | None,
         interval: float,
@@ -160,7 +161,7 @@ class FeedPoller:
     async def poll_once(self) -> PollReport:
         """Fetch every due feed, a few at a time (one slow or failing feed holds one place, never the others)."""
         report = PollReport()
-        due = await self.runs.due(now=self.clock())
+        due = await self.runs.due_feeds(now=self.clock())
         own_session = self.http is None
         http = self.http or aiohttp.ClientSession()
         try:
@@ -175,7 +176,7 @@ class FeedPoller:
             posts = await self._fetch_and_decide(http, feed, report)
         if not posts:
             return
-        papers = await self.runs.papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
+        papers = await self.runs.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
 
         async def post(channel: _ChannelPost) -> None:
             async with self._channels_at_once:
@@ -212,7 +213,7 @@ class FeedPoller:
             wait = max(exc.retry_after or 0.0, backoff_seconds(feed.failures + 1, base=min(60.0, self.interval)))
             if not exc.retryable:
                 wait = max(wait, self.interval)
-            failures = await self.runs.failed(
+            failures = await self.runs.record_failure(
                 feed_id=feed.id, now=now, error=exc.message, next_fetch_at=now + timedelta(seconds=wait)
             )
             report.failed[feed.url] = exc.message
@@ -225,10 +226,10 @@ class FeedPoller:
         next_at = now + timedelta(seconds=next_fetch_delay(feed.kind, now, interval=self.interval))
         if listing is None:
             report.not_modified += 1
-            await self.runs.fetched(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
+            await self.runs.record_fetch(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
             return []
         report.fetched += 1
-        await self.runs.fetched(
+        await self.runs.record_fetch(
             feed_id=feed.id,
             now=now,
             next_fetch_at=next_at,
@@ -242,13 +243,13 @@ class FeedPoller:
 
     async def _fan_out(self, items: Sequence[FeedItem], feed: DueFeed, report: PollReport) -> list[_ChannelPost]:
         """Decide what each subscription to this feed has not seen yet and record it; returns what to post."""
-        work = await self.runs.undecided(feed_id=feed.id)
+        work = await self.runs.find_undecided(feed_id=feed.id)
         if not work.subscriptions or not work.entries:
             return []
         texts: dict[str, FeedItem | Text] = {item.key: item for item in items}
         missing = [e.paper_id for e in work.entries if e.key not in texts]  # listed earlier, e.g. on subscribing
         if missing:
-            stored = await self.runs.texts(paper_ids=missing)
+            stored = await self.runs.paper_texts(paper_ids=missing)
             texts.update({e.key: Text(*stored[e.paper_id]) for e in work.entries if e.paper_id in stored})
         candidates = [
             Candidate(e.entry_id, e.paper_id, e.announce_type, texts.get(e.key) or Text("", "")) for e in work.entries
@@ -261,7 +262,7 @@ class FeedPoller:
             max_posts=self.max_posts,
             match=matches,
         )
-        planned = await self.runs.record(plans)
+        planned = await self.runs.record_decisions(plans)
         report.decided += sum(plan.decided for plan in plans)
         sources = {s.id: s.source for s in work.subscriptions}
         held: dict[int, dict[str, int]] = defaultdict(dict)
@@ -295,18 +296,20 @@ class FeedPoller:
         if self.deliverer is None or not (planned or held_back):
             return 0
         if papers is None:
-            papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
+            papers = await self.runs.load_papers(paper_ids=[p.paper_id for p in planned])
         batch = Batch(channel_id, [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers], held_back or {})
         recorded: set[int] = set()
 
         async def on_sent(delivery_ids: list[int], message_id: int) -> None:
-            await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
+            await self.runs.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             recorded.update(delivery_ids)
 
         try:
             await self.deliverer.deliver(batch, on_sent)
         except ChannelUnavailable as exc:
-            await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))  # unsent ones only
+            await self.runs.mark_undeliverable(
+                delivery_ids=[p.id for p in planned], reason=str(exc)
+            )  # unsent ones only
             guild_id = guild_id or planned[0].guild_id
             await self.feeds.pause_channel(guild_id=guild_id, channel_id=channel_id, reason=str(exc))
         except Exception as exc:
@@ -347,17 +350,17 @@ class FeedPoller:
         if self.deliverer is None:
             return 0
         by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
-        for delivery in await self.runs.pending(before=before, due=self.clock()):
+        for delivery in await self.runs.pending_deliveries(before=before, due=self.clock()):
             by_channel[delivery.channel_id].append(delivery)
         sent_now = 0
         for channel_id, planned in by_channel.items():
-            papers = await self.runs.papers(paper_ids=[p.paper_id for p in planned])
+            papers = await self.runs.load_papers(paper_ids=[p.paper_id for p in planned])
             batch = [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers]
             since = min((p.created_at for p in planned if p.created_at), default=self.clock()) - RECOVERY_MARGIN
             try:
                 found = await self.deliverer.find_posted(channel_id, since, batch)
             except ChannelUnavailable as exc:
-                await self.runs.undelivered(delivery_ids=[p.id for p in planned], reason=str(exc))
+                await self.runs.mark_undeliverable(delivery_ids=[p.id for p in planned], reason=str(exc))
                 await self.feeds.pause_channel(guild_id=planned[0].guild_id, channel_id=channel_id, reason=str(exc))
                 continue
             except Exception as exc:  # the channel could not be read now: nothing is sent blind
@@ -367,7 +370,7 @@ class FeedPoller:
             for delivery_id, message_id in found.items():
                 by_message[message_id].append(delivery_id)
             for message_id, delivery_ids in by_message.items():
-                await self.runs.sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
+                await self.runs.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             rest = [p for p in planned if p.id not in found]
             log.info(
                 "channel %s: %d deliveries were pending, %d already posted, %d to send now",

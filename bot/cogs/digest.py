@@ -24,7 +24,7 @@ from schedules.digest_time import (
 )
 from schedules.digests import DigestRunner
 from storage.digests import DigestService, ScheduleView
-from storage.guilds import GuildSettingsService
+from storage.group_settings import GroupSettingsService
 from storage.models import DigestRunState
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def schedule_line(schedule: ScheduleView, next_due: datetime | None) -> str:
 class Digest(commands.GroupCog, group_name="digest", group_description="The group's weekly digest"):
     """Moderators set the weekly digest's day, time, time zone and channel, preview it, or post it now."""
 
-    def __init__(self, *, digests: DigestService, runner: DigestRunner, guilds: GuildSettingsService) -> None:
+    def __init__(self, *, digests: DigestService, runner: DigestRunner, guilds: GroupSettingsService) -> None:
         self.digests, self.runner, self.guilds = digests, runner, guilds
         super().__init__()
 

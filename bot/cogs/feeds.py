@@ -36,7 +36,8 @@ from schedules.feeds import (
 from schedules.ratelimit import ArxivLimiter
 from schedules.sources import Source, resolve_source
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
-from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, FirstFetch, StuckPapers, SubscriptionView
+from storage.feeds.polls import PollRecords, StuckPapers
+from storage.feeds.subscriptions import MAX_FILTER_CHARS, FirstFetch, SubscriptionService, SubscriptionView
 from storage.models import DeliveryState, FeedKind
 
 __all__ = [
@@ -420,8 +421,8 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         self,
         bot: commands.Bot,
         *,
-        feeds: FeedService,
-        runs: FeedRuns,
+        feeds: SubscriptionService,
+        runs: PollRecords,
         limiter: ArxivLimiter,
         settings: FeedSettings,
     ) -> None:
@@ -587,7 +588,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
 
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
             views = await self.feeds.list(guild_id=guild_id)
-            return list_embed(views, page, await self.runs.stuck(guild_id=guild_id))
+            return list_embed(views, page, await self.runs.stuck_papers(guild_id=guild_id))
 
         await send_pages(interaction, fetch, ephemeral=True)
 

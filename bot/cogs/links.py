@@ -12,7 +12,7 @@ from bot.interactions import MemberCooldown
 from bot.render import COLOUR, clip, paper_title, people, safe_url
 from bot.requesters import ask_as
 from storage.errors import NotFoundError
-from storage.guilds import GuildSettingsService
+from storage.group_settings import GroupSettingsService
 from storage.identity import PaperKey, find_arxiv_keys
 from storage.notes import NoteService
 from storage.papers import PaperService, PaperView
@@ -46,7 +46,7 @@ class LinkCards(commands.Cog):
     """Answers arXiv links posted in the group's channels with paper cards."""
 
     def __init__(
-        self, bot: commands.Bot, *, papers: PaperService, notes: NoteService, guilds: GuildSettingsService
+        self, bot: commands.Bot, *, papers: PaperService, notes: NoteService, guilds: GroupSettingsService
     ) -> None:
         self.bot = bot
         self.papers = papers

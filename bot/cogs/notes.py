@@ -16,7 +16,7 @@ from bot.interactions import NO_MENTIONS, ConfirmView, guild_of
 from bot.note_posts import history_pages, retract, send_note, show_note
 from bot.render import clip, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
-from storage.guilds import GuildSettingsService
+from storage.group_settings import GroupSettingsService
 from storage.identity import PaperKey, paper_key, parse_paper
 from storage.notes import NoteService, NoteView
 from storage.papers import Ambiguous, PaperService, PaperView
@@ -202,7 +202,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         *,
         notes: NoteService,
         papers: PaperService,
-        guilds: GuildSettingsService,
+        guilds: GroupSettingsService,
         titles: TitleService,
     ) -> None:
         super().__init__()

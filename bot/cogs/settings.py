@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot.interactions import guild_of
 from bot.render import COLOUR
-from storage.guilds import GroupSettings, GuildSettingsService
+from storage.group_settings import GroupSettings, GroupSettingsService
 
 
 def settings_embed(settings: GroupSettings, *, cards_possible: bool = True) -> discord.Embed:
@@ -36,7 +36,7 @@ def cards_possible(interaction: discord.Interaction) -> bool:
 class Settings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
     """Moderators' settings."""
 
-    def __init__(self, *, guilds: GuildSettingsService) -> None:
+    def __init__(self, *, guilds: GroupSettingsService) -> None:
         super().__init__()
         self.guilds = guilds
 

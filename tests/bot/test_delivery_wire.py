@@ -10,7 +10,7 @@ import pytest
 
 from bot.delivery import DiscordDeliverer, paper_embed
 from schedules.poller import Batch, ChannelUnavailable
-from storage.feeds import PlannedDelivery
+from storage.feeds.polls import PlannedDelivery
 from storage.papers import PaperView
 from tests.bot.conftest import ANN, CHANNEL, GUILD, Club
 from tests.fakediscord import Message

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from bot.cogs import feeds as feeds_cog
 from bot.cogs.feeds import list_embed
 from bot.render import DESCRIPTION, EMBED_TITLE, EMBED_TOTAL, embed_size
-from storage.feeds import FeedHealth, StuckPapers, SubscriptionView
+from storage.feeds.polls import StuckPapers
+from storage.feeds.subscriptions import FeedHealth, SubscriptionView
 
 NOW = datetime(2026, 5, 4, tzinfo=UTC)
 # Characters that markdown escaping doubles, mentions, links, wide and combining characters, line breaks.

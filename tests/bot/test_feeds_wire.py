@@ -21,7 +21,7 @@ from bot.cogs.feeds import list_embed, preview, preview_embed
 from bot.render import embed_size
 from schedules.feeds import FeedItem
 from schedules.sources import Source
-from storage.feeds import FeedHealth, SubscriptionView
+from storage.feeds.subscriptions import FeedHealth, SubscriptionView
 from storage.models import Feed, Paper, Subscription
 from tests.arxiv_standin import FakeArxiv, Reply, capture
 from tests.bot.conftest import ANN, CHANNEL, GUILD, MOD, OTHER_GUILD, Club, running_club

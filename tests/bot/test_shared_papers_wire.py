@@ -67,7 +67,7 @@ async def test_a_web_feed_in_one_server_cannot_rewrite_what_another_server_sees(
         )
         now = datetime.now(UTC)
         items = listed(rss("https://arxiv.org/abs/2403.17887v99", "https://arxiv.org/abs/2403.20001v7"))
-        ids = await services.runs.fetched(
+        ids = await services.runs.record_fetch(
             feed_id=1,
             now=now,
             next_fetch_at=now + timedelta(hours=1),

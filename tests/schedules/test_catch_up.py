@@ -30,7 +30,8 @@ from schedules.feeds import parse_listing
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter, requester
 from storage.db import Sessions
-from storage.feeds import FeedRuns, FeedService, PlannedDelivery
+from storage.feeds.polls import PlannedDelivery, PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.arxiv_standin import FakeArxiv, Reply, capture
@@ -250,10 +251,10 @@ class Setup:
     url: str = ""
 
     def poller(self, *, now: datetime = NOW, max_posts: int = 50, **catch_up: Any) -> FeedPoller:
-        runs = FeedRuns(self.sessions)
+        runs = PollRecords(self.sessions)
         return FeedPoller(
             runs=runs,
-            feeds=FeedService(self.sessions),
+            feeds=SubscriptionService(self.sessions),
             limiter=self.limiter,
             deliverer=self.channels,
             interval=5,
@@ -266,7 +267,7 @@ class Setup:
 
     async def subscribe(self, channel: int, listing: bytes, **kw: str) -> None:
         parsed = parse_listing(listing)
-        await FeedService(self.sessions).subscribe(
+        await SubscriptionService(self.sessions).subscribe(
             guild_id=G,
             channel_id=channel,
             created_by=9,
@@ -409,8 +410,8 @@ async def test_when_arxiv_cannot_be_asked_the_feed_fails_and_the_next_try_catche
     assert list(failed.failed.values()) == [
         "Could not catch up on the 1 listing day this feed missed: arXiv answered HTTP 503. Trying again."
     ]
-    runs = FeedRuns(setup.sessions)
-    feed = (await runs.due(now=NOW + timedelta(days=1)))[0]
+    runs = PollRecords(setup.sessions)
+    feed = (await runs.due_feeds(now=NOW + timedelta(days=1)))[0]
     assert feed.failures == 1
     assert await runs.listed_keys(feed_id=feed.id, keys=keys(WEDNESDAY)) == set()  # the listing waits too
 

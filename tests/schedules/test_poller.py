@@ -17,7 +17,8 @@ from schedules.feeds import matches, parse_listing
 from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent, SendFailed
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
-from storage.feeds import FeedRuns, FeedService, PlannedDelivery
+from storage.feeds.polls import PlannedDelivery, PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.feed_listings import listing_papers, render_listing
@@ -138,11 +139,11 @@ def poller(
     now: datetime = NOW,
     *,
     clock: Clock | None = None,
-    runs: FeedRuns | None = None,
+    runs: PollRecords | None = None,
 ) -> FeedPoller:
     return FeedPoller(
-        runs=runs or FeedRuns(sessions),
-        feeds=FeedService(sessions),
+        runs=runs or PollRecords(sessions),
+        feeds=SubscriptionService(sessions),
         limiter=ArxivLimiter(min_interval=0),
         deliverer=channels,
         interval=5,
@@ -157,7 +158,7 @@ async def subscribe(
 ) -> int:
     listing = parse_listing(body) if body else None
     current = [(i.to_metadata(), i.announce_type) for i in listing.items] if listing else []
-    sub = await FeedService(sessions).subscribe(
+    sub = await SubscriptionService(sessions).subscribe(
         guild_id=G,
         channel_id=channel,
         created_by=9,
@@ -206,12 +207,12 @@ async def test_unchanged_feed_costs_a_304_and_posts_nothing(sessions: Sessions, 
     server.bodies = {"/cs.LG": render_listing(listing_papers(10, seed=4))}
     await subscribe(sessions, server, "/cs.LG", channel=10)
     first = await poller(sessions, Channels()).poll_once()
-    runs = FeedRuns(sessions)
-    feed_id = (await runs.due(now=datetime(2100, 1, 1, tzinfo=UTC)))[0].id  # due again, much later
+    runs = PollRecords(sessions)
+    feed_id = (await runs.due_feeds(now=datetime(2100, 1, 1, tzinfo=UTC)))[0].id  # due again, much later
     assert feed_id and first.fetched == 1
     later = FeedPoller(
         runs=runs,
-        feeds=FeedService(sessions),
+        feeds=SubscriptionService(sessions),
         limiter=ArxivLimiter(min_interval=0),
         deliverer=Channels(),
         interval=5,
@@ -232,12 +233,12 @@ async def test_one_failing_feed_never_stops_another(sessions: Sessions, server: 
     report = await poller(sessions, channels).poll_once()
     assert channels.sent[10] and 11 not in channels.sent
     assert list(report.failed) == [server.url("/bad")]
-    health = {s.source: s.feed for s in await FeedService(sessions).list(guild_id=G)}
+    health = {s.source: s.feed for s in await SubscriptionService(sessions).list(guild_id=G)}
     assert health["/bad"].failures == 1 and "503" in (health["/bad"].last_error or "")
     assert health["/good"].failures == 0
-    assert [d.url for d in await FeedRuns(sessions).due(now=NOW)] == []  # the bad one backs off
+    assert [d.url for d in await PollRecords(sessions).due_feeds(now=NOW)] == []  # the bad one backs off
     soon = NOW + timedelta(seconds=5)  # ... for at most the poll interval (5 s here) after its first failure
-    assert server.url("/bad") in [d.url for d in await FeedRuns(sessions).due(now=soon)]
+    assert server.url("/bad") in [d.url for d in await PollRecords(sessions).due_feeds(now=soon)]
 
 
 async def test_a_lost_channel_pauses_only_its_own_subscription(sessions: Sessions, server: Server) -> None:
@@ -247,7 +248,7 @@ async def test_a_lost_channel_pauses_only_its_own_subscription(sessions: Session
     channels = Channels()
     channels.gone = {10}
     await poller(sessions, channels).poll_once()
-    subs = {s.id: s for s in await FeedService(sessions).list(guild_id=G)}
+    subs = {s.id: s for s in await SubscriptionService(sessions).list(guild_id=G)}
     assert subs[lost].paused and "no longer post" in (subs[lost].pause_reason or "")
     assert not subs[kept].paused and channels.sent[11]
 
@@ -265,21 +266,21 @@ async def test_a_crash_between_recording_and_sending_is_neither_lost_nor_doubled
     channels.crash_after = 1  # the first message goes out and is recorded; then the process dies
     with pytest.raises(ProcessDied):
         await poller(sessions, channels).poll_once()
-    runs = FeedRuns(sessions)
-    pending = await runs.pending()
+    runs = PollRecords(sessions)
+    pending = await runs.pending_deliveries()
     assert len(pending) == 15 and len(channels.sent[10]) == 10  # the intent was recorded before sending
     channels.crash_after = None
     assert (await poller(sessions, channels).poll_once()).posted == 0  # polling again does not double them
     # A message that went out without being recorded (the process died in between) is found, not resent.
     unrecorded = pending[:10]
-    papers = await runs.papers(paper_ids=[p.paper_id for p in unrecorded])
+    papers = await runs.load_papers(paper_ids=[p.paper_id for p in unrecorded])
     channels.message += 1
     channels.messages[channels.message] = (10, [papers[p.paper_id].key for p in unrecorded])
     channels.sent[10].extend(papers[p.paper_id].key for p in unrecorded)
     assert await poller(sessions, channels).recover() == 5  # the other five are sent now
-    assert await runs.pending() == []
+    assert await runs.pending_deliveries() == []
     assert len(channels.sent[10]) == 25 == len(set(channels.sent[10]))
-    subs = await FeedService(sessions).list(guild_id=G)
+    subs = await SubscriptionService(sessions).list(guild_id=G)
     assert subs[0].delivered == 25
 
 
@@ -385,7 +386,7 @@ async def test_only_the_polling_process_settles_pending_deliveries(sessions: Ses
     sending = Channels()
     sending.fail_after = 1  # one message out, then the send fails: fifteen papers recorded, not sent
     await poll_feeds(poller(sessions, sending), holder, ttl=timedelta(minutes=3))
-    assert len(await FeedRuns(sessions).pending()) == 15
+    assert len(await PollRecords(sessions).pending_deliveries()) == 15
 
     started = Channels()
     await poll_feeds(poller(sessions, started), newcomer, ttl=timedelta(minutes=3))
@@ -395,7 +396,7 @@ async def test_only_the_polling_process_settles_pending_deliveries(sessions: Ses
     later = NOW + timedelta(hours=1)  # past the failed send's time to try again
     await poll_feeds(poller(sessions, sending, now=later), holder, ttl=timedelta(minutes=3))
     assert len(sending.sent[10]) == 25 == len(set(sending.sent[10]))  # the holder's next cycle settles them
-    assert await FeedRuns(sessions).pending() == []
+    assert await PollRecords(sessions).pending_deliveries() == []
 
 
 def fresh_listing(n: int, seed: int) -> bytes:
@@ -410,13 +411,13 @@ async def test_a_channel_discord_refuses_waits_a_growing_backoff_while_other_cha
     refused = await subscribe(sessions, server, "/cs.LG", channel=10)
     await subscribe(sessions, server, "/cs.LG", channel=11)
     server.bodies = {"/cs.LG": fresh_listing(12, seed=21)}
-    channels, clock, runs = Channels(), Clock(), FeedRuns(sessions)
+    channels, clock, runs = Channels(), Clock(), PollRecords(sessions)
     channels.refusing = {10}
     report = await poller(sessions, channels, clock=clock).poll_once()
     assert report.posted == 12 and len(channels.sent[11]) == 12 and 10 not in channels.sent  # 11 is not held up
-    pending = await runs.pending()
+    pending = await runs.pending_deliveries()
     assert len(pending) == 12 and {(p.channel_id, p.attempts) for p in pending} == {(10, 1)}
-    stuck = await runs.stuck(guild_id=G)
+    stuck = await runs.stuck_papers(guild_id=G)
     assert list(stuck) == [refused] and stuck[refused].count == 12
     assert stuck[refused].reason == "Discord refused: HTTP 503"
     retry_at = stuck[refused].retry_at
@@ -431,33 +432,33 @@ async def test_a_channel_discord_refuses_waits_a_growing_backoff_while_other_cha
         clock.now = failed_at = retry_at
         assert await poller(sessions, channels, clock=clock).recover(before=datetime.now(UTC)) == 0
         assert channels.tries[10] == tries + 1  # due: tried once (a look at the channel, refused too)
-        stuck = await runs.stuck(guild_id=G)
+        stuck = await runs.stuck_papers(guild_id=G)
         assert stuck[refused].count == 12 and stuck[refused].retry_at is not None
         retry_at = stuck[refused].retry_at
         ceiling = min(3600.0, 60.0 * 2 ** (attempt - 1))
         assert ceiling / 2 <= (retry_at - failed_at).total_seconds() <= ceiling, attempt
-        assert {p.attempts for p in await runs.pending()} == {attempt}
+        assert {p.attempts for p in await runs.pending_deliveries()} == {attempt}
     assert (retry_at - failed_at).total_seconds() >= 1800  # the last waits were the hour's ceiling
 
     channels.refusing = set()  # Discord is back
     clock.now = retry_at
     assert await poller(sessions, channels, clock=clock).recover(before=datetime.now(UTC)) == 12
     assert sorted(channels.sent[10]) == sorted(channels.sent[11])
-    assert await runs.pending() == [] and await runs.stuck(guild_id=G) == {}
-    subs = {s.channel_id: s.delivered for s in await FeedService(sessions).list(guild_id=G)}
+    assert await runs.pending_deliveries() == [] and await runs.stuck_papers(guild_id=G) == {}
+    subs = {s.channel_id: s.delivered for s in await SubscriptionService(sessions).list(guild_id=G)}
     assert subs == {10: 12, 11: 12}
 
 
-class LockedOnce(FeedRuns):
+class LockedOnce(PollRecords):
     """The database is too busy to record the first message sent."""
 
     locked = True
 
-    async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
+    async def mark_sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
         if self.locked:
             self.locked = False
             raise OperationalError("UPDATE deliveries", {}, Exception("database is locked"))
-        await super().sent(delivery_ids=delivery_ids, message_id=message_id, now=now)
+        await super().mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=now)
 
 
 @pytest.mark.parametrize(
@@ -474,20 +475,20 @@ async def test_a_message_that_went_out_despite_a_failed_send_is_found_on_retry_n
     server.bodies = {"/cs.LG": fresh_listing(25, seed=22)}
     channels, clock = Channels(), Clock()
     if fault.startswith("Discord"):
-        runs = FeedRuns(sessions)
+        runs = PollRecords(sessions)
         channels.taken_then_refused = {10}
     else:
         runs = LockedOnce(sessions)
     report = await poller(sessions, channels, clock=clock, runs=runs).poll_once()  # no error out of the poll
     assert len(channels.sent[10]) == 10 and report.posted == 0  # the first message went out, unrecorded
-    pending = await runs.pending()
+    pending = await runs.pending_deliveries()
     assert len(pending) == 25 and {p.attempts for p in pending} == {1}
-    stuck = await runs.stuck(guild_id=G)
+    stuck = await runs.stuck_papers(guild_id=G)
     assert [(s.count, s.reason) for s in stuck.values()] == [(25, reason)]
     retry_at = next(iter(stuck.values())).retry_at
     assert retry_at is not None
     clock.now = retry_at
     assert await poller(sessions, channels, clock=clock, runs=runs).recover(before=datetime.now(UTC)) == 15
     assert len(channels.sent[10]) == 25 == len(set(channels.sent[10]))  # the ten were found, not sent again
-    assert await runs.pending() == []
-    assert (await FeedService(sessions).list(guild_id=G))[0].delivered == 25
+    assert await runs.pending_deliveries() == []
+    assert (await SubscriptionService(sessions).list(guild_id=G))[0].delivered == 25

@@ -11,8 +11,9 @@ from sqlmodel import select
 from schedules.feeds import parse_listing
 from schedules.poller import FEEDS_AT_ONCE
 from storage.db import Sessions
-from storage.feeds import FeedRuns, FeedService
-from storage.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
+from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
+from storage.feeds.polls import PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind, Paper
 from tests.loopback import serving
@@ -34,7 +35,7 @@ def web_feed(items: list[tuple[str, str, str]]) -> bytes:
 
 
 async def follow(sessions: Sessions, url: str, channel: int) -> None:
-    await FeedService(sessions).subscribe(
+    await SubscriptionService(sessions).subscribe(
         guild_id=channel, channel_id=channel, created_by=9, url=url, kind=FeedKind.WEB, source=url
     )
 
@@ -74,7 +75,7 @@ def test_a_parsed_listing_holds_no_more_of_an_item_than_is_stored() -> None:
 
 async def test_what_a_feed_lists_when_a_channel_follows_it_is_stored_capped(sessions: Sessions) -> None:
     meta = PaperMetadata(key="url:https://lab.example/p/2", title="T" * HUGE, abstract="S" * HUGE)
-    await FeedService(sessions).subscribe(
+    await SubscriptionService(sessions).subscribe(
         guild_id=1,
         channel_id=10,
         created_by=9,
@@ -148,5 +149,5 @@ async def test_a_slow_feed_holds_one_place_and_the_others_are_all_fetched_meanwh
             report = await poller(sessions, Channels()).poll_once()
     assert slow_started.is_set() and len(fetched) == others
     assert report.fetched == others + 1 and not report.failed
-    due = await FeedRuns(sessions).due(now=NOW + timedelta(seconds=1))
+    due = await PollRecords(sessions).due_feeds(now=NOW + timedelta(seconds=1))
     assert due == []  # every feed, the slow one too, was fetched and waits for its next turn

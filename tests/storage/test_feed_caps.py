@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from storage.db import Sessions
 from storage.errors import LimitReachedError
-from storage.feeds import MAX_FEEDS, MAX_SUBSCRIPTIONS, FeedService, SubscriptionView
+from storage.feeds.subscriptions import MAX_FEEDS, MAX_SUBSCRIPTIONS, SubscriptionService, SubscriptionView
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind
 
@@ -30,7 +30,7 @@ async def count(sessions: Sessions, sql: str) -> int:
         return int((await session.exec(text(sql))).one()[0])  # type: ignore[call-overload]
 
 
-async def follow(feeds: FeedService, name: str, channel: int, *, guild: int = G) -> SubscriptionView:
+async def follow(feeds: SubscriptionService, name: str, channel: int, *, guild: int = G) -> SubscriptionView:
     return await feeds.subscribe(
         guild_id=guild,
         channel_id=channel,
@@ -44,12 +44,12 @@ async def follow(feeds: FeedService, name: str, channel: int, *, guild: int = G)
 
 def test_the_defaults() -> None:
     assert (MAX_SUBSCRIPTIONS, MAX_FEEDS) == (50, 20)
-    feeds = FeedService(None)  # type: ignore[arg-type]
+    feeds = SubscriptionService(None)  # type: ignore[arg-type]
     assert (feeds.max_subscriptions, feeds.max_feeds) == (MAX_SUBSCRIPTIONS, MAX_FEEDS)
 
 
 async def test_subscriptions_stop_at_the_cap_and_a_refused_one_leaves_nothing(sessions: Sessions) -> None:
-    feeds = FeedService(sessions, max_subscriptions=3, max_feeds=10)
+    feeds = SubscriptionService(sessions, max_subscriptions=3, max_feeds=10)
     for channel, name in ((10, "a"), (11, "a"), (12, "b")):
         await follow(feeds, name, channel)
     for name in ("a", "c"):  # a feed the server follows, and a new one
@@ -72,7 +72,7 @@ async def test_subscriptions_stop_at_the_cap_and_a_refused_one_leaves_nothing(se
 
 
 async def test_a_feed_the_server_follows_counts_only_as_a_subscription(sessions: Sessions) -> None:
-    feeds = FeedService(sessions, max_subscriptions=10, max_feeds=2)
+    feeds = SubscriptionService(sessions, max_subscriptions=10, max_feeds=2)
     await follow(feeds, "a", 10)
     await follow(feeds, "b", 11)
     with pytest.raises(LimitReachedError) as refused:
@@ -91,7 +91,7 @@ async def test_a_feed_the_server_follows_counts_only_as_a_subscription(sessions:
 
 
 async def test_another_server_keeps_its_own_count(sessions: Sessions) -> None:
-    feeds = FeedService(sessions, max_subscriptions=2, max_feeds=1)
+    feeds = SubscriptionService(sessions, max_subscriptions=2, max_feeds=1)
     await follow(feeds, "a", 10)
     with pytest.raises(LimitReachedError):
         await follow(feeds, "b", 11)
@@ -106,9 +106,9 @@ async def test_another_server_keeps_its_own_count(sessions: Sessions) -> None:
 @pytest.mark.parametrize("cap", ["subscriptions", "feeds"])
 async def test_two_subscriptions_at_once_with_one_place_left_exactly_one_is_saved(sessions: Sessions, cap: str) -> None:
     feeds = (
-        FeedService(sessions, max_subscriptions=2, max_feeds=10)
+        SubscriptionService(sessions, max_subscriptions=2, max_feeds=10)
         if cap == "subscriptions"
-        else FeedService(sessions, max_subscriptions=10, max_feeds=2)
+        else SubscriptionService(sessions, max_subscriptions=10, max_feeds=2)
     )
     guilds = range(100, 100 + PAIRS)
     for guild in guilds:
@@ -125,7 +125,7 @@ async def test_two_subscriptions_at_once_with_one_place_left_exactly_one_is_save
 
 
 async def test_servers_adding_the_same_new_feed_at_once_all_follow_it(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     guilds = range(100, 100 + PAIRS)  # each server takes its own turn: on PostgreSQL they really run together
     results = await asyncio.gather(
         *(follow(feeds, "shared", 10, guild=guild) for guild in guilds), return_exceptions=True

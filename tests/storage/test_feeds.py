@@ -7,7 +7,8 @@ from sqlalchemy import text
 
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
-from storage.feeds import FeedRuns, FeedService
+from storage.feeds.polls import PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind
 
@@ -28,7 +29,7 @@ async def rows(sessions: Sessions, sql: str) -> list[tuple]:
 
 
 async def test_a_new_subscription_holds_back_the_current_listing(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     sub = await feeds.subscribe(
         guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG", current=listed(3)
     )
@@ -36,13 +37,13 @@ async def test_a_new_subscription_holds_back_the_current_listing(sessions: Sessi
     assert await rows(sessions, "SELECT count(*) FROM deliveries") == [(0,)]
     assert await rows(sessions, "SELECT count(*) FROM feed_entries") == [(3,)]  # stored, for the digest
     assert await rows(sessions, "SELECT max(id) FROM feed_entries") == [(sub.seen_entry_id,)]  # starts past them
-    assert (await FeedRuns(sessions).undecided(feed_id=1)).entries == []
+    assert (await PollRecords(sessions).find_undecided(feed_id=1)).entries == []
     titles = await rows(sessions, "SELECT title, metadata_status FROM papers ORDER BY id")
     assert titles[0] == ("Paper 0", "ok")
 
 
 async def test_one_feed_per_url_however_many_subscriptions(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG")
     await feeds.subscribe(guild_id=G, channel_id=11, created_by=5, url=URL, kind=FeedKind.ARXIV_LISTING, source="cs.LG")
     await feeds.subscribe(
@@ -63,7 +64,7 @@ async def test_one_feed_per_url_however_many_subscriptions(sessions: Sessions) -
 
 
 async def test_bad_mode_and_filters_are_refused_and_nothing_is_stored(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     with pytest.raises(ValidationError, match="mode"):
         await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="x", source="s", mode="loud")
     with pytest.raises(ValidationError, match="too long"):
@@ -74,7 +75,7 @@ async def test_bad_mode_and_filters_are_refused_and_nothing_is_stored(sessions: 
 
 
 async def test_pause_resume_remove_stay_within_the_group(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     mine = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="s")
     theirs = await feeds.subscribe(
         guild_id=OTHER, channel_id=20, created_by=6, url=URL, kind="arxiv-listing", source="s"
@@ -97,7 +98,7 @@ async def test_pause_resume_remove_stay_within_the_group(sessions: Sessions) -> 
 
 
 async def test_a_lost_channel_pauses_only_its_own_subscriptions(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     gone = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="s")
     kept = await feeds.subscribe(guild_id=G, channel_id=11, created_by=5, url=URL, kind="arxiv-listing", source="s")
     assert await feeds.pause_channel(guild_id=G, channel_id=10, reason="the channel was deleted") == 1
@@ -111,15 +112,15 @@ async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: S
 
     from schedules.delivery import Plan
 
-    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    feeds, runs = SubscriptionService(sessions), PollRecords(sessions)
     now = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)
     a = await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="cs.LG")
     b = await feeds.subscribe(
         guild_id=G, channel_id=10, created_by=5, url=URL + "+cs.CL", kind="arxiv-listing", source="cs.LG+cs.CL"
     )
-    due = await runs.due(now=now)
+    due = await runs.due_feeds(now=now)
     assert [d.url for d in due] == [URL, URL + "+cs.CL"]  # each distinct URL once
-    ids = await runs.fetched(
+    ids = await runs.record_fetch(
         feed_id=due[0].id,
         now=now,
         next_fetch_at=now + timedelta(hours=1),
@@ -127,26 +128,32 @@ async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: S
         fingerprint="f1",
         etag='"v1"',
     )
-    assert await runs.due(now=now) == [d for d in due if d.id != due[0].id]  # not due again before its time
-    work = await runs.undecided(feed_id=due[0].id)
+    assert await runs.due_feeds(now=now) == [d for d in due if d.id != due[0].id]  # not due again before its time
+    work = await runs.find_undecided(feed_id=due[0].id)
     assert [s.id for s in work.subscriptions] == [a.id]
     assert [e.paper_id for e in work.entries] == list(ids.values())  # in listing order
     plan = Plan(a.id, G, 10, post=list(ids.values()), seen_entry_id=work.entries[-1].entry_id)
-    planned = await runs.record([plan])
+    planned = await runs.record_decisions([plan])
     assert [p.paper_id for p in planned] == list(ids.values())
-    assert await runs.record([plan]) == []  # a restart or a second process records nothing twice
-    assert (await runs.undecided(feed_id=due[0].id)).entries == []  # the cursor moved past them
+    assert await runs.record_decisions([plan]) == []  # a restart or a second process records nothing twice
+    assert (await runs.find_undecided(feed_id=due[0].id)).entries == []  # the cursor moved past them
     # the same papers listed by the other feed: already on their way to that channel
-    await runs.fetched(feed_id=due[1].id, now=now, next_fetch_at=now, items=listed(4))
-    other = await runs.undecided(feed_id=due[1].id)
+    await runs.record_fetch(feed_id=due[1].id, now=now, next_fetch_at=now, items=listed(4))
+    other = await runs.find_undecided(feed_id=due[1].id)
     assert [s.id for s in other.subscriptions] == [b.id] and len(other.entries) == 4
     assert other.handled == {(10, pid) for pid in ids.values()}
     assert await rows(sessions, "SELECT count(*) FROM guild_papers") == [(3,)]  # posted papers: known to the group
-    assert {p.id for p in await runs.pending()} == {p.id for p in planned}  # a crash now leaves these to resolve
-    await runs.sent(delivery_ids=[p.id for p in planned[:2]], message_id=777, now=now)
-    await runs.sent(delivery_ids=[p.id for p in planned[:2]], message_id=778, now=now)  # recorded twice: counted once
-    await runs.undelivered(delivery_ids=[p.id for p in planned], reason="channel gone")  # only the unsent one fails
-    assert await runs.pending() == []
+    assert {p.id for p in await runs.pending_deliveries()} == {
+        p.id for p in planned
+    }  # a crash now leaves these to resolve
+    await runs.mark_sent(delivery_ids=[p.id for p in planned[:2]], message_id=777, now=now)
+    await runs.mark_sent(
+        delivery_ids=[p.id for p in planned[:2]], message_id=778, now=now
+    )  # recorded twice: counted once
+    await runs.mark_undeliverable(
+        delivery_ids=[p.id for p in planned], reason="channel gone"
+    )  # only the unsent one fails
+    assert await runs.pending_deliveries() == []
     sub = next(s for s in await feeds.list(guild_id=G) if s.id == a.id)
     assert (sub.delivered, sub.last_delivered_at) == (2, now)
     assert await rows(
@@ -160,25 +167,25 @@ async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: S
 async def test_fetch_outcomes_keep_feed_health(sessions: Sessions) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from storage.feeds import FeedRuns
+    from storage.feeds.polls import PollRecords
 
-    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    feeds, runs = SubscriptionService(sessions), PollRecords(sessions)
     t0 = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)
     await feeds.subscribe(guild_id=G, channel_id=10, created_by=5, url=URL, kind="arxiv-listing", source="cs.LG")
-    feed = (await runs.due(now=t0))[0]
-    assert await runs.failed(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 1
-    assert await runs.failed(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 2
+    feed = (await runs.due_feeds(now=t0))[0]
+    assert await runs.record_failure(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 1
+    assert await runs.record_failure(feed_id=feed.id, now=t0, error="HTTP 503", next_fetch_at=t0) == 2
     health = (await feeds.list(guild_id=G))[0].feed
     assert (health.failures, health.last_error, health.last_success_at) == (2, "HTTP 503", None)
-    await runs.fetched(feed_id=feed.id, now=t0, next_fetch_at=t0, items=listed(2), fingerprint="same")
+    await runs.record_fetch(feed_id=feed.id, now=t0, next_fetch_at=t0, items=listed(2), fingerprint="same")
     for day in range(1, 6):  # the same listing, day after day
-        await runs.fetched(
+        await runs.record_fetch(
             feed_id=feed.id, now=t0 + timedelta(days=day), next_fetch_at=t0, items=listed(2), fingerprint="same"
         )
     health = (await feeds.list(guild_id=G))[0].feed
     assert health.failures == 0 and health.last_error is None
     assert health.stale  # judged against the real clock: the listing has not changed since t0
-    await runs.fetched(
+    await runs.record_fetch(
         feed_id=feed.id, now=datetime.now(UTC), next_fetch_at=t0, items=listed(2, start=5), fingerprint="new"
     )
     assert not (await feeds.list(guild_id=G))[0].feed.stale

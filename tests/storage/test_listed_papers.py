@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from storage.db import Sessions
-from storage.feeds import FeedRuns, FeedService
+from storage.feeds.polls import PollRecords
+from storage.feeds.subscriptions import SubscriptionService
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
 from storage.models import FeedKind, MetadataStatus
@@ -49,12 +50,12 @@ async def test_a_web_feed_naming_a_known_arxiv_paper_changes_nothing_other_group
     papers = PaperService(sessions, Arxiv({"arxiv:2403.17887": ARXIV_TITLE}))
     before = await papers.ensure(paper_key("2403.17887"))  # group A noted it; arXiv answered
     assert before.title == ARXIV_TITLE
-    feeds, runs = FeedService(sessions), FeedRuns(sessions)
+    feeds, runs = SubscriptionService(sessions), PollRecords(sessions)
     sub = await feeds.subscribe(
         guild_id=B, channel_id=20, created_by=6, url=WEB, kind=FeedKind.WEB, source=WEB, current=[(EVIL, None)]
     )
     now = datetime.now(UTC)
-    await runs.fetched(feed_id=1, now=now, next_fetch_at=now + timedelta(hours=1), items=[(EVIL, None)])
+    await runs.record_fetch(feed_id=1, now=now, next_fetch_at=now + timedelta(hours=1), items=[(EVIL, None)])
     after = await papers.get_by_key("arxiv:2403.17887")
     assert after == before  # title, authors, abstract, categories and version: arXiv's
     assert sub.id is not None
@@ -63,7 +64,7 @@ async def test_a_web_feed_naming_a_known_arxiv_paper_changes_nothing_other_group
 async def test_a_new_arxiv_paper_from_a_web_feed_waits_for_arxiv_then_gets_its_metadata(sessions: Sessions) -> None:
     source = Arxiv({"arxiv:2403.17887": ARXIV_TITLE})
     papers = PaperService(sessions, source)
-    ids = await FeedService(sessions).subscribe(
+    ids = await SubscriptionService(sessions).subscribe(
         guild_id=B, channel_id=20, created_by=6, url=WEB, kind=FeedKind.WEB, source=WEB, current=[(EVIL, None)]
     )
     assert ids.id is not None
@@ -78,7 +79,7 @@ async def test_a_new_arxiv_paper_from_a_web_feed_waits_for_arxiv_then_gets_its_m
 
 
 async def test_arxiv_listings_still_write_metadata_and_web_feeds_keep_their_own_papers(sessions: Sessions) -> None:
-    feeds = FeedService(sessions)
+    feeds = SubscriptionService(sessions)
     listed = PaperMetadata(key="arxiv:2504.10001", title="Listed by arXiv", version=1, abstract="From arXiv.")
     await feeds.subscribe(
         guild_id=A,

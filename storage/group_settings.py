@@ -28,7 +28,7 @@ def _view(row: GuildSettings) -> GroupSettings:
     )
 
 
-class GuildSettingsService:
+class GroupSettingsService:
     """Reads and changes a group's settings; a group that never changed any has the defaults."""
 
     EDITABLE = frozenset({"note_threads", "link_cards"})

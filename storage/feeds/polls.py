@@ -1,327 +1,36 @@
-"""Feeds and subscriptions: who follows what, where, and how each feed is doing."""
+"""The poller's records: when each feed is due, what its fetches brought, and each paper's delivery from the
+decision to post it to the message it went out in."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
-from storage.errors import LimitReachedError, NotFoundError, ValidationError
-from storage.listed_papers import Listed, store_listed
-from storage.locks import hold_guild
+from storage.feeds.listed_papers import Listed, store_listed
+from storage.feeds.subscriptions import SubscriptionView, subscription_view, with_feed
 from storage.models import (
     Delivery,
     DeliveryState,
     Feed,
-    FeedEntry,
     GuildPaper,
     Paper,
     Subscription,
     utcnow,
 )
 from storage.papers import PaperView
-from storage.tables import DELIVERIES, DIGEST_PICKS, FEED_ENTRIES, FEEDS, GUILD_PAPERS, PAPERS, SUBSCRIPTIONS
+from storage.tables import DELIVERIES, DIGEST_PICKS, FEED_ENTRIES, GUILD_PAPERS, PAPERS, SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
-MODES = ("post", "digest")
-MAX_FILTER_CHARS = 500
-STALE_AFTER = timedelta(days=4)  # a listing unchanged this long (weekends included) is no longer being updated
-MAX_SUBSCRIPTIONS = 50  # subscriptions one server may have, over all its channels (the operator's default)
-MAX_FEEDS = 20  # distinct feeds one server may follow (the operator's default)
 RECENT_ENTRIES = 10_000  # a feed's newest entries read for the last day it saw: several days of a busy listing
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """How a feed is doing, for /feed list."""
-
-    url: str
-    kind: str
-    last_fetch_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    failures: int
-    stale: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    """A channel's subscription with its feed's health, detached from any session."""
-
-    id: int
-    guild_id: int
-    channel_id: int
-    source: str
-    keywords: str | None
-    exclude: str | None
-    mode: str
-    paused: bool
-    pause_reason: str | None
-    delivered: int
-    last_delivered_at: datetime | None
-    created_at: datetime
-    feed: FeedHealth
-    seen_entry_id: int = 0
-
-
-def _with_feed() -> Any:
-    """Subscriptions joined with their feeds."""
-    return select(Subscription, Feed).join(Feed, col(Feed.id) == col(Subscription.feed_id))
-
-
-def _health(feed: Feed, *, now: datetime | None = None) -> FeedHealth:
-    now = now or utcnow()
-    stale = bool(feed.fingerprint_since and now - feed.fingerprint_since > STALE_AFTER)
-    return FeedHealth(
-        url=feed.url,
-        kind=feed.kind,
-        last_fetch_at=feed.last_fetch_at,
-        last_success_at=feed.last_success_at,
-        last_error=feed.last_error,
-        failures=feed.failures,
-        stale=stale,
-    )
-
-
-def _view(sub: Subscription, feed: Feed) -> SubscriptionView:
-    assert sub.id is not None
-    return SubscriptionView(
-        id=sub.id,
-        guild_id=sub.guild_id,
-        channel_id=sub.channel_id,
-        source=sub.source,
-        keywords=sub.keywords,
-        exclude=sub.exclude,
-        mode=sub.mode,
-        paused=sub.paused,
-        pause_reason=sub.pause_reason,
-        delivered=sub.delivered,
-        last_delivered_at=sub.last_delivered_at,
-        created_at=sub.created_at,
-        feed=_health(feed),
-        seen_entry_id=sub.seen_entry_id,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class FirstFetch:
-    """The fetch that validated a new subscription's source: it counts as the feed's first success."""
-
-    at: datetime
-    next_fetch_at: datetime
-    fingerprint: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-class FeedService:
-    """Subscribing, listing, pausing and removing; each method is one transaction.
-
-    A server has at most ``max_subscriptions`` subscriptions and follows at most ``max_feeds`` distinct feeds.
-    """
-
-    def __init__(
-        self, sessions: Sessions, *, max_subscriptions: int = MAX_SUBSCRIPTIONS, max_feeds: int = MAX_FEEDS
-    ) -> None:
-        self.sessions = sessions
-        self.max_subscriptions = max_subscriptions
-        self.max_feeds = max_feeds
-
-    async def check_room(self, *, guild_id: int, url: str) -> None:
-        """Refuse now, before the source is fetched, a subscription the server has no room for.
-
-        Only a first look: :meth:`subscribe` checks again in the transaction that writes.
-        """
-        async with self.sessions() as session:
-            await self._check_room(session, guild_id=guild_id, url=url)
-
-    async def subscribe(
-        self,
-        *,
-        guild_id: int,
-        channel_id: int,
-        created_by: int,
-        url: str,
-        kind: str,
-        source: str,
-        keywords: str | None = None,
-        exclude: str | None = None,
-        mode: str = "post",
-        current: Sequence[Listed] = (),
-        first_fetch: FirstFetch | None = None,
-    ) -> SubscriptionView:
-        """Follow a feed in a channel, starting from now.
-
-        What the feed lists at this moment is stored (the digest may show it) but never posted: the
-        subscription's cursor starts past it. Other subscriptions to the same feed still get those papers.
-        For a feed nobody followed yet, ``first_fetch`` is recorded as its first fetch, so the next poll waits its
-        turn and asks conditionally.
-        """
-        if mode not in MODES:
-            raise ValidationError(
-                f"The mode is `post` (each new paper) or `digest` (for the weekly digest), not `{mode}`."
-            )
-        for name, value in (("keywords", keywords), ("exclude", exclude)):
-            if value and len(value) > MAX_FILTER_CHARS:
-                raise ValidationError(f"`{name}` is too long: at most {MAX_FILTER_CHARS} characters.")
-        async with self.sessions() as session:
-            await hold_guild(session, guild_id=guild_id, purpose="subscriptions")
-            await self._check_room(session, guild_id=guild_id, url=url)
-            feed = (await session.exec(select(Feed).where(Feed.url == url))).first()
-            if feed is None:
-                feed = Feed(url=url, kind=kind)
-                if first_fetch is not None:
-                    feed.last_fetch_at = feed.last_success_at = feed.fingerprint_since = first_fetch.at
-                    feed.next_fetch_at, feed.fingerprint = first_fetch.next_fetch_at, first_fetch.fingerprint
-                    feed.etag, feed.last_modified = first_fetch.etag, first_fetch.last_modified
-                # Another server may be adding the same new feed at this moment: whichever commits first makes it.
-                conn = await session.connection()
-                await conn.execute(
-                    insert_ignoring_duplicates(conn.dialect.name, FEEDS), [feed.model_dump(exclude={"id"})]
-                )
-                feed = (await session.exec(select(Feed).where(Feed.url == url))).one()
-            assert feed.id is not None
-            existing = (
-                await session.exec(
-                    select(Subscription).where(
-                        Subscription.guild_id == guild_id,
-                        Subscription.channel_id == channel_id,
-                        Subscription.feed_id == feed.id,
-                    )
-                )
-            ).first()
-            if existing is not None:
-                raise ValidationError(
-                    f"This channel already follows that feed (subscription #{existing.id}). "
-                    "Change it with `/feed remove` and add it again."
-                )
-            sub = Subscription(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                feed_id=feed.id,
-                source=source[:2000],
-                keywords=keywords or None,
-                exclude=exclude or None,
-                mode=mode,
-                created_by=created_by,
-            )
-            session.add(sub)
-            await session.flush()
-            assert sub.id is not None
-            ids = await store_listed(session, feed_id=feed.id, kind=feed.kind, items=current)
-            newest = (await session.exec(select(func.max(FeedEntry.id)).where(FeedEntry.feed_id == feed.id))).one()
-            sub.seen_entry_id = newest or 0
-            try:
-                await session.commit()
-            except IntegrityError:  # the same subscription, twice at once
-                await session.rollback()
-                raise ValidationError("This channel already follows that feed.") from None
-            log.info(  # the feed by id: its address may carry a password
-                "guild=%s subscription=%s to feed=%s in channel %s (%d current papers held back)",
-                guild_id,
-                sub.id,
-                feed.id,
-                channel_id,
-                len(ids),
-            )
-            return _view(sub, feed)
-
-    async def list(self, *, guild_id: int) -> list[SubscriptionView]:
-        """The group's subscriptions, oldest first, with their feeds' health."""
-        async with self.sessions() as session:
-            rows = (
-                await session.exec(_with_feed().where(Subscription.guild_id == guild_id).order_by(col(Subscription.id)))
-            ).all()
-            return [_view(sub, feed) for sub, feed in rows]
-
-    async def set_paused(
-        self, *, guild_id: int, subscription_id: int, paused: bool, reason: str | None = None
-    ) -> SubscriptionView:
-        """Pause or resume one subscription."""
-        async with self.sessions() as session:
-            sub, feed = await self._get(session, guild_id=guild_id, subscription_id=subscription_id)
-            sub.paused = paused
-            sub.pause_reason = (reason or "paused by a moderator") if paused else None
-            await session.commit()
-            return _view(sub, feed)
-
-    async def remove(self, *, guild_id: int, subscription_id: int) -> SubscriptionView:
-        """Stop following; the feed itself goes when nobody follows it any more."""
-        async with self.sessions() as session:
-            sub, feed = await self._get(session, guild_id=guild_id, subscription_id=subscription_id)
-            view = _view(sub, feed)
-            await session.delete(sub)
-            await session.flush()
-            others = (await session.exec(select(Subscription.id).where(Subscription.feed_id == feed.id))).first()
-            if others is None:
-                await session.delete(feed)
-            await session.commit()
-            return view
-
-    async def pause_channel(self, *, guild_id: int, channel_id: int, reason: str) -> int:
-        """Pause every subscription posting to a channel the bot can no longer use; returns how many."""
-        async with self.sessions() as session:
-            subs = (
-                await session.exec(
-                    select(Subscription).where(
-                        Subscription.guild_id == guild_id,
-                        Subscription.channel_id == channel_id,
-                        col(Subscription.paused).is_(False),
-                    )
-                )
-            ).all()
-            for sub in subs:
-                sub.paused, sub.pause_reason = True, reason
-            await session.commit()
-            if subs:
-                log.warning(
-                    "guild=%s paused %d subscriptions in channel %s: %s", guild_id, len(subs), channel_id, reason
-                )
-            return len(subs)
-
-    async def _check_room(self, session: AsyncSession, *, guild_id: int, url: str) -> None:
-        """Raise when one more subscription to ``url`` would pass the server's caps.
-
-        A feed the server already follows takes a subscription, not another feed.
-        """
-        urls = (
-            await session.exec(
-                select(Feed.url)
-                .join(Subscription, col(Subscription.feed_id) == col(Feed.id))
-                .where(Subscription.guild_id == guild_id)
-            )
-        ).all()
-        if len(urls) >= self.max_subscriptions:
-            raise LimitReachedError(
-                f"This server has {len(urls)} feed subscriptions, and this bot allows {self.max_subscriptions}. "
-                "Remove one with `/feed remove` first."
-            )
-        feeds = set(urls)
-        if url not in feeds and len(feeds) >= self.max_feeds:
-            raise LimitReachedError(
-                f"This server follows {len(feeds)} different feeds, and this bot allows {self.max_feeds}. "
-                "Remove one with `/feed remove` first, or post a feed the server already follows to this channel."
-            )
-
-    async def _get(self, session: AsyncSession, *, guild_id: int, subscription_id: int) -> tuple[Subscription, Feed]:
-        row = (
-            await session.exec(
-                _with_feed().where(Subscription.id == subscription_id, Subscription.guild_id == guild_id)
-            )
-        ).first()
-        if row is None:
-            raise NotFoundError(f"There is no subscription #{subscription_id} in this server. See `/feed list`.")
-        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,13 +109,13 @@ class PlanRecord(Protocol):
     def picks(self) -> list[tuple[int, str]]: ...
 
 
-class FeedRuns:
+class PollRecords:
     """What the poller records: fetch outcomes, listed papers, and deliveries from intent to message."""
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    async def due(self, *, now: datetime) -> list[DueFeed]:
+    async def due_feeds(self, *, now: datetime) -> list[DueFeed]:
         """Feeds with at least one active subscription whose next fetch time has come (each once)."""
         async with self.sessions() as session:
             active = select(Subscription.feed_id).where(col(Subscription.paused).is_(False))
@@ -422,7 +131,7 @@ class FeedRuns:
                 if f.id is not None
             ]
 
-    async def fetched(
+    async def record_fetch(
         self,
         *,
         feed_id: int,
@@ -449,7 +158,7 @@ class FeedRuns:
             await session.commit()
             return ids
 
-    async def failed(self, *, feed_id: int, now: datetime, error: str, next_fetch_at: datetime) -> int:
+    async def record_failure(self, *, feed_id: int, now: datetime, error: str, next_fetch_at: datetime) -> int:
         """A failed fetch; returns how many in a row have failed."""
         async with self.sessions() as session:
             feed = await session.get(Feed, feed_id)
@@ -460,17 +169,17 @@ class FeedRuns:
             await session.commit()
             return feed.failures
 
-    async def undecided(self, *, feed_id: int) -> Undecided:
+    async def find_undecided(self, *, feed_id: int) -> Undecided:
         """The feed's active subscriptions and the entries at least one of them has not decided about."""
         async with self.sessions() as session:
             rows = (
                 await session.exec(
-                    _with_feed()
+                    with_feed()
                     .where(Subscription.feed_id == feed_id, col(Subscription.paused).is_(False))
                     .order_by(col(Subscription.id))
                 )
             ).all()
-            subs = [_view(sub, feed) for sub, feed in rows]
+            subs = [subscription_view(sub, feed) for sub, feed in rows]
             if not subs:
                 return Undecided([], [], set())
             conn = await session.connection()
@@ -493,7 +202,7 @@ class FeedRuns:
                 handled.update((channel, paper) for channel, paper in await conn.execute(posted))
             return Undecided(subs, entries, handled)
 
-    async def record(self, plans: Sequence[PlanRecord]) -> list[PlannedDelivery]:
+    async def record_decisions(self, plans: Sequence[PlanRecord]) -> list[PlannedDelivery]:
         """Record a poll's decisions in one transaction; returns the deliveries to send, in order.
 
         Each subscription's cursor moves past what it decided, and papers to post become pending deliveries and
@@ -555,7 +264,7 @@ class FeedRuns:
             await session.commit()
             return planned
 
-    async def sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
+    async def mark_sent(self, *, delivery_ids: Sequence[int], message_id: int, now: datetime) -> None:
         """Deliveries that reached their channel, in this message."""
         async with self.sessions() as session:
             conn = await session.connection()
@@ -579,7 +288,7 @@ class FeedRuns:
                 )
             await session.commit()
 
-    async def undelivered(self, *, delivery_ids: Sequence[int], reason: str) -> None:
+    async def mark_undeliverable(self, *, delivery_ids: Sequence[int], reason: str) -> None:
         """Deliveries that could not be sent (the channel is gone or forbidden)."""
         await self._update_pending(delivery_ids, state=DeliveryState.FAILED, reason=reason[:300])
 
@@ -602,7 +311,9 @@ class FeedRuns:
                 )
             await session.commit()
 
-    async def pending(self, *, before: datetime | None = None, due: datetime | None = None) -> list[PlannedDelivery]:
+    async def pending_deliveries(
+        self, *, before: datetime | None = None, due: datetime | None = None
+    ) -> list[PlannedDelivery]:
         """Deliveries recorded as about to be sent but never confirmed (recorded before ``before``, if given).
 
         These are what a stopped process left between recording and sending, and sends that failed. With
@@ -629,7 +340,7 @@ class FeedRuns:
                 if r.id is not None
             ]
 
-    async def stuck(self, *, guild_id: int) -> dict[int, StuckPapers]:
+    async def stuck_papers(self, *, guild_id: int) -> dict[int, StuckPapers]:
         """The group's subscriptions with papers whose send failed and waits to be tried again, by subscription id."""
         failed = (
             DELIVERIES.c.guild_id == guild_id,
@@ -654,7 +365,7 @@ class FeedRuns:
             sub_id: StuckPapers(count, since, reasons.get(sub_id), retry_at) for sub_id, count, since, retry_at in rows
         }
 
-    async def papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
+    async def load_papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
         """Stored papers by id, for posting."""
         found: dict[int, PaperView] = {}
         async with self.sessions() as session:
@@ -664,7 +375,7 @@ class FeedRuns:
                         found[p.id] = PaperView.of(p)
         return found
 
-    async def texts(self, *, paper_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    async def paper_texts(self, *, paper_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """(title, abstract) of stored papers, for filtering entries a poll's listing no longer holds."""
         found: dict[int, tuple[str, str]] = {}
         async with self.sessions() as session:

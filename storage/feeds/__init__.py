@@ -1,0 +1,1 @@
+"""Feeds: subscriptions, the poller's records, and the papers feeds list."""
