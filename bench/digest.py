@@ -10,7 +10,7 @@ papers ≤ 40 ms.
 
     .venv/bin/python -m bench.digest
 
-The database part (reading the week with storage.digests.DigestService.collect) is not timed yet: extend
+The database part (reading the week with storage.digests.content.DigestContent.collect) is not timed yet: extend
 :func:`build` with it.
 """
 
@@ -37,7 +37,15 @@ from bot.digest_render import render_digest
 from schedules import interests
 from schedules.interests import Picked, choose, pick_papers
 from storage.db import create_schema, make_engine, make_sessions
-from storage.digests import DigestData, DigestNote, DigestPaper, DigestService, DigestStats, FeedFilter, FeedTrouble
+from storage.digests.content import (
+    DigestContent,
+    DigestData,
+    DigestNote,
+    DigestPaper,
+    DigestStats,
+    FeedFilter,
+    FeedTrouble,
+)
 from storage.models import DigestPick, Feed, FeedEntry, Note, NoteTag, Paper, Subscription, Tag
 from tests.feed_listings import GeneratedPaper, listing_papers
 
@@ -163,7 +171,7 @@ def pick(data: DigestData) -> Picked:
 def build(data: DigestData, *, explain: bool = False) -> list[list[discord.Embed]]:
     """The whole digest build the bot does for a week: selection, then rendering.
 
-    The lead extends this with the database read (DigestService.collect) when timing the complete build.
+    The lead extends this with the database read (DigestContent.collect) when timing the complete build.
     """
     return render_digest(data, pick(data), explain=explain)
 
@@ -184,7 +192,7 @@ def median_ms(run: Callable[[], Any], runs: int = RUNS) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-async def stored_week(data: DigestData, folder: Path) -> tuple[DigestService, Any]:
+async def stored_week(data: DigestData, folder: Path) -> tuple[DigestContent, Any]:
     """The same week in a real SQLite file, as the bot would have stored it (picks made as ingest makes them)."""
     engine = make_engine(f"sqlite:///{folder / 'digest.db'}")
     await create_schema(engine)
@@ -275,7 +283,7 @@ async def stored_week(data: DigestData, folder: Path) -> tuple[DigestService, An
         ]
         if tagged:
             await conn.execute(insert(NoteTag.__table__), tagged)  # type: ignore[attr-defined]
-    return DigestService(make_sessions(engine)), engine
+    return DigestContent(make_sessions(engine)), engine
 
 
 async def timed_builds(data: DigestData, runs: int = RUNS) -> tuple[list[float], list[float], DigestData, Any]:
@@ -331,7 +339,7 @@ def main() -> None:
         f"keywords at ingest; chosen {len(picked.chosen):,} ({picked.rest:,} not); {len(messages)} messages, "
         f"{embeds} embeds"
     )
-    print(f"database read (DigestService.collect): {statistics.median(reads):7.1f} ms")
+    print(f"database read (DigestContent.collect): {statistics.median(reads):7.1f} ms")
     print(f"choosing the papers (tags on titles):  {choose_ms:7.1f} ms")
     print(f"rendering:                             {render_ms:7.1f} ms")
     total = statistics.median(totals)

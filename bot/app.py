@@ -29,7 +29,9 @@ from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from schedules.titles import TitleResolver
 from storage.db import Sessions, create_schema, make_engine, make_sessions
-from storage.digests import DigestService
+from storage.digests.content import DigestContent
+from storage.digests.runs import DigestRuns
+from storage.digests.schedule import DigestSchedules
 from storage.exports import ExportService
 from storage.feeds.polls import PollRecords
 from storage.feeds.subscriptions import SubscriptionService
@@ -62,7 +64,9 @@ class Services:
     feeds: SubscriptionService
     runs: PollRecords
     poller: FeedPoller  # its deliverer is the bot, set once the bot exists
-    digests: DigestService
+    digest_schedules: DigestSchedules
+    digest_runs: DigestRuns
+    digest_content: DigestContent
     digest_runner: DigestRunner  # its publisher is the bot, likewise
     leases: LeaseService
     imports: ImportService
@@ -78,7 +82,13 @@ def build_services(settings: Settings) -> Services:
     limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
     arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
     feeds = SubscriptionService(sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds)
-    runs, digests = PollRecords(sessions), DigestService(sessions)
+    runs = PollRecords(sessions)
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    digest_schedules, digest_runs, digest_content = (
+        DigestSchedules(sessions),
+        DigestRuns(sessions),
+        DigestContent(sessions),
+    )
     poller = FeedPoller(
         runs=runs,
         feeds=feeds,
@@ -98,15 +108,23 @@ def build_services(settings: Settings) -> Services:
         guilds=GroupSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),
-        scheduler=AsyncIOScheduler(timezone="UTC"),
+        scheduler=scheduler,
         limiter=limiter,
         feeds=feeds,
         runs=runs,
         poller=poller,
-        digests=digests,
+        digest_schedules=digest_schedules,
+        digest_runs=digest_runs,
+        digest_content=digest_content,
         digest_runner=DigestRunner(
-            digests, grace=timedelta(hours=settings.digest_grace_hours), leases=LeaseService(sessions)
-        ),  # a run is posted by the one process holding its claim
+            schedules=digest_schedules,
+            runs=digest_runs,
+            content=digest_content,
+            scheduler=scheduler,  # /digest schedule may move jobs at once
+            grace=timedelta(hours=settings.digest_grace_hours),
+            owns=settings.owns_guild,  # with shards spread over processes: only its own shards' guilds
+            leases=LeaseService(sessions),  # a run is posted by the one process holding its claim
+        ),
         leases=LeaseService(sessions),
         imports=ImportService(sessions, leases=LeaseService(sessions)),  # claims the imports it applies
         exports=ExportService(sessions),
@@ -159,7 +177,6 @@ class PaperClub(commands.Bot):
             leases=self.services.leases,  # several processes on one database: one polls at a time
             titles=self.services.title_resolver,
         )
-        self.services.digest_runner.scheduler = self.services.scheduler  # /digest schedule may move jobs at once
         heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`
         self.services.scheduler.start()
         await self.sync_commands()
@@ -205,7 +222,6 @@ class PaperClub(commands.Bot):
             # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
             self.services.scheduler.add_job(
                 self.services.digest_runner.start,
-                args=[self.services.scheduler],
                 id="digests:start",
                 replace_existing=True,
             )
@@ -246,7 +262,6 @@ def make_bot(settings: Settings, services: Services) -> PaperClub:
     if settings.shard_count is None:
         return PaperClub(settings, services)
     ids = list(settings.shard_ids) if settings.shard_ids is not None else None
-    services.digest_runner.owns = settings.owns_guild
     return ShardedPaperClub(settings, services, shard_count=settings.shard_count, shard_ids=ids)
 
 

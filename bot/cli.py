@@ -685,7 +685,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from schedules.digests import DigestRunner
     from schedules.interests import choose
     from storage.db import make_sessions
-    from storage.digests import DigestService, ScheduleView
+    from storage.digests.content import DigestContent
+    from storage.digests.runs import DigestRuns
+    from storage.digests.schedule import DigestSchedules, ScheduleView
 
     settings = load_settings(require_token=False)
     configure_quiet_logging(settings)
@@ -697,12 +699,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
         engine = engine_for(settings.database_url)
         try:
             sessions = make_sessions(engine)
-            digests = DigestService(sessions)
-            schedule = await digests.schedule(guild_id=args.guild)
+            schedules, runs, content = DigestSchedules(sessions), DigestRuns(sessions), DigestContent(sessions)
+            schedule = await schedules.schedule(guild_id=args.guild)
             assumed = schedule is None
-            schedule = await digests.schedule_or_default(guild_id=args.guild, channel_id=0)
-            start, end = await DigestRunner(digests).upcoming_period(schedule)
-            data = await digests.collect(guild_id=args.guild, start=start, end=end, timezone=schedule.timezone)
+            schedule = await schedules.schedule_or_default(guild_id=args.guild, channel_id=0)
+            start, end = await DigestRunner(schedules=schedules, runs=runs, content=content).upcoming_period(schedule)
+            data = await content.collect(guild_id=args.guild, start=start, end=end, timezone=schedule.timezone)
             return data, schedule, assumed
         finally:
             await engine.dispose()

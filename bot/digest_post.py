@@ -11,7 +11,8 @@ from bot.delivery import DiscordDeliverer
 from bot.digest_render import render_digest
 from schedules.digests import OnPart, Part
 from schedules.interests import choose
-from storage.digests import DigestData, ScheduleView
+from storage.digests.content import DigestData
+from storage.digests.schedule import ScheduleView
 
 
 def build_digest(data: DigestData, *, quiet_weeks: bool, explain: bool = False) -> list[list[discord.Embed]]:

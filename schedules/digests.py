@@ -23,7 +23,9 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from schedules.digest_time import last_due, next_due, period_for, zone
 from schedules.poller import ChannelUnavailable
-from storage.digests import DigestData, DigestService, RunView, ScheduleView
+from storage.digests.content import DigestContent, DigestData
+from storage.digests.runs import DigestRuns, RunView
+from storage.digests.schedule import DigestSchedules, ScheduleView
 from storage.leases import LeaseService
 from storage.models import DigestRunState
 
@@ -79,28 +81,33 @@ class DigestRunner:
 
     def __init__(
         self,
-        digests: DigestService,
         *,
+        schedules: DigestSchedules,
+        runs: DigestRuns,
+        content: DigestContent,
         publisher: Publisher | None = None,
+        scheduler: BaseScheduler | None = None,
         grace: timedelta = DEFAULT_GRACE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owns: Callable[[int], bool] = lambda guild_id: True,
         leases: LeaseService | None = None,
     ) -> None:
-        self.digests, self.publisher, self.grace, self.clock = digests, publisher, grace, clock
+        self.schedules, self.runs, self.content = schedules, runs, content
+        self.publisher, self.grace, self.clock = publisher, grace, clock
+        # Where the groups' jobs go (None: nothing is scheduled, e.g. for a one-off preview); /digest schedule
+        # moves a group's job at once.
+        self.scheduler = scheduler
         # Several processes on one database: a run is posted by the one holding its claim (None: one process).
         self.leases = leases
         # With shards spread over processes, each schedules only the digests of its own shards' guilds.
         self.owns = owns
-        self.scheduler: BaseScheduler | None = None
         self._locks: dict[int, asyncio.Lock] = {}
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
-    async def start(self, scheduler: BaseScheduler) -> None:
+    async def start(self) -> None:
         """Rebuild every group's job from the schedule rows, then catch up on what the downtime missed."""
-        self.scheduler = scheduler
-        for schedule in await self.digests.enabled():
+        for schedule in await self.schedules.enabled():
             if self.owns(schedule.guild_id):
                 self.plan(schedule)
         await self.catch_up()
@@ -133,7 +140,7 @@ class DigestRunner:
 
     async def fire(self, guild_id: int) -> None:
         """The job: post the digest that is due, then schedule the next one."""
-        schedule = await self.digests.schedule(guild_id=guild_id)
+        schedule = await self.schedules.schedule(guild_id=guild_id)
         if schedule is None or not schedule.enabled:
             return
         try:
@@ -178,7 +185,7 @@ class DigestRunner:
         async with self._lock(schedule.guild_id):
             start = await self.start_after_last(schedule.guild_id, start, end)
             if trigger != "now" and end - start < SHORTEST_DIGEST:
-                latest = await self.digests.latest_run(guild_id=schedule.guild_id)
+                latest = await self.runs.latest_run(guild_id=schedule.guild_id)
                 assert latest is not None  # a digest ended after ``start`` was computed: there is one
                 log.info(
                     "guild=%s the digest due %s joins the next one: the last was %s ago",
@@ -187,7 +194,7 @@ class DigestRunner:
                     end - start,
                 )
                 return latest, False
-            run, created = await self.digests.begin(
+            run, created = await self.runs.begin(
                 guild_id=schedule.guild_id,
                 period_start=start,
                 period_end=end,
@@ -195,7 +202,7 @@ class DigestRunner:
                 trigger=trigger,
             )
             if not created and run.state == DigestRunState.FAILED and trigger == "now":
-                run = await self.digests.retry(run_id=run.id, channel_id=schedule.channel_id)
+                run = await self.runs.retry(run_id=run.id, channel_id=schedule.channel_id)
             if not created and run.state != DigestRunState.POSTING:
                 log.info("guild=%s the digest for %s already ran (%s)", schedule.guild_id, start.date(), run.state)
                 return run, False
@@ -208,7 +215,7 @@ class DigestRunner:
         than :data:`SHORTEST_DIGEST` after a digest that moved later was left to this one. A longer gap is weeks
         the bot missed, which stay missed: ``start``.
         """
-        covered = await self.digests.covered_until(guild_id=guild_id, before=end)
+        covered = await self.runs.covered_until(guild_id=guild_id, before=end)
         if covered is None or start - covered >= SHORTEST_DIGEST:
             return start
         return covered
@@ -220,10 +227,10 @@ class DigestRunner:
 
     async def catch_up(self) -> None:
         """At start-up: resume half-posted digests, then post (or skip) weeks whose time passed while down."""
-        for run in await self.digests.unfinished():
+        for run in await self.runs.unfinished():
             await self.resume(run.id)
         now = self.clock()
-        for schedule in await self.digests.enabled():
+        for schedule in await self.schedules.enabled():
             if not self.owns(schedule.guild_id):
                 continue
             tz = zone(schedule.timezone)
@@ -235,7 +242,7 @@ class DigestRunner:
                 await self.post_period(schedule, start, end, trigger="catch-up")
                 continue
             late = now - due
-            if await self.digests.skip(
+            if await self.runs.skip(
                 guild_id=schedule.guild_id,
                 period_start=start,
                 period_end=end,
@@ -253,13 +260,13 @@ class DigestRunner:
     async def resume(self, run_id: int) -> None:
         """Post the rest of a run a stopped process left unfinished (also the job that tries again once another
         process's claim on it ran out)."""
-        run = await self.digests.get_run(run_id=run_id)
+        run = await self.runs.get_run(run_id=run_id)
         if run is None or run.state != DigestRunState.POSTING or not self.owns(run.guild_id):
             return
         # A group without a schedule posts with the default one (``/digest now`` before ``/digest schedule``).
-        schedule = await self.digests.schedule_or_default(guild_id=run.guild_id, channel_id=run.channel_id)
+        schedule = await self.schedules.schedule_or_default(guild_id=run.guild_id, channel_id=run.channel_id)
         async with self._lock(run.guild_id):
-            current = await self.digests.get_run(run_id=run.id)  # another task may have finished it meanwhile
+            current = await self.runs.get_run(run_id=run.id)  # another task may have finished it meanwhile
             if current is not None and current.state == DigestRunState.POSTING:
                 await self._post(current, schedule)
 
@@ -306,7 +313,7 @@ class DigestRunner:
             self._resume_later(run)
             return run, False
         try:
-            current = await self.digests.get_run(run_id=run.id)  # as it stands now that no one else posts it
+            current = await self.runs.get_run(run_id=run.id)  # as it stands now that no one else posts it
             if current is None or current.state != DigestRunState.POSTING:
                 return current or run, False
             return await self._post_claimed(self.publisher, current, schedule), True
@@ -318,15 +325,15 @@ class DigestRunner:
         begun = run.rendered is not None or bool(run.message_ids)
         parts = run.rendered
         if parts is None:  # rendered once, kept with the run before the first part is sent
-            data = await self.digests.collect(
+            data = await self.content.collect(
                 guild_id=run.guild_id, start=run.period_start, end=run.period_end, timezone=schedule.timezone
             )
             rendered = await asyncio.to_thread(publisher.render, data, schedule)  # matching thousands of papers
-            parts = await self.digests.set_parts(run_id=run.id, parts=rendered)
+            parts = await self.runs.set_parts(run_id=run.id, parts=rendered)
         recorded = list(run.message_ids)
 
         async def on_part(message_id: int) -> None:
-            await self.digests.part_sent(run_id=run.id, message_id=message_id)
+            await self.runs.part_sent(run_id=run.id, message_id=message_id)
             recorded.append(message_id)
             if not await self._claim(run.id):
                 raise _ClaimLost
@@ -348,7 +355,7 @@ class DigestRunner:
                 )
             await publisher.post(run.channel_id, parts[len(recorded) :], on_part)
         except ChannelUnavailable as exc:
-            await self.digests.fail(run_id=run.id, reason=str(exc))
+            await self.runs.fail(run_id=run.id, reason=str(exc))
             log.warning("guild=%s the digest could not be posted: %s", run.guild_id, exc)
         except _ClaimLost:
             log.warning(
@@ -356,8 +363,8 @@ class DigestRunner:
             )
             self._resume_later(run)
         else:
-            await self.digests.finish(run_id=run.id)
-        return await self.digests.get_run(run_id=run.id) or run
+            await self.runs.finish(run_id=run.id)
+        return await self.runs.get_run(run_id=run.id) or run
 
     def _lock(self, guild_id: int) -> asyncio.Lock:
         return self._locks.setdefault(guild_id, asyncio.Lock())

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 from schedules.caches import bytes_bounded
 from schedules.feeds import _fold, keyword_terms
-from storage.digests import DigestData, DigestPaper, FeedFilter
+from storage.digests.content import DigestData, DigestPaper, FeedFilter
 
 __all__ = ["GENERIC_TAG_WORDS", "UNSUPPORTED_LATEX", "Picked", "choose", "pick_papers", "tag_terms"]
 

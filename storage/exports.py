@@ -37,14 +37,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlmodel import col, select
 
 from storage.db import Sessions, chunked
-from storage.identity import PaperKey
-from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, utcnow
+from storage.identity import PaperKey, display_title
+from storage.message_links import jump_url
+from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, as_utc, utcnow
 
 __all__ = [
     "FORMATS",
@@ -95,7 +96,7 @@ class ExportedPaper:
     @property
     def display_title(self) -> str:
         """The title, or the identifier while it has none."""
-        return self.title or self.key.split(":", 1)[1]
+        return display_title(self.key, self.title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +148,6 @@ class GroupExport:
         return tuple(seen.values())
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _paper(row: Paper) -> ExportedPaper:
     return ExportedPaper(
         key=row.key,
@@ -159,8 +156,8 @@ def _paper(row: Paper) -> ExportedPaper:
         authors=tuple(row.authors or ()),
         abstract=row.abstract,
         categories=tuple(row.categories or ()),
-        published=_utc(row.published) if row.published else None,
-        updated=_utc(row.updated) if row.updated else None,
+        published=as_utc(row.published) if row.published else None,
+        updated=as_utc(row.updated) if row.updated else None,
         doi=row.doi,
         journal_ref=row.journal_ref,
         comment=row.comment,
@@ -213,8 +210,8 @@ class ExportService:
                             body=row.body,
                             tags=tuple(row.tags or ()),
                             editor_id=row.editor_id,
-                            written_at=_utc(row.written_at),
-                            replaced_at=_utc(row.replaced_at),
+                            written_at=as_utc(row.written_at),
+                            replaced_at=as_utc(row.replaced_at),
                         )
                     )
             group_tags = tuple(
@@ -232,8 +229,8 @@ class ExportService:
                     body=note.body,
                     tags=tuple(tags.get(note.id, ())),
                     revision=note.revision,
-                    created_at=_utc(note.created_at),
-                    updated_at=_utc(note.updated_at),
+                    created_at=as_utc(note.created_at),
+                    updated_at=as_utc(note.updated_at),
                     channel_id=note.channel_id,
                     message_id=note.message_id,
                     thread_id=note.thread_id,
@@ -241,7 +238,7 @@ class ExportService:
                     revisions=tuple(revisions.get(note.id, ())),
                 )
             )
-        return GroupExport(guild_id=guild_id, exported_at=_utc(now or utcnow()), notes=tuple(made), tags=group_tags)
+        return GroupExport(guild_id=guild_id, exported_at=as_utc(now or utcnow()), notes=tuple(made), tags=group_tags)
 
     async def export(self, *, guild_id: int, fmt: str, now: datetime | None = None) -> WrittenExport:
         """The group's notes in ``fmt`` (one of :data:`FORMATS`), written in a worker thread."""
@@ -420,7 +417,7 @@ def _note_md(note: ExportedNote, guild_id: int) -> str:
     if note.tags:
         meta.append("tags: " + ", ".join(f"`{tag}`" for tag in note.tags))
     if note.channel_id and note.message_id:
-        meta.append(f"[on Discord](https://discord.com/channels/{guild_id}/{note.channel_id}/{note.message_id})")
+        meta.append(f"[on Discord]({jump_url(guild_id, note.channel_id, note.message_id)})")
     lines.append(" · ".join(meta))
     lines.append("")
     lines.append(_demoted(note.body))

@@ -84,6 +84,11 @@ class PaperKey:
         return self.value
 
 
+def display_title(key: str, title: str | None) -> str:
+    """A paper's title, or its identifier (the key without its scheme) while it has none."""
+    return title or key.split(":", 1)[1]
+
+
 @dataclass(frozen=True, slots=True)
 class TitleQuery:
     """Free text that names a paper by (part of) its title."""

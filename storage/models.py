@@ -10,10 +10,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from storage.identity import display_title
+
 
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment, aware, in UTC; a naive one is taken to be UTC already (SQLite stores them naive)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -33,9 +40,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Read back as aware UTC."""
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 def _when(*, nullable: bool = False, index: bool = False, default: bool = True) -> Any:
@@ -83,7 +88,7 @@ class Paper(SQLModel, table=True):
     @property
     def display_title(self) -> str:
         """The title, or the key while metadata is pending."""
-        return self.title or self.key.split(":", 1)[1]
+        return display_title(self.key, self.title)
 
 
 class Note(SQLModel, table=True):

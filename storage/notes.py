@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions
 from storage.errors import AlreadyNotedError, LimitReachedError, NotFoundError, PermissionDeniedError
 from storage.locks import hold_guild
+from storage.message_links import jump_url
 from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
 from storage.papers import PaperView, mark_known
 from storage.text import clean_body
@@ -61,9 +62,7 @@ class NoteView:
     @property
     def jump_url(self) -> str | None:
         """A link to the message the note was posted as."""
-        if self.channel_id and self.message_id:
-            return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"
-        return None
+        return jump_url(self.guild_id, self.channel_id, self.message_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, UserFacingError
-from storage.identity import PaperKey, TitleQuery, parse_paper
+from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
 from storage.models import GuildPaper, MetadataStatus, Paper, utcnow
 from storage.tables import GUILD_PAPERS
@@ -52,7 +52,7 @@ class PaperView:
     @property
     def display_title(self) -> str:
         """The title, or the id while metadata is pending."""
-        return self.title or self.key.split(":", 1)[1]
+        return display_title(self.key, self.title)
 
     @property
     def pending(self) -> bool:

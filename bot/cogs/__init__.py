@@ -36,6 +36,14 @@ async def load_cogs(bot: PaperClub) -> None:
     await bot.add_cog(
         Feeds(bot, feeds=services.feeds, runs=services.runs, limiter=services.limiter, settings=bot.settings)
     )
-    await bot.add_cog(Digest(digests=services.digests, runner=services.digest_runner, guilds=services.guilds))
+    await bot.add_cog(
+        Digest(
+            schedules=services.digest_schedules,
+            runs=services.digest_runs,
+            content=services.digest_content,
+            runner=services.digest_runner,
+            guilds=services.guilds,
+        )
+    )
     await bot.add_cog(Imports(imports=services.imports))
     await bot.add_cog(Exports(exports=services.exports))

@@ -23,7 +23,9 @@ from schedules.digest_time import (
     zone,
 )
 from schedules.digests import DigestRunner
-from storage.digests import DigestService, ScheduleView
+from storage.digests.content import DigestContent
+from storage.digests.runs import DigestRuns
+from storage.digests.schedule import DEFAULT_TIME, DEFAULT_WEEKDAY, DigestSchedules, ScheduleView
 from storage.group_settings import GroupSettingsService
 from storage.models import DigestRunState
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
+DEFAULT_DAY, DEFAULT_AT = WEEKDAYS[DEFAULT_WEEKDAY], f"{DEFAULT_TIME[0]:02d}:{DEFAULT_TIME[1]:02d}"
 PREVIEW_MESSAGES = 5  # ephemeral follow-ups a preview may take; a longer digest says how many more
 
 
@@ -51,8 +54,17 @@ def schedule_line(schedule: ScheduleView, next_due: datetime | None) -> str:
 class Digest(commands.GroupCog, group_name="digest", group_description="The group's weekly digest"):
     """Moderators set the weekly digest's day, time, time zone and channel, preview it, or post it now."""
 
-    def __init__(self, *, digests: DigestService, runner: DigestRunner, guilds: GroupSettingsService) -> None:
-        self.digests, self.runner, self.guilds = digests, runner, guilds
+    def __init__(
+        self,
+        *,
+        schedules: DigestSchedules,
+        runs: DigestRuns,
+        content: DigestContent,
+        runner: DigestRunner,
+        guilds: GroupSettingsService,
+    ) -> None:
+        self.schedules, self.runs, self.content = schedules, runs, content
+        self.runner, self.guilds = runner, guilds
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -63,14 +75,14 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
 
     async def _current(self, interaction: discord.Interaction) -> ScheduleView:
         """The group's schedule, or the default (Monday 09:00 in the group's zone, here) when it has none."""
-        return await self.digests.schedule_or_default(
+        return await self.schedules.schedule_or_default(
             guild_id=guild_of(interaction), channel_id=interaction.channel_id or 0
         )
 
     @app_commands.command(name="schedule", description="Set the weekly digest's day, time, time zone and channel")
     @app_commands.describe(
-        weekday="The day it is posted (default: Monday, or as set before)",
-        time="Local time, like 09:00 or 6pm (default: 09:00, or as set before)",
+        weekday=f"The day it is posted (default: {DEFAULT_DAY}, or as set before)",
+        time=f"Local time, like 09:00 or 6pm (default: {DEFAULT_AT}, or as set before)",
         timezone="An IANA time zone, like Europe/Berlin (start typing a city)",
         channel="Where it is posted (default: this channel)",
         quiet_weeks="Post a short digest even when the week had no notes (default: yes)",
@@ -92,7 +104,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         zone(name)  # refuses anything that is not an IANA name
         target = target_channel(interaction, channel)
         check_can_post(target)
-        saved = await self.digests.set_schedule(
+        saved = await self.schedules.set_schedule(
             guild_id=guild_of(interaction),
             channel_id=target.id,
             weekday=current.weekday if weekday is None else weekday,
@@ -121,10 +133,10 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         await interaction.response.defer(ephemeral=True, thinking=True)
         schedule = await self._current(interaction)
         start, end = await self.runner.upcoming_period(schedule)
-        data = await self.digests.collect(guild_id=schedule.guild_id, start=start, end=end, timezone=schedule.timezone)
+        data = await self.content.collect(guild_id=schedule.guild_id, start=start, end=end, timezone=schedule.timezone)
         messages = await asyncio.to_thread(build_digest, data, quiet_weeks=True, explain=True)
         notes = []
-        latest = await self.digests.latest_run(guild_id=schedule.guild_id)
+        latest = await self.runs.latest_run(guild_id=schedule.guild_id)
         if latest is not None and latest.state == DigestRunState.FAILED:
             label = period_label(latest.period_start, latest.period_end, zone(schedule.timezone))
             notes.append(f"⚠️ The digest for {label} could not be posted: {latest.reason}.")
@@ -171,7 +183,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
     @app_commands.command(name="off", description="Stop the weekly digest")
     async def off(self, interaction: discord.Interaction) -> None:
         """Turn the digest off; the schedule is kept for turning it on again."""
-        saved = await self.digests.turn_off(guild_id=guild_of(interaction), updated_by=interaction.user.id)
+        saved = await self.schedules.turn_off(guild_id=guild_of(interaction), updated_by=interaction.user.id)
         self.runner.plan(saved)
         await interaction.response.send_message(
             "The weekly digest is off. `/digest schedule` turns it on again.", ephemeral=True

@@ -21,7 +21,7 @@ from bot.digest_render import (
 )
 from bot.render import embed_size
 from schedules.interests import Picked
-from storage.digests import DigestData, DigestNote, DigestPaper, DigestStats, FeedTrouble
+from storage.digests.content import DigestData, DigestNote, DigestPaper, DigestStats, FeedTrouble
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 2, 24, 9, tzinfo=BERLIN)

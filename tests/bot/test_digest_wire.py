@@ -219,7 +219,7 @@ async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_r
             )
 
         # Discord takes the second part; the process stops before recording it.
-        recorded = services.digests.part_sent
+        recorded = services.digest_runs.part_sent
         calls = 0
 
         async def stops(**kwargs: Any) -> Any:
@@ -229,8 +229,8 @@ async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_r
                 raise RuntimeError("the process stopped")
             return await recorded(**kwargs)
 
-        services.digests.part_sent = stops  # type: ignore[method-assign]
-        schedule = await services.digests.schedule(guild_id=GUILD)
+        services.digest_runs.part_sent = stops  # type: ignore[method-assign]
+        schedule = await services.digest_schedules.schedule(guild_id=GUILD)
         assert schedule is not None
         with pytest.raises(RuntimeError, match="stopped"):
             await services.digest_runner.post_now(schedule)

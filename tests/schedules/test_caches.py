@@ -13,7 +13,7 @@ from schedules import feeds, interests
 from schedules.caches import bytes_bounded
 from schedules.feeds import matches
 from schedules.interests import pick_papers
-from storage.digests import DigestPaper
+from storage.digests.content import DigestPaper
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from schedules.digest_time import zone
 from schedules.digests import CLAIM_TTL, RESUME_PREFIX, DigestRunner, OnPart, claim_name, job_id
 from schedules.poller import ChannelUnavailable
 from storage.db import Sessions
-from storage.digests import DigestData, DigestService, ScheduleView
+from storage.digests.content import DigestContent, DigestData
+from storage.digests.runs import DigestRuns
+from storage.digests.schedule import DigestSchedules, ScheduleView
 from storage.leases import LeaseService
 from storage.models import DigestRunState, DigestSchedule, Lease, Note, Paper
 from storage.notes import NoteService
@@ -104,7 +106,7 @@ async def note_at(sessions: Sessions, at: datetime, text: str, *, paper: int) ->
 
 async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> ScheduleView:
     """Monday 09:00 in Berlin, set long before the weeks these tests look at."""
-    await DigestService(sessions).set_schedule(
+    await DigestSchedules(sessions).set_schedule(
         guild_id=GUILD,
         channel_id=CHANNEL,
         weekday=0,
@@ -117,15 +119,27 @@ async def scheduled(sessions: Sessions, *, quiet_weeks: bool = True) -> Schedule
     async with sessions() as session:
         await session.exec(update(DigestSchedule).values(updated_at=DUE - timedelta(days=30)))  # type: ignore[call-overload]
         await session.commit()
-    found = await DigestService(sessions).schedule(guild_id=GUILD)
+    found = await DigestSchedules(sessions).schedule(guild_id=GUILD)
     assert found is not None
     return found
 
 
-def runner(sessions: Sessions, publisher: Publisher, now: datetime, *, process: str | None = None) -> DigestRunner:
+def services(sessions: Sessions) -> dict[str, Any]:
+    """The storage services a digest runner is built with."""
+    return {"schedules": DigestSchedules(sessions), "runs": DigestRuns(sessions), "content": DigestContent(sessions)}
+
+
+def runner(
+    sessions: Sessions,
+    publisher: Publisher,
+    now: datetime,
+    *,
+    process: str | None = None,
+    scheduler: AsyncIOScheduler | None = None,
+) -> DigestRunner:
     """The digest runner of a process at ``now``; with ``process`` named, it takes claims on the shared database."""
     leases = LeaseService(sessions, holder=process) if process else None
-    return DigestRunner(DigestService(sessions), publisher=publisher, clock=Clock(now), leases=leases)
+    return DigestRunner(**services(sessions), publisher=publisher, clock=Clock(now), leases=leases, scheduler=scheduler)
 
 
 async def test_a_week_gets_one_digest_however_often_it_is_asked_for(sessions: Sessions) -> None:
@@ -145,12 +159,12 @@ async def test_a_week_gets_one_digest_however_often_it_is_asked_for(sessions: Se
 
 
 async def test_a_time_before_the_schedule_was_set_is_not_a_missed_digest(sessions: Sessions) -> None:
-    await DigestService(sessions).set_schedule(
+    await DigestSchedules(sessions).set_schedule(
         guild_id=GUILD, channel_id=CHANNEL, weekday=0, hour=9, minute=0, timezone="UTC", updated_by=MOD
     )
     publisher = Publisher()
     await runner(sessions, publisher, datetime.now(UTC) + timedelta(minutes=1)).catch_up()
-    assert publisher.posted == [] and await DigestService(sessions).latest_run(guild_id=GUILD) is None
+    assert publisher.posted == [] and await DigestRuns(sessions).latest_run(guild_id=GUILD) is None
 
 
 async def test_a_missed_digest_is_posted_within_the_grace_period_and_skipped_after_it(sessions: Sessions) -> None:
@@ -162,13 +176,13 @@ async def test_a_missed_digest_is_posted_within_the_grace_period_and_skipped_aft
     assert len(publisher.posted) == 2
     await runner(sessions, publisher, DUE + timedelta(hours=12)).catch_up()  # restarted again: nothing new
     assert len(publisher.posted) == 2
-    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.trigger == "catch-up" and run.state == DigestRunState.SENT
 
     # A week later the bot is down past the grace period: that week is recorded as skipped, not posted late.
     await runner(sessions, publisher, DUE + timedelta(days=7, hours=13)).catch_up()
     assert len(publisher.posted) == 2
-    skipped = await DigestService(sessions).latest_run(guild_id=GUILD)
+    skipped = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert skipped is not None and skipped.state == DigestRunState.SKIPPED
     assert skipped.period_start == DUE and "not running" in (skipped.reason or "")
     await runner(sessions, publisher, DUE + timedelta(days=7, hours=14)).catch_up()  # and it stays skipped
@@ -187,7 +201,7 @@ async def test_a_digest_cut_short_resumes_with_the_missing_parts(sessions: Sessi
     publisher.die_after = None
     await runner(sessions, publisher, DUE + timedelta(minutes=3)).catch_up()  # the restart
     assert len(publisher.posted) == 5 == len(set(publisher.posted))  # header + 4 notes, each once
-    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.state == DigestRunState.SENT and len(run.message_ids) == 5 == run.parts
 
 
@@ -233,10 +247,10 @@ async def test_a_run_whose_process_stalled_is_resumed_once_its_claim_ran_out(ses
     scheduler.start(paused=True)  # jobs run only when this test says
     try:
         await channel.stalled.wait()
-        second = runner(sessions, channel, DUE + timedelta(minutes=1), process="process-2")
-        await second.start(scheduler)  # started beside it
+        second = runner(sessions, channel, DUE + timedelta(minutes=1), process="process-2", scheduler=scheduler)
+        await second.start()  # started beside it
         assert len(channel.posted) == 2  # claimed: left be, and tried again once the claim may have run out
-        run = await DigestService(sessions).latest_run(guild_id=GUILD)
+        run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
         assert run is not None and run.state == DigestRunState.POSTING
         retry = scheduler.get_job(f"{RESUME_PREFIX}{run.id}")
         assert retry is not None and retry.next_run_time > datetime.now(UTC) + CLAIM_TTL / 2
@@ -247,7 +261,7 @@ async def test_a_run_whose_process_stalled_is_resumed_once_its_claim_ran_out(ses
         assert retry is not None
         await retry.func(*retry.args)
         assert len(channel.posted) == 5 == len(set(channel.posted))
-        run = await DigestService(sessions).latest_run(guild_id=GUILD)
+        run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
         assert run is not None and run.state == DigestRunState.SENT and list(run.message_ids) == channel.ids
     finally:
         stalled.cancel()
@@ -267,7 +281,7 @@ async def test_a_resume_posts_the_parts_as_rendered_before_the_stop(sessions: Se
     head = "digest 2025-02-24..2025-03-03"
     assert publisher.posted == [head, *(f"{head}: note {i}" for i in (3, 2, 1, 0))]  # as rendered at the start
     assert publisher.renders == 1
-    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.state == DigestRunState.SENT and run.parts == 5 == len(run.message_ids)
 
 
@@ -278,12 +292,12 @@ async def test_a_part_sent_but_not_recorded_is_found_not_sent_again(sessions: Se
     publisher.die_after_sending = 2  # Discord took the second part; the process stopped before recording it
     with pytest.raises(RuntimeError):
         await runner(sessions, publisher, DUE).post_due(schedule, trigger="schedule")
-    stopped = await DigestService(sessions).latest_run(guild_id=GUILD)
+    stopped = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert stopped is not None and len(stopped.message_ids) == 1 and len(publisher.posted) == 2
     publisher.die_after_sending = None
     await runner(sessions, publisher, DUE + timedelta(minutes=3), process="restarted").catch_up()
     assert len(publisher.posted) == 5 == len(set(publisher.posted))
-    run = await DigestService(sessions).latest_run(guild_id=GUILD)
+    run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.state == DigestRunState.SENT and list(run.message_ids) == publisher.ids
 
 
@@ -294,7 +308,7 @@ async def test_a_lost_channel_fails_the_run_and_a_moderator_can_post_it_again(se
     digests = runner(sessions, publisher, DUE + timedelta(days=2))
     run, _ = await digests.post_now(schedule)
     assert run.state == DigestRunState.FAILED and run.reason == "the bot may not post in #papers"
-    latest = await DigestService(sessions).latest_run(guild_id=GUILD)
+    latest = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert latest is not None and latest.reason == "the bot may not post in #papers"
     publisher.gone = False
     again, posted = await digests.post_now(schedule)
@@ -313,15 +327,15 @@ async def test_the_job_is_rebuilt_from_the_schedule_and_fires_on_its_clock(sessi
     await note_at(sessions, DUE - timedelta(days=1), "read", paper=1)
     publisher = Publisher()
     clock = Clock(DUE - timedelta(hours=1))
-    digests = DigestRunner(DigestService(sessions), publisher=publisher, clock=clock)
     scheduler = AsyncIOScheduler(timezone="UTC")
+    digests = DigestRunner(**services(sessions), publisher=publisher, clock=clock, scheduler=scheduler)
     scheduler.start(paused=True)  # its own clock is the real one: jobs run only when this test says
     try:
-        await digests.start(scheduler)  # as at start-up: the job waits for 08:00 UTC
+        await digests.start()  # as at start-up: the job waits for 08:00 UTC
         job = scheduler.get_job(job_id(GUILD))
         assert job is not None and job.next_run_time == DUE
         assert publisher.posted == []
-        skipped = await DigestService(sessions).latest_run(guild_id=GUILD)  # the week before had no digest
+        skipped = await DigestRuns(sessions).latest_run(guild_id=GUILD)  # the week before had no digest
         assert skipped is not None and skipped.state == DigestRunState.SKIPPED
         clock.now = DUE + timedelta(seconds=1)  # the time comes: the job runs as the scheduler would run it
         await job.func(*job.args)
@@ -330,13 +344,13 @@ async def test_the_job_is_rebuilt_from_the_schedule_and_fires_on_its_clock(sessi
         assert following is not None and following.next_run_time == DUE + timedelta(days=7)  # the next week
 
         # Changing the schedule moves the job at once; turning the digest off removes it.
-        changed = await DigestService(sessions).set_schedule(
+        changed = await DigestSchedules(sessions).set_schedule(
             guild_id=GUILD, channel_id=CHANNEL, weekday=4, hour=17, minute=30, timezone="America/New_York", updated_by=1
         )
         due = digests.plan(changed)
         assert due == datetime(2025, 3, 7, 22, 30, tzinfo=UTC)  # Friday 17:30 EST
         assert scheduler.get_job(job_id(GUILD)).next_run_time == due  # type: ignore[union-attr]
-        digests.plan(await DigestService(sessions).turn_off(guild_id=GUILD, updated_by=1))
+        digests.plan(await DigestSchedules(sessions).turn_off(guild_id=GUILD, updated_by=1))
         assert scheduler.get_job(job_id(GUILD)) is None
     finally:
         scheduler.shutdown(wait=False)
@@ -345,7 +359,7 @@ async def test_the_job_is_rebuilt_from_the_schedule_and_fires_on_its_clock(sessi
 def test_periods_follow_the_group_zone() -> None:
     tz = zone("Europe/Berlin")
     schedule = ScheduleView(GUILD, CHANNEL, 0, 9, 0, "Europe/Berlin", True, True)
-    digests = DigestRunner(DigestService(None), clock=Clock(DUE + timedelta(hours=1)))  # type: ignore[arg-type]
+    digests = DigestRunner(**services(None), clock=Clock(DUE + timedelta(hours=1)))  # type: ignore[arg-type]
     start, end = digests.last_period(schedule)
     assert (start.astimezone(tz).hour, end) == (9, DUE)
     assert digests.current_period(schedule) == (DUE, DUE + timedelta(days=7))
@@ -357,14 +371,22 @@ async def test_a_process_schedules_only_the_digests_of_its_own_guilds(sessions: 
     scheduler.start(paused=True)
     try:
         other = DigestRunner(
-            DigestService(sessions), publisher=Publisher(), clock=Clock(DUE - timedelta(hours=1)), owns=lambda g: False
+            **services(sessions),
+            publisher=Publisher(),
+            clock=Clock(DUE - timedelta(hours=1)),
+            owns=lambda g: False,
+            scheduler=scheduler,
         )
-        await other.start(scheduler)
+        await other.start()
         assert scheduler.get_job(job_id(GUILD)) is None
         mine = DigestRunner(
-            DigestService(sessions), publisher=Publisher(), clock=Clock(DUE - timedelta(hours=1)), owns=lambda g: True
+            **services(sessions),
+            publisher=Publisher(),
+            clock=Clock(DUE - timedelta(hours=1)),
+            owns=lambda g: True,
+            scheduler=scheduler,
         )
-        await mine.start(scheduler)
+        await mine.start()
         assert scheduler.get_job(job_id(GUILD)) is not None
     finally:
         scheduler.shutdown(wait=False)
@@ -372,7 +394,7 @@ async def test_a_process_schedules_only_the_digests_of_its_own_guilds(sessions: 
 
 async def move_schedule(sessions: Sessions, *, weekday: int, hour: int) -> ScheduleView:
     """A moderator moves the digest to another day or hour (Berlin), after this week's has gone out."""
-    return await DigestService(sessions).set_schedule(
+    return await DigestSchedules(sessions).set_schedule(
         guild_id=GUILD,
         channel_id=CHANNEL,
         weekday=weekday,
@@ -418,10 +440,10 @@ async def test_a_digest_moved_by_an_hour_on_its_day_is_not_posted_twice(sessions
 
 async def test_a_digest_posted_now_before_any_schedule_is_resumed_after_a_stop(sessions: Sessions) -> None:
     """``/digest now`` works before ``/digest schedule``; a stop in the middle must not leave it half-posted."""
-    digests = DigestService(sessions)
+    schedules = DigestSchedules(sessions)
     for i in range(3):
         await note_at(sessions, DUE + timedelta(days=1, hours=i), f"note {i}", paper=i)  # the week in progress
-    default = await digests.schedule_or_default(guild_id=GUILD, channel_id=CHANNEL)
+    default = await schedules.schedule_or_default(guild_id=GUILD, channel_id=CHANNEL)
     assert not default.enabled and (default.weekday, default.hour) == (0, 9)
     publisher = Publisher()
     publisher.die_after = 1
@@ -429,6 +451,6 @@ async def test_a_digest_posted_now_before_any_schedule_is_resumed_after_a_stop(s
         await runner(sessions, publisher, DUE + timedelta(days=2)).post_now(default)
     publisher.die_after = None
     await runner(sessions, publisher, DUE + timedelta(days=2, minutes=1)).catch_up()  # the restart
-    run = await digests.latest_run(guild_id=GUILD)
+    run = await DigestRuns(sessions).latest_run(guild_id=GUILD)
     assert run is not None and run.state == DigestRunState.SENT and len(run.message_ids) == run.parts == 4
     assert len(publisher.posted) == 4 == len(set(publisher.posted))

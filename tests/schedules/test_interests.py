@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from schedules.feeds import keyword_terms, matches
 from schedules.interests import UNSUPPORTED_LATEX, Picked, pick_papers, tag_terms
-from storage.digests import DigestPaper, FeedFilter
+from storage.digests.content import DigestPaper, FeedFilter
 
 WHEN = datetime(2025, 2, 26, 12, tzinfo=UTC)
 

@@ -318,7 +318,7 @@ async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_di
     sessions: Sessions, server: Server
 ) -> None:
     from schedules.interests import choose
-    from storage.digests import DigestService
+    from storage.digests.content import DigestContent
 
     await subscribe(sessions, server, "/cs.LG", channel=10, mode="digest", keywords="merging")
     papers = [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(6, start_id=300, seed=9)]
@@ -329,7 +329,7 @@ async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_di
     report = await poller(sessions, channels).poll_once()
     assert report.posted == 0 and channels.sent == {}  # digest mode: nothing in the channel
     start, end = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1)
-    data = await DigestService(sessions).collect(guild_id=G, start=start, end=end, timezone="UTC")
+    data = await DigestContent(sessions).collect(guild_id=G, start=start, end=end, timezone="UTC")
     assert len(data.papers) == 6
     picked = choose(data)
     expected = [p.title for p in papers if matches(p, "merging", None)[0]]  # the subscription's own rule

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from storage.db import Sessions
-from storage.digests import DigestService
+from storage.digests.content import DigestContent
 from storage.errors import ValidationError
 from storage.identity import title_key
 from storage.imports.importer import Author, ImportPreview, ImportService, read_document
@@ -142,7 +142,7 @@ async def test_imported_notes_are_not_this_weeks_news_and_count_toward_no_streak
     for note in made.notes:
         note.written_on = now.date()  # dated today by the document
     await ImportService(sessions).apply(preview(made), guild_id=GUILD, member_id=MOD, author=ANN, now=now)
-    data = await DigestService(sessions).collect(
+    data = await DigestContent(sessions).collect(
         guild_id=GUILD, start=now - timedelta(days=7), end=now + timedelta(days=1), timezone="UTC"
     )
     assert data.notes == ()
