@@ -35,7 +35,7 @@ import asyncio
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -45,7 +45,8 @@ from sqlmodel import col, select
 from storage.db import Sessions, chunked
 from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
-from storage.models import Note, NoteRevision, NoteTag, Paper, Tag, as_utc, utcnow
+from storage.models import Note, NoteRevision, Paper, Tag, as_utc, utcnow
+from storage.notes import note_tags
 
 __all__ = [
     "FORMATS",
@@ -190,14 +191,7 @@ class ExportService:
             tags: dict[int, list[str]] = {}
             revisions: dict[int, list[ExportedRevision]] = {}
             for chunk in chunked(note_ids):
-                tag_query = (
-                    select(NoteTag.note_id, Tag.name)
-                    .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
-                    .where(NoteTag.guild_id == guild_id, col(NoteTag.note_id).in_(chunk))
-                    .order_by(col(NoteTag.note_id), col(Tag.id))  # the order they were given, as notes show them
-                )
-                for note_id, name in (await session.exec(tag_query)).all():
-                    tags.setdefault(note_id, []).append(name)
+                tags.update(await note_tags(session, guild_id=guild_id, note_ids=list(chunk)))  # in the order given
                 revision_query = (
                     select(NoteRevision)
                     .where(NoteRevision.guild_id == guild_id, col(NoteRevision.note_id).in_(chunk))
@@ -366,32 +360,28 @@ def _md_url(url: str) -> str:
 def _demoted(body: str) -> str:
     """The body with its ATX headings pushed below the note's section, their nesting kept; code left alone."""
     lines = body.split("\n")
-    fence: str | None = None
-    levels = []
-    for line in lines:
-        opened = _FENCE.match(line)
-        if fence is None and opened:
-            fence = opened.group(1)[0]
-        elif fence is not None and opened and opened.group(1)[0] == fence:
-            fence = None
-        elif fence is None and (heading := _ATX.match(line)):
-            levels.append(len(heading.group(2)))
+    headings = list(_headings(lines))
+    levels = [len(heading.group(2)) for _, heading in headings]
     if not levels or min(levels) >= BODY_HEADING_LEVEL:
         return body
     shift = BODY_HEADING_LEVEL - min(levels)
-    out = []
-    fence = None
-    for line in lines:
+    for index, heading in headings:
+        level = min(6, len(heading.group(2)) + shift)
+        lines[index] = heading.group(1) + "#" * level + lines[index][heading.end() :]
+    return "\n".join(lines)
+
+
+def _headings(lines: list[str]) -> Iterator[tuple[int, re.Match[str]]]:
+    """The ATX headings among these lines (index and match), not counting lines inside fenced code."""
+    fence: str | None = None
+    for index, line in enumerate(lines):
         opened = _FENCE.match(line)
         if fence is None and opened:
             fence = opened.group(1)[0]
         elif fence is not None and opened and opened.group(1)[0] == fence:
             fence = None
         elif fence is None and (heading := _ATX.match(line)):
-            level = min(6, len(heading.group(2)) + shift)
-            line = heading.group(1) + "#" * level + line[heading.end() :]
-        out.append(line)
-    return "\n".join(out)
+            yield index, heading
 
 
 def _date(moment: datetime) -> str:

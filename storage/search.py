@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -222,22 +223,7 @@ class SqliteSearch:
         source = "notes_fts CROSS JOIN notes AS n ON n.id = notes_fts.rowid"
         shown = "JOIN papers AS p ON p.id = n.paper_id"
         rows = await _ranked(conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params)
-        return [
-            SearchHit(
-                kind="note",
-                score=score,
-                paper_id=row[5],
-                paper_key=row[6],
-                paper_title=row[7],
-                snippet=row[8],
-                note_id=row[0],
-                author_name=row[1],
-                created_at=_parse_time(row[2]),
-                channel_id=row[3],
-                message_id=row[4],
-            )
-            for score, row in rows
-        ]
+        return [_note_hit(score, row) for score, row in rows]
 
     async def papers(
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
@@ -341,22 +327,7 @@ class PgSearch:
             FROM best AS b JOIN notes AS n ON n.id = b.id JOIN papers AS p ON p.id = n.paper_id
             ORDER BY b.rank DESC, b.id DESC"""
         rows = (await conn.execute(text(sql), {**_pg_headline_params(query), "ids": ids, "limit": limit})).all()
-        return [
-            SearchHit(
-                kind="note",
-                score=-row[0],
-                paper_id=row[6],
-                paper_key=row[7],
-                paper_title=row[8],
-                snippet=row[9],
-                note_id=row[1],
-                author_name=row[2],
-                created_at=_parse_time(row[3]),
-                channel_id=row[4],
-                message_id=row[5],
-            )
-            for row in rows
-        ]
+        return [_note_hit(-row[0], row[1:]) for row in rows]
 
     async def papers(
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
@@ -462,6 +433,24 @@ async def _pg_query(conn: AsyncConnection, match: str) -> str:
 
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _note_hit(score: float, row: Sequence[Any]) -> SearchHit:
+    """A note found: ``row`` holds the note's id, author, time, channel and message, then its paper's id, key and
+    title, then the snippet (the order both backends' queries select them in)."""
+    return SearchHit(
+        kind="note",
+        score=score,
+        paper_id=row[5],
+        paper_key=row[6],
+        paper_title=row[7],
+        snippet=row[8],
+        note_id=row[0],
+        author_name=row[1],
+        created_at=_parse_time(row[2]),
+        channel_id=row[3],
+        message_id=row[4],
+    )
 
 
 def _parse_time(value: Any) -> datetime | None:
