@@ -164,15 +164,15 @@ async def test_a_restart_in_the_middle_of_a_delivery_neither_loses_nor_doubles(
         # Recording fails just after Discord took the first message (the process is going down: nothing can be
         # written any more, not even when to try again).
         runs = club.bot.services.runs
-        real_sent, real_retry_later = runs.sent, runs.retry_later
+        real_sent, real_retry_later = runs.mark_sent, runs.retry_later
 
         async def dies(**kwargs: Any) -> None:
             raise RuntimeError("the database went away")
 
-        runs.sent = runs.retry_later = dies  # type: ignore[method-assign]
+        runs.mark_sent = runs.retry_later = dies  # type: ignore[method-assign]
         await poll_now(club)
         assert len(feed_cards(club)) == 10  # one message went out
-        runs.sent, runs.retry_later = real_sent, real_retry_later  # type: ignore[method-assign]
+        runs.mark_sent, runs.retry_later = real_sent, real_retry_later  # type: ignore[method-assign]
         pending = [r for r in await deliveries(club) if r.state == DeliveryState.PENDING]
         assert len(pending) == 25  # recorded as intended before sending, never confirmed
         assert {(r.attempts, r.retry_at) for r in pending} == {(0, None)}  # left for the next start at once
