@@ -3,7 +3,6 @@ decision to post it to the message it went out in."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,19 +15,9 @@ from sqlmodel import col, select
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.feeds.listed_papers import Listed, store_listed
 from storage.feeds.subscriptions import SubscriptionView, subscription_view, with_feed
-from storage.models import (
-    Delivery,
-    DeliveryState,
-    Feed,
-    GuildPaper,
-    Paper,
-    Subscription,
-    utcnow,
-)
+from storage.models import Delivery, DeliveryState, Feed, GuildPaper, Paper, Subscription, utcnow
 from storage.papers import PaperView
 from storage.tables import DELIVERIES, DIGEST_PICKS, FEED_ENTRIES, GUILD_PAPERS, PAPERS, SUBSCRIPTIONS
-
-log = logging.getLogger(__name__)
 
 RECENT_ENTRIES = 10_000  # a feed's newest entries read for the last day it saw: several days of a busy listing
 

@@ -17,12 +17,7 @@ from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import LimitReachedError, NotFoundError, ValidationError
 from storage.feeds.listed_papers import Listed, store_listed
 from storage.locks import hold_guild
-from storage.models import (
-    Feed,
-    FeedEntry,
-    Subscription,
-    utcnow,
-)
+from storage.models import Feed, FeedEntry, Subscription, utcnow
 from storage.tables import FEEDS
 
 log = logging.getLogger(__name__)
