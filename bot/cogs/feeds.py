@@ -20,22 +20,15 @@ from discord.ext import commands
 from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
 from bot.interactions import MODERATORS_ONLY, MemberCooldown
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
-from schedules.addresses import AddressGuard, shown_url
-from schedules.delivery import POSTED_TYPES, decide
-from schedules.feeds import (
-    FeedError,
-    FeedItem,
-    FetchResult,
-    Listing,
-    fetch_feed,
-    keyword_terms,
-    listing_from,
-    matches,
-    next_fetch_delay,
-)
+from schedules.addresses import AddressGuard
+from schedules.arxiv_calendar import next_fetch_delay
+from schedules.feed_formats import FeedError, FeedItem, Listing
+from schedules.fetching import FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
-from schedules.sources import Source, resolve_source
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
+from storage.feed_filters import keyword_terms, matches
+from storage.feed_plans import POSTED_TYPES, decide
+from storage.feed_sources import Source, resolve_source, shown_url
 from storage.feeds import MAX_FILTER_CHARS, FeedRuns, FeedService, FirstFetch, StuckPapers, SubscriptionView
 from storage.models import DeliveryState, FeedKind
 
@@ -199,7 +192,7 @@ def preview(
     known: set[str],
     max_posts: int,
 ) -> Preview:
-    """Each item's fate by the poller's own rule (:func:`schedules.delivery.decide`), with the per-poll cap.
+    """Each item's fate by the poller's own rule (:func:`storage.feed_plans.decide`), with the per-poll cap.
 
     ``posted`` holds the keys already posted in the channel, ``known`` those the group knows.
     """
