@@ -21,6 +21,7 @@ __all__ = [
     "JOINERS",
     "LATEX_NOISE",
     "PATTERNS_BUDGET",
+    "Listed",
     "fold",
     "keyword_terms",
     "matches",
@@ -34,8 +35,8 @@ JOINERS = "-_/\u2010\u2011\u2012\u2013\u2014\u2015"  # dashes, slashes and under
 LATEX_NOISE = "\\$^_{}~"  # what LaTeX markup leaves around words: a space
 
 
-class _Text(Protocol):
-    """Anything with a title and an abstract: a feed item or stored paper metadata."""
+class Listed(Protocol):
+    """Anything with a title and an abstract, as the filters read it: a feed item or stored paper metadata."""
 
     @property
     def title(self) -> str: ...
@@ -132,7 +133,7 @@ def _haystack(title: str, abstract: str) -> str:
     return fold(f"{title} \n {abstract}")
 
 
-def matches(item: _Text, keywords: str | None, exclude: str | None) -> tuple[bool, str]:
+def matches(item: Listed, keywords: str | None, exclude: str | None) -> tuple[bool, str]:
     """Whether a subscription's filters keep an item, and why, as a member would read it.
 
     Title and abstract are matched case- and accent-insensitively on word boundaries; any keyword keeps the
