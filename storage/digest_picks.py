@@ -82,7 +82,8 @@ _ACCENT = re.compile(
 _COMMAND = re.compile(rb"\\([A-Za-z]+)\*?")
 # A command that matches() would read differently unless it is spaced out: one followed by something other than
 # a letter, a space, a dash or LaTeX noise (``\\alpha)``, ``\\foo*``). Most commands in abstracts are not.
-_COMMAND_AGAINST = re.compile(rb"\\[A-Za-z]++(?=[^A-Za-z \t\n\r\f\v\x1c-\x1f\\$^_{}~/-])")
+_BREAKS = "".join(dict.fromkeys(char for char in LATEX_NOISE + JOINERS if char.isascii()))  # \\ $ ^ _ { } ~ - /
+_COMMAND_AGAINST = re.compile(rb"\\[A-Za-z]++(?=[^A-Za-z \t\n\r\f\v\x1c-\x1f" + re.escape(_BREAKS).encode() + rb"])")
 _PIECE = re.compile(r"[^\W_]+")  # a word as the tokenizer sees it: letters and digits
 _JOINERS = frozenset(JOINERS)
 # Noise characters that NFKD makes out of non-ASCII ones (＄ -> $) stay in matches(): they go through the
