@@ -27,6 +27,7 @@ from schedules.digests import DigestRunner
 from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs, watch_imports
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
+from schedules.source_check import SourceChecker
 from schedules.titles import TitleResolver
 from storage.db import Sessions, create_schema, make_engine, make_sessions
 from storage.digests.content import DigestContent
@@ -64,6 +65,7 @@ class Services:
     feeds: SubscriptionService
     runs: PollRecords
     poller: FeedPoller  # its deliverer is the bot, set once the bot exists
+    source_checker: SourceChecker  # /feed add and /feed test fetch a source through it
     digest_schedules: DigestSchedules
     digest_runs: DigestRuns
     digest_content: DigestContent
@@ -113,6 +115,16 @@ def build_services(settings: Settings) -> Services:
         feeds=feeds,
         runs=runs,
         poller=poller,
+        source_checker=SourceChecker(
+            feeds=feeds,
+            runs=runs,
+            limiter=limiter,
+            guard=settings.feed_guard(),
+            rss_base=settings.arxiv_rss_base,
+            api_base=settings.arxiv_api_base,
+            poll_interval=settings.feed_poll_interval,
+            max_posts=settings.feed_max_posts,
+        ),
         digest_schedules=digest_schedules,
         digest_runs=digest_runs,
         digest_content=digest_content,
@@ -167,6 +179,7 @@ class PaperClub(commands.Bot):
 
         await create_schema(self.services.engine)
         await self.services.arxiv.start()
+        await self.services.source_checker.start()
         install_error_handler(self.tree)
         await load_cogs(self)
         register_jobs(
@@ -244,6 +257,7 @@ class PaperClub(commands.Bot):
         except Exception:
             log.warning("could not give back the feed-polling lease; it expires by itself", exc_info=True)
         await self.services.arxiv.close()
+        await self.services.source_checker.close()
         await super().close()
         await self.services.engine.dispose()
 

@@ -683,8 +683,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot.digest_render import render_digest
     from schedules.digest_time import format_time, period_label, zone
     from schedules.digests import DigestRunner
-    from schedules.interests import choose
     from storage.db import make_sessions
+    from storage.digest_picks import choose
     from storage.digests.content import DigestContent
     from storage.digests.runs import DigestRuns
     from storage.digests.schedule import DigestSchedules, ScheduleView

@@ -10,7 +10,7 @@ import discord
 from bot.delivery import DiscordDeliverer
 from bot.digest_render import render_digest
 from schedules.digests import OnPart, Part
-from schedules.interests import choose
+from storage.digest_picks import choose
 from storage.digests.content import DigestData
 from storage.digests.schedule import ScheduleView
 

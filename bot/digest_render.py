@@ -17,7 +17,7 @@ import discord
 
 from bot.render import COLOUR, EMBED_TITLE, clip, md_link, pack, plain, safe_url
 from schedules.digest_time import period_label
-from schedules.interests import Picked
+from storage.digest_picks import Picked
 from storage.digests.content import DigestData, DigestNote, DigestPaper, FeedTrouble
 
 __all__ = [

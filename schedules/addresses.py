@@ -17,7 +17,6 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -25,7 +24,7 @@ from yarl import URL
 
 from storage.errors import UserFacingError
 
-__all__ = ["AddressGuard", "AddressNotAllowed", "GuardedResolver", "is_forbidden", "shown_url"]
+__all__ = ["AddressGuard", "AddressNotAllowed", "GuardedResolver", "is_forbidden"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -77,18 +76,6 @@ def literal_address(host: str) -> IPAddress | None:
         except OSError:
             return None
     return None
-
-
-def shown_url(url: str) -> str:
-    """A URL as members and logs may see it: a password or token in it (``user:pass@host``) masked."""
-    try:
-        parts = urlsplit(url)
-        if "@" not in parts.netloc:
-            return url
-        host = parts.netloc.rsplit("@", 1)[1]
-    except ValueError:
-        return url
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _refusal(host: str) -> AddressNotAllowed:

@@ -35,10 +35,11 @@ import feedparser
 import yarl
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
-from schedules.ratelimit import ArxivLimiter, default_limiter, requester
+from schedules.ratelimit import ArxivLimiter, default_limiter, is_rate_exceeded, requester
 from storage.errors import PaperInputError
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
+from storage.plain_text import collapse
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -134,12 +135,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _collapse(text: object) -> str:
-    return " ".join(str(text).split()) if text else ""
-
-
 def _optional(text: object) -> str | None:
-    return _collapse(text) or None
+    return collapse(text) or None
 
 
 def _timestamp(raw: object, parsed: time.struct_time | None) -> datetime | None:
@@ -173,7 +170,7 @@ def _is_error_entry(entry: Mapping[str, Any]) -> bool:
     if "/api/errors" in entry_id:
         return True
     # A real paper may be titled "Error"; an error entry never links to an abstract page.
-    return _collapse(entry.get("title")) == "Error" and _ABS_ID.search(entry_id) is None
+    return collapse(entry.get("title")) == "Error" and _ABS_ID.search(entry_id) is None
 
 
 def entry_to_metadata(entry: Mapping[str, Any]) -> PaperMetadata | None:
@@ -189,15 +186,15 @@ def entry_to_metadata(entry: Mapping[str, Any]) -> PaperMetadata | None:
         return None
     if key.arxiv_id is None:
         return None
-    doi_field = _collapse(entry.get("arxiv_doi"))
+    doi_field = collapse(entry.get("arxiv_doi"))
     dois = doi_field.split()
     extra = {"dois": doi_field} if len(dois) > 1 else {}
     return PaperMetadata(
         key=key.key,
-        title=_collapse(entry.get("title")),
+        title=collapse(entry.get("title")),
         version=key.version,
-        authors=tuple(name for author in entry.get("authors") or () if (name := _collapse(author.get("name")))),
-        abstract=_collapse(entry.get("summary")),
+        authors=tuple(name for author in entry.get("authors") or () if (name := collapse(author.get("name")))),
+        abstract=collapse(entry.get("summary")),
         categories=_categories(entry),
         published=_timestamp(entry.get("published"), entry.get("published_parsed")),
         updated=_timestamp(entry.get("updated"), entry.get("updated_parsed")),
@@ -209,12 +206,8 @@ def entry_to_metadata(entry: Mapping[str, Any]) -> PaperMetadata | None:
 
 
 def _snippet(body: bytes, size: int = 60) -> str:
-    text = _collapse(body[:size].decode("utf-8", "replace"))
+    text = collapse(body[:size].decode("utf-8", "replace"))
     return repr(text + ("..." if len(body) > size else ""))
-
-
-def _is_rate_exceeded(body: bytes) -> bool:
-    return body[:64].lstrip().lower().startswith(b"rate exceeded")
 
 
 def parse_api_feed(body: bytes) -> list[PaperMetadata]:
@@ -225,7 +218,7 @@ def parse_api_feed(body: bytes) -> list[PaperMetadata]:
     """
     if not body.strip():
         raise ArxivUnavailable("arXiv sent an empty response")
-    if _is_rate_exceeded(body):
+    if is_rate_exceeded(body):
         raise ArxivUnavailable("arXiv says: Rate exceeded.")
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
@@ -237,7 +230,7 @@ def parse_api_feed(body: bytes) -> list[PaperMetadata]:
     entries = parsed.get("entries") or []
     for entry in entries:
         if _is_error_entry(entry):
-            message = _collapse(entry.get("summary")) or "unknown error"
+            message = collapse(entry.get("summary")) or "unknown error"
             named = _BAD_ID.search(message) or _BAD_ID.search(str(entry.get("id") or ""))
             raise ArxivQueryError(f"arXiv rejected the query: {message}", bad_id=named["id"] if named else None)
     papers: list[PaperMetadata] = []
@@ -584,15 +577,8 @@ class ArxivClient:
 
     def _check_status(self, status: int, body: bytes, retry_after: float | None) -> None:
         """Pause all arXiv traffic when arXiv asks for it, and sort failures into transient or not."""
-        rate_exceeded = _is_rate_exceeded(body)
-        if retry_after is not None and (status in (429, 503) or rate_exceeded):
-            self._limiter.pause(retry_after)
-        elif rate_exceeded or status == 429:
-            retry_after = self._rate_exceeded_pause
-            self._limiter.pause(retry_after)
-        else:
-            retry_after = None
-        if rate_exceeded:
+        retry_after = self._limiter.heed(status, body, retry_after, default=self._rate_exceeded_pause)
+        if is_rate_exceeded(body):
             raise _Transient("arXiv says: Rate exceeded.", retry_after=retry_after, status=status)
         if status in _TRANSIENT_STATUS or status >= 500:
             raise _Transient(f"HTTP {status}", retry_after=retry_after, status=status)

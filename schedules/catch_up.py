@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from schedules.arxiv import ArxivClient, ArxivQueryError, ArxivUnavailable
-from schedules.categories import ARCHIVES, CATEGORIES, canonical_category
-from schedules.feeds import ARXIV_LISTING, ARXIV_TZ, FeedError, FeedItem, Listing
+from schedules.arxiv_calendar import ARXIV_TZ
+from schedules.feed_formats import FeedError, FeedItem, Listing
 from schedules.ratelimit import asking_as
+from storage.arxiv_categories import ARCHIVES, CATEGORIES, canonical_category
+from storage.feed_sources import ARXIV_LISTING
 from storage.feeds.polls import DueFeed, PollRecords
 from storage.identity import PaperKey
 from storage.metadata import PaperMetadata

@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import aiohttp
 
-from schedules.addresses import AddressGuard, shown_url
-from schedules.delivery import Candidate, plan_fan_out
-from schedules.feeds import FeedError, FeedItem, backoff_seconds, fetch_feed, listing_from, matches, next_fetch_delay
+from schedules.addresses import AddressGuard
+from schedules.arxiv_calendar import backoff_seconds, next_fetch_delay
+from schedules.feed_formats import FeedError, FeedItem
+from schedules.fetching import fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
+from storage.feed_filters import matches
+from storage.feed_plans import Candidate, plan_fan_out
+from storage.feed_sources import shown_url
 from storage.feeds.polls import DueFeed, PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.papers import PaperView

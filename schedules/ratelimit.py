@@ -30,7 +30,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_MIN_INTERVAL", "ArxivLimiter", "asking_as", "default_limiter", "is_arxiv_url", "requester"]
+__all__ = [
+    "DEFAULT_MIN_INTERVAL",
+    "ArxivLimiter",
+    "asking_as",
+    "default_limiter",
+    "is_arxiv_url",
+    "is_rate_exceeded",
+    "requester",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,11 @@ def is_arxiv_url(url: str) -> bool:
         return False
     host = host.rstrip(".").lower()
     return host == "arxiv.org" or host.endswith(".arxiv.org")
+
+
+def is_rate_exceeded(body: bytes) -> bool:
+    """True for arXiv's plain-text answer ``Rate exceeded.``, whatever the HTTP status that came with it."""
+    return body[:64].lstrip().lower().startswith(b"rate exceeded")
 
 
 class ArxivLimiter:
@@ -146,6 +159,21 @@ class ArxivLimiter:
     def pause(self, seconds: float) -> None:
         """Hold every arXiv request for ``seconds`` from now."""
         self.pause_until(self._clock() + max(0.0, seconds))
+
+    def heed(self, status: int, body: bytes, retry_after: float | None, *, default: float) -> float | None:
+        """Pause all arXiv traffic when an answer asks for it; the seconds paused, None when it asks for nothing.
+
+        A 429 or 503 with ``Retry-After`` (or ``Rate exceeded.`` with it) pauses for that long; a bare 429 or
+        ``Rate exceeded.`` for ``default`` seconds.
+        """
+        rate_exceeded = is_rate_exceeded(body)
+        if retry_after is not None and (status in (429, 503) or rate_exceeded):
+            self.pause(retry_after)
+            return retry_after
+        if status == 429 or rate_exceeded:
+            self.pause(default)
+            return default
+        return None
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -63,16 +63,8 @@ _NAME_WORD = re.compile(r"[a-z0-9]+")
 class TitleSearch(Protocol):
     """The part of the arXiv client the resolver uses (:class:`schedules.arxiv.ArxivClient` is one)."""
 
-    async def query(
-        self,
-        search_query: str,
-        *,
-        start: int = 0,
-        max_results: int = 100,
-        sort_by: str = "submittedDate",
-        sort_order: str = "descending",
-    ) -> list[PaperMetadata]:
-        """One page of an arXiv API search."""
+    async def query(self, search_query: str, *, max_results: int, sort_by: str) -> list[PaperMetadata]:
+        """One page of an arXiv API search: at most ``max_results`` papers, ordered by ``sort_by``."""
         ...
 
 

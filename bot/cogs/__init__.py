@@ -33,9 +33,7 @@ async def load_cogs(bot: PaperClub) -> None:
     )
     await bot.add_cog(Stats(sessions=services.sessions))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))
-    await bot.add_cog(
-        Feeds(bot, feeds=services.feeds, runs=services.runs, limiter=services.limiter, settings=bot.settings)
-    )
+    await bot.add_cog(Feeds(bot, feeds=services.feeds, runs=services.runs, sources=services.source_checker))
     await bot.add_cog(
         Digest(
             schedules=services.digest_schedules,

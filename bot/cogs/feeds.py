@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -20,45 +14,28 @@ from discord.ext import commands
 from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
 from bot.interactions import MODERATORS_ONLY, MemberCooldown
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
-from schedules.addresses import AddressGuard, shown_url
-from schedules.delivery import POSTED_TYPES, decide
-from schedules.feeds import (
-    FeedError,
-    FeedItem,
-    FetchResult,
-    Listing,
-    fetch_feed,
-    keyword_terms,
-    listing_from,
-    matches,
-    next_fetch_delay,
-)
-from schedules.ratelimit import ArxivLimiter
-from schedules.sources import Source, resolve_source
+from schedules.feed_formats import Listing
+from schedules.source_check import Preview, PreviewRow, SourceChecker
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
+from storage.feed_filters import keyword_terms
+from storage.feed_plans import POSTED_TYPES
+from storage.feed_sources import Source, shown_url
 from storage.feeds.polls import PollRecords, StuckPapers
-from storage.feeds.subscriptions import MAX_FILTER_CHARS, FirstFetch, SubscriptionService, SubscriptionView
-from storage.models import DeliveryState, FeedKind
+from storage.feeds.subscriptions import MAX_FILTER_CHARS, SubscriptionService, SubscriptionView
+from storage.models import FeedKind
 
 __all__ = [
     "Feeds",
-    "Preview",
-    "PreviewRow",
     "added_embed",
     "can_post",
     "check_can_post",
     "list_embed",
     "parse_subscription_id",
-    "preview",
     "preview_embed",
     "stuck_line",
     "subscription_block",
 ]
 
-log = logging.getLogger(__name__)
-
-FETCH_TIMEOUT = 20.0  # seconds for the one fetch that checks a source; the member is waiting
-FETCH_MAX_WAIT = 60.0  # seconds to wait out a pause arXiv asked for before giving up
 FEED_TESTS_PER_MINUTE = 10  # per member: each /feed test fetches its source once, and arXiv takes one request per 3 s
 PREVIEW_ITEMS = 20
 LIST_PER_PAGE = 8
@@ -73,19 +50,6 @@ MODE_CHOICES = [
     app_commands.Choice(name="digest: keep papers for the weekly digest only", value="digest"),
 ]
 _SUBSCRIPTION_ID = re.compile(r"\s*#?(\d{1,18})\b.*", re.DOTALL)
-
-
-class FeedSettings(Protocol):
-    """The settings /feed reads."""
-
-    arxiv_api_base: str
-    arxiv_rss_base: str
-    feed_max_posts: int
-    feed_poll_interval: float
-
-    def feed_guard(self) -> AddressGuard:
-        """Where feeds may be fetched from."""
-        ...
 
 
 # Text helpers
@@ -134,8 +98,11 @@ def can_post(channel: discord.abc.GuildChannel | discord.Thread) -> list[str]:
     """The permissions the bot lacks to post paper embeds in ``channel`` (empty when it has them all)."""
     me = channel.guild.me
     perms = channel.permissions_for(me)
-    needed = (("View Channel", perms.view_channel), ("Send Messages", perms.send_messages))
-    needed += (("Embed Links", perms.embed_links),)
+    needed = (
+        ("View Channel", perms.view_channel),
+        ("Send Messages", perms.send_messages),
+        ("Embed Links", perms.embed_links),
+    )
     return [name for name, granted in needed if not granted]
 
 
@@ -162,74 +129,6 @@ def target_channel(interaction: discord.Interaction, channel: discord.TextChanne
 
 
 # Previews
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewRow:
-    """One listed paper and what a subscription would do with it now."""
-
-    item: FeedItem
-    verdict: str  # post, digest, skip, posted (already in the channel)
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What a subscription would do with a listing."""
-
-    rows: tuple[PreviewRow, ...]
-    max_posts: int
-
-    def count(self, verdict: str) -> int:
-        """How many papers got this verdict."""
-        return sum(1 for row in self.rows if row.verdict == verdict)
-
-    @property
-    def over_cap(self) -> int:
-        """Papers kept by the filters but over the per-poll cap, so left to the digest."""
-        return sum(1 for row in self.rows if row.verdict == "digest" and row.reason.startswith("over the"))
-
-
-def preview(
-    items: Sequence[FeedItem],
-    *,
-    keywords: str | None,
-    exclude: str | None,
-    mode: str,
-    posted: set[str],
-    known: set[str],
-    max_posts: int,
-) -> Preview:
-    """Each item's fate by the poller's own rule (:func:`schedules.delivery.decide`), with the per-poll cap.
-
-    ``posted`` holds the keys already posted in the channel, ``known`` those the group knows.
-    """
-    rows: list[PreviewRow] = []
-    to_post = 0
-    for index, item in enumerate(items):
-        decision = decide(
-            paper_id=index,
-            announce_type=item.announce_type,
-            mode=mode,
-            keywords=keywords,
-            exclude=exclude,
-            already_handled=item.key in posted,
-            known_to_group=item.key in known,
-            match=functools.partial(matches, item),
-        )
-        if decision is None:
-            rows.append(PreviewRow(item, "posted", "already posted in this channel"))
-        elif decision.state == DeliveryState.PENDING:
-            if to_post < max_posts:
-                to_post += 1
-                rows.append(PreviewRow(item, "post", decision.reason or "new"))
-            else:
-                rows.append(PreviewRow(item, "digest", f"over the cap of {max_posts} a check: left to the digest"))
-        elif (decision.reason or "").startswith("kept for the digest"):
-            rows.append(PreviewRow(item, "digest", decision.reason or ""))
-        else:
-            rows.append(PreviewRow(item, "skip", decision.reason or "skipped"))
-    return Preview(tuple(rows), max_posts)
 
 
 _MARKS = {"post": "✅", "digest": "🗂️", "skip": "⏭️", "posted": "↩️"}
@@ -418,21 +317,13 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     """Moderators' feeds: what the server follows, where it is posted, and how each feed is doing."""
 
     def __init__(
-        self,
-        bot: commands.Bot,
-        *,
-        feeds: SubscriptionService,
-        runs: PollRecords,
-        limiter: ArxivLimiter,
-        settings: FeedSettings,
+        self, bot: commands.Bot, *, feeds: SubscriptionService, runs: PollRecords, sources: SourceChecker
     ) -> None:
         super().__init__()
         self.bot = bot
         self.feeds = feeds
         self.runs = runs
-        self.limiter = limiter
-        self.settings = settings
-        self.guard = settings.feed_guard()  # no server's feed reaches the host's own network
+        self.sources = sources  # fetches and reads a source for /feed add and /feed test
         self.test_cooldown = MemberCooldown(FEED_TESTS_PER_MINUTE, 60.0)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -440,28 +331,6 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         if not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
-
-    def resolve(self, source: str) -> Source:
-        """The feed a moderator's source names."""
-        return resolve_source(source, rss_base=self.settings.arxiv_rss_base, api_base=self.settings.arxiv_api_base)
-
-    async def read(self, source: Source) -> tuple[Listing, FetchResult]:
-        """Fetch the source once and read it (off the event loop); a :class:`FeedError` says what went wrong."""
-        async with aiohttp.ClientSession() as http:
-            result = await fetch_feed(
-                http,
-                source.url,
-                etag=None,
-                last_modified=None,
-                limiter=self.limiter,
-                timeout=FETCH_TIMEOUT,
-                max_wait=FETCH_MAX_WAIT,
-                guard=self.guard,
-            )
-        listing = await asyncio.to_thread(listing_from, result)
-        if listing is None:  # 304 to a request that sent no validators: the server is confused
-            raise FeedError("The feed answered “not modified” to a first request; try again later.", retryable=True)
-        return listing, result
 
     async def find(self, guild_id: int, text: str) -> SubscriptionView:
         """The group's subscription a member picked or typed."""
@@ -497,44 +366,20 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         target = target_channel(interaction, channel)
         if mode == "post":
             check_can_post(target)
-        for name, value in (("keywords", keywords), ("exclude", exclude)):
-            if value and not keyword_terms(value):
-                raise ValidationError(f"`{name}` has no word to match. Give words or “quoted phrases”.")
-        found = self.resolve(source)
-        await self.feeds.check_room(guild_id=guild_id, url=found.url)  # a full server costs no fetch
+        found = await self.sources.admit(guild_id=guild_id, source=source, keywords=keywords, exclude=exclude)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        fetched_at = datetime.now(UTC)
-        listing, result = await self.read(found)
-        kind = found.kind  # what the address is, never what its body claims: a stranger can forge an arXiv listing
-        delay = next_fetch_delay(kind, fetched_at, interval=self.settings.feed_poll_interval)
-        first_fetch = FirstFetch(
-            at=fetched_at,
-            next_fetch_at=fetched_at + timedelta(seconds=delay),
-            fingerprint=listing.fingerprint,
-            etag=result.etag,
-            last_modified=result.last_modified,
-        )
-        view = await self.feeds.subscribe(
+        added = await self.sources.subscribe(
+            found,
             guild_id=guild_id,
             channel_id=target.id,
             created_by=interaction.user.id,
-            url=found.url,
-            kind=kind,
-            source=found.label,
             keywords=keywords,
             exclude=exclude,
             mode=mode,
-            current=[(item.to_metadata(), item.announce_type) for item in listing.items],
-            first_fetch=first_fetch,
         )
-        log.info(
-            "guild=%s followed %s in channel %s (%d held back)",
-            guild_id,
-            shown_url(found.url),
-            target.id,
-            len(listing.items),
+        embed = added_embed(
+            added.view, source=found, listing=added.listing, channel=target, max_posts=self.sources.max_posts
         )
-        embed = added_embed(view, source=found, listing=listing, channel=target, max_posts=self.settings.feed_max_posts)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # --- /feed test ------------------------------------------------------------------------------------------
@@ -560,21 +405,11 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         """Fetch the source and show, item by item, what the poller would do with it."""
         guild_id = guild_of(interaction)
         channel_id = channel.id if channel is not None else (interaction.channel_id or 0)
-        found = self.resolve(source)
+        found = self.sources.resolve(source)
         self.test_cooldown.check(interaction)  # a source that names no feed costs no use
         await interaction.response.defer(ephemeral=True, thinking=True)
-        listing, _ = await self.read(found)
-        keys = [item.key for item in listing.items]
-        posted = await self.runs.posted_in_channel(channel_id=channel_id, keys=keys)
-        known = await self.runs.known_keys(guild_id=guild_id, keys=keys)
-        result = preview(
-            listing.items,
-            keywords=keywords,
-            exclude=exclude,
-            mode=mode,
-            posted=posted,
-            known=known,
-            max_posts=self.settings.feed_max_posts,
+        result = await self.sources.preview(
+            found, guild_id=guild_id, channel_id=channel_id, keywords=keywords, exclude=exclude, mode=mode
         )
         embed = preview_embed(result, source=found, mode=mode, keywords=keywords, exclude=exclude)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -20,7 +20,7 @@ from bot.digest_render import (
     week_label,
 )
 from bot.render import embed_size
-from schedules.interests import Picked
+from storage.digest_picks import Picked
 from storage.digests.content import DigestData, DigestNote, DigestPaper, DigestStats, FeedTrouble
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -17,10 +17,11 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.cogs.feeds import list_embed, preview, preview_embed
+from bot.cogs.feeds import list_embed, preview_embed
 from bot.render import embed_size
-from schedules.feeds import FeedItem
-from schedules.sources import Source
+from schedules.feed_formats import FeedItem
+from schedules.source_check import preview
+from storage.feed_sources import Source
 from storage.feeds.subscriptions import FeedHealth, SubscriptionView
 from storage.models import Feed, Paper, Subscription
 from tests.arxiv_standin import FakeArxiv, Reply, capture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schedules.feeds import parse_listing
+from schedules.feed_formats import parse_listing
 from storage.models import FeedKind
 from tests.arxiv_standin import FakeArxiv, entry_xml
 from tests.bot.conftest import MOD, OTHER_CHANNEL, OTHER_GUILD, Club, running_club

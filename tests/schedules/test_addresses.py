@@ -18,10 +18,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
-from schedules.addresses import AddressGuard, is_forbidden, literal_address, shown_url
-from schedules.feeds import FeedError, FetchResult, fetch_feed, listing_from
+from schedules.addresses import AddressGuard, is_forbidden, literal_address
+from schedules.feed_formats import FeedError
+from schedules.fetching import FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
-from schedules.sources import resolve_source
+from storage.feed_sources import resolve_source, shown_url
 from tests.feed_listings import generate_listing
 from tests.loopback import serving
 

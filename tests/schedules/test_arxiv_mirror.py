@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from schedules.addresses import AddressGuard
-from schedules.feeds import fetch_feed
+from schedules.fetching import fetch_feed
 from schedules.ratelimit import ArxivLimiter
 from tests.loopback import serving
 

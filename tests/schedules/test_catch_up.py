@@ -26,7 +26,7 @@ from schedules.catch_up import (
     submission_window,
     submitted_query,
 )
-from schedules.feeds import parse_listing
+from schedules.feed_formats import parse_listing
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter, requester
 from storage.db import Sessions

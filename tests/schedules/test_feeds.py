@@ -22,24 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedules.addresses import AddressGuard
-from schedules.categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
-from schedules.feeds import (
-    ARXIV_TZ,
-    DEFAULT_POLL_INTERVAL,
-    RATE_LIMIT_PAUSE,
-    FeedError,
-    FeedItem,
-    FetchResult,
-    backoff_seconds,
-    fetch_feed,
-    keyword_terms,
-    listing_from,
-    matches,
-    next_poll_delay,
-    parse_listing,
-)
+from schedules.arxiv_calendar import ARXIV_TZ, DEFAULT_POLL_INTERVAL, backoff_seconds, next_poll_delay
+from schedules.feed_formats import FeedError, FeedItem, parse_listing
+from schedules.fetching import RATE_LIMIT_PAUSE, FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
+from storage.arxiv_categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
 from storage.errors import ValidationError
+from storage.feed_filters import keyword_terms, matches
 from tests.arxiv_standin import capture
 from tests.feed_listings import generate_listing, listing_papers, render_listing
 from tests.loopback import serving

@@ -13,10 +13,11 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.exc import OperationalError
 
 from schedules.addresses import AddressGuard
-from schedules.feeds import matches, parse_listing
+from schedules.feed_formats import parse_listing
 from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent, SendFailed
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
+from storage.feed_filters import matches
 from storage.feeds.polls import PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.models import FeedKind
@@ -317,7 +318,7 @@ async def test_a_replacement_records_the_new_version_of_a_known_paper_and_posts_
 async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_digest(
     sessions: Sessions, server: Server
 ) -> None:
-    from schedules.interests import choose
+    from storage.digest_picks import choose
     from storage.digests.content import DigestContent
 
     await subscribe(sessions, server, "/cs.LG", channel=10, mode="digest", keywords="merging")

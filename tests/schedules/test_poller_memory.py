@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 from sqlmodel import select
 
-from schedules.feeds import parse_listing
+from schedules.feed_formats import parse_listing
 from schedules.poller import FEEDS_AT_ONCE
 from storage.db import Sessions
 from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS

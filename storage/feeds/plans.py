@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from storage.feed_filters import Listed
 from storage.models import DeliveryState
 
 POSTED_TYPES = frozenset({"new", "cross", None})  # feeds without announce types list only new papers
@@ -60,16 +61,6 @@ def decide(
     if mode == "digest":
         return Decision(paper_id, DeliveryState.SKIPPED, f"kept for the digest: {reason}", kept=True, matched=reason)
     return Decision(paper_id, DeliveryState.PENDING, reason, kept=True, matched=reason)
-
-
-class Listed(Protocol):
-    """A listed paper's text, as the filters read it."""
-
-    @property
-    def title(self) -> str: ...
-
-    @property
-    def abstract(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from schedules import feeds, interests
-from schedules.caches import bytes_bounded
-from schedules.feeds import matches
-from schedules.interests import pick_papers
+from storage import digest_picks, feed_filters
+from storage.caches import bytes_bounded
+from storage.digest_picks import pick_papers
 from storage.digests.content import DigestPaper
+from storage.feed_filters import matches
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,10 @@ def held_after() -> Iterator[Callable[[], int]]:
 
 
 def clear_caches() -> None:
-    for cached in (feeds._haystack, feeds._patterns, interests._word_run, interests._phrase_run):
+    for cached in (feed_filters._haystack, feed_filters._patterns, digest_picks._word_run, digest_picks._phrase_run):
         cached.cache_clear()
-    interests._term.cache_clear()
-    interests._interests.cache_clear()
+    digest_picks._term.cache_clear()
+    digest_picks._interests.cache_clear()
 
 
 def test_filtering_many_long_abstracts_keeps_at_most_the_budget_of_folded_text() -> None:
@@ -50,8 +50,8 @@ def test_filtering_many_long_abstracts_keeps_at_most_the_budget_of_folded_text()
     with held_after() as held:
         for n in range(600):  # 600 distinct abstracts: 24 MB if each were kept with its folding
             matches(Text(f"Paper {n}", text[n:] + text[:n]), "merging", None)
-    assert held() < feeds.HAYSTACKS_BUDGET * 1.1
-    assert feeds._haystack.cache.currsize <= feeds.HAYSTACKS_BUDGET  # type: ignore[attr-defined]
+    assert held() < feed_filters.HAYSTACKS_BUDGET * 1.1
+    assert feed_filters._haystack.cache.currsize <= feed_filters.HAYSTACKS_BUDGET  # type: ignore[attr-defined]
 
 
 def test_choosing_papers_with_long_runs_of_other_scripts_keeps_at_most_the_budget() -> None:
@@ -71,8 +71,8 @@ def test_choosing_papers_with_long_runs_of_other_scripts_keeps_at_most_the_budge
     ]
     with held_after() as held:  # each title one 3,000-letter run: 2.4 MB if every run were kept with its folding
         pick_papers(papers, (), ("llms",))
-    assert held() < interests.RUNS_BUDGET * 1.5  # the words' cache, and a tag's compiled terms
-    assert interests._word_run.cache.currsize <= interests.RUNS_BUDGET  # type: ignore[attr-defined]
+    assert held() < digest_picks.RUNS_BUDGET * 1.5  # the words' cache, and a tag's compiled terms
+    assert digest_picks._word_run.cache.currsize <= digest_picks.RUNS_BUDGET  # type: ignore[attr-defined]
 
 
 def test_an_entry_larger_than_the_whole_budget_is_computed_and_not_kept() -> None:

@@ -1,7 +1,7 @@
 """Which of the week's feed papers match a group's interests: its subscriptions' keywords and its tags.
 
 A paper is chosen when a subscription's keywords match it (and that subscription's exclude terms don't), or
-when one of the group's tags does. Keyword semantics are those of :func:`schedules.feeds.matches`: case- and
+when one of the group's tags does. Keyword semantics are those of :func:`storage.feed_filters.matches`: case- and
 accent-insensitive, on word boundaries, quoted or comma-separated phrases, a plural ``s``/``es``, a trailing
 ``*`` for any ending. A tag ``llms/prompting`` stands for the terms ``llms`` and ``prompting`` (either one);
 ``model-merging`` stands for the phrase "model merging"; tag words of at most two characters and a few generic
@@ -9,7 +9,7 @@ words (:data:`GENERIC_TAG_WORDS`) are no interest on their own.
 
 How
 ---
-:func:`~schedules.feeds.matches` folds each abstract through several regular expressions (LaTeX, accents,
+:func:`~storage.feed_filters.matches` folds each abstract through several regular expressions (LaTeX, accents,
 dashes), 50-90 µs a paper: far too slow for a week of 5,000 papers. Here the week is read once, in C as far as
 possible:
 
@@ -30,7 +30,7 @@ the 5,000 papers of ``bench/digest.py`` take about 80 ms when no paper matches a
 do; ``bytes.split`` of the words views alone takes 32 ms. Going much lower needs the words view made once per
 paper when it is ingested, not once per digest.
 
-The verdict equals ``matches()`` for ASCII text, LaTeX included (``tests/schedules/test_interests.py`` checks it
+The verdict equals ``matches()`` for ASCII text, LaTeX included (``tests/storage/test_digest_picks.py`` checks it
 with hypothesis), and for non-ASCII text, except for these deliberate differences, all rare in titles and
 abstracts and none worth a slower digest:
 
@@ -49,14 +49,13 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from schedules.caches import bytes_bounded
-from schedules.feeds import _fold, keyword_terms
+from storage.caches import bytes_bounded
 from storage.digests.content import DigestData, DigestPaper, FeedFilter
+from storage.feed_filters import JOINERS, LATEX_NOISE, fold, keyword_terms, term_pattern, unaccented
 
 __all__ = ["GENERIC_TAG_WORDS", "UNSUPPORTED_LATEX", "Picked", "choose", "pick_papers", "tag_terms"]
 
@@ -68,7 +67,7 @@ GENERIC_TAG_WORDS = frozenset(
 )
 SOURCE_CHARS = 60  # a feed's source as a reason names it
 
-# ASCII LaTeX that this module reads differently from schedules.feeds.matches (see the module docstring).
+# ASCII LaTeX that this module reads differently from storage.feed_filters.matches (see the module docstring).
 UNSUPPORTED_LATEX = re.compile(
     r"\\(?:ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])"  # letter commands
     r"|\\[A-Za-z]+[0-9]"  # a command against a digit
@@ -83,12 +82,13 @@ _ACCENT = re.compile(
 _COMMAND = re.compile(rb"\\([A-Za-z]+)\*?")
 # A command that matches() would read differently unless it is spaced out: one followed by something other than
 # a letter, a space, a dash or LaTeX noise (``\\alpha)``, ``\\foo*``). Most commands in abstracts are not.
-_COMMAND_AGAINST = re.compile(rb"\\[A-Za-z]++(?=[^A-Za-z \t\n\r\f\v\x1c-\x1f\\$^_{}~/-])")
+_BREAKS = "".join(dict.fromkeys(char for char in LATEX_NOISE + JOINERS if char.isascii()))  # \\ $ ^ _ { } ~ - /
+_COMMAND_AGAINST = re.compile(rb"\\[A-Za-z]++(?=[^A-Za-z \t\n\r\f\v\x1c-\x1f" + re.escape(_BREAKS).encode() + rb"])")
 _PIECE = re.compile(r"[^\W_]+")  # a word as the tokenizer sees it: letters and digits
-_JOINERS = frozenset("-_/\u2010\u2011\u2012\u2013\u2014\u2015")
+_JOINERS = frozenset(JOINERS)
 # Noise characters that NFKD makes out of non-ASCII ones (＄ -> $) stay in matches(): they go through the
 # phrase table as bytes that never occur in UTF-8, and come back as themselves.
-_STAND_INS = {"\\": 0xF8, "$": 0xF9, "^": 0xFA, "{": 0xFB, "}": 0xFC, "~": 0xFD}
+_STAND_INS = {noise: 0xF8 + index for index, noise in enumerate(LATEX_NOISE.replace("_", ""))}  # _ joins words
 
 
 def _table(mapping: Callable[[int], int]) -> bytes:
@@ -116,9 +116,8 @@ _PHRASE_TABLE = _table(_phrase_byte)  # lower case; whitespace, dashes, / _ and 
 
 
 def _plain(run: str) -> str:
-    """A run of non-ASCII characters as schedules.feeds folds it: decomposed, without accents, case-folded."""
-    decomposed = unicodedata.normalize("NFKD", run)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    """A run of non-ASCII characters as :func:`~storage.feed_filters.fold` folds it: without accents, case-folded."""
+    return unaccented(run).casefold()
 
 
 # Budgets in bytes, arguments and results together. A run is an accented name or a word in another script, a few
@@ -224,19 +223,14 @@ class _Term:
 
 @bytes_bounded(TERMS_BUDGET)
 def _term(text: str) -> _Term | None:
-    """A term compiled both ways: the pattern of schedules.feeds.matches and the words that decide it."""
-    prefix = text.endswith("*")
-    words = _fold(text.rstrip("*")).split()
-    if not words:
+    """A term compiled both ways: the pattern of storage.feed_filters.matches and the words that decide it."""
+    pattern = term_pattern(text)
+    if pattern is None:
         return None
+    prefix = text.endswith("*")
+    words = fold(text.rstrip("*")).split()
     last = words[-1][-1]
     plural = not prefix and last.isalpha()
-    first = re.escape(words[0])
-    rest = "".join(r"\s+" + re.escape(word) for word in words[1:])
-    tail = r"\w*" if prefix else (r"(?:s|es)?" if plural else "")
-    # The pattern of matches(), (?<!\w){body}{tail}(?!\w), with the look-behind after the first word: a literal
-    # start lets the regex engine skip through the text.
-    pattern = re.compile(rf"{first}(?<!\w{first}){rest}{tail}(?!\w)")
     folded = " ".join(words)
     pieces = [piece.encode() for piece in _PIECE.findall(folded)]
     ending = pieces.pop() if last.isalnum() and (prefix or plural) else None  # it may run on: mergings, merg*
@@ -254,7 +248,7 @@ def tag_terms(tag: str) -> tuple[str, ...]:
     """The terms a tag stands for: each ``/`` part a term, ``-`` and ``_`` joining a phrase; generic parts dropped."""
     terms: list[str] = []
     for part in tag.split("/"):
-        words = _fold(part.rstrip("*")).split()
+        words = fold(part.rstrip("*")).split()
         if words and not all(len(word) <= 2 or word in GENERIC_TAG_WORDS for word in words):
             terms.append(part.strip())
     return tuple(dict.fromkeys(terms))

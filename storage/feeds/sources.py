@@ -10,16 +10,27 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
-from schedules.addresses import shown_url
-from schedules.categories import canonical_category, parse_category_source
+from storage.arxiv_categories import canonical_category, parse_category_source
 from storage.errors import ValidationError
+from storage.models import FeedKind
 
-__all__ = ["EXPECTED", "QUERY_FIELDS", "Source", "normalise_query", "normalise_url", "resolve_source"]
+__all__ = [
+    "ARXIV_LISTING",
+    "ARXIV_QUERY",
+    "EXPECTED",
+    "QUERY_FIELDS",
+    "WEB",
+    "Source",
+    "normalise_query",
+    "normalise_url",
+    "resolve_source",
+    "shown_url",
+]
 
-# Same spellings as storage.models.FeedKind.
-ARXIV_LISTING = "arxiv-listing"
-ARXIV_QUERY = "arxiv-query"
-WEB = "web"
+# Kinds of feed (storage.models.FeedKind).
+ARXIV_LISTING = FeedKind.ARXIV_LISTING
+ARXIV_QUERY = FeedKind.ARXIV_QUERY
+WEB = FeedKind.WEB
 
 EXPECTED = (
     'Give an arXiv category (`cs.LG`, `cs.LG+cs.CL`), an arXiv query (`ti:"model merging" AND cat:cs.LG`) '
@@ -61,6 +72,18 @@ class Source:
     label: str
     categories: tuple[str, ...] = ()
     query: str | None = None
+
+
+def shown_url(url: str) -> str:
+    """A URL as members and logs may see it: a password or token in it (``user:pass@host``) masked."""
+    try:
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url
+        host = parts.netloc.rsplit("@", 1)[1]
+    except ValueError:
+        return url
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _clean(text: str) -> str:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schedules.delivery import Candidate, decide, plan_fan_out
-from schedules.feeds import matches
+from storage.feed_filters import matches
+from storage.feed_plans import Candidate, decide, plan_fan_out
 from storage.models import DeliveryState
 
 
