@@ -3,7 +3,7 @@
 A week is made in memory: ~30 members writing 500 notes (tags, first lines, Questions sections) on papers of
 realistic generated arXiv listings, and 5,000 feed papers from five categories (titles and abstracts of
 1,000-1,900 characters with LaTeX, accents and all), five subscriptions with keywords and 30 group tags. The
-digest is then built: the feed papers that match the group's interests are picked (storage.digest_picks) and
+digest is then built: the feed papers that match the group's interests are picked (storage.digests.picks) and
 the messages rendered (bot.digest_render). Prints the median of several runs of each part and of the whole.
 Budget (PRODUCT.md): the weekly digest build, 500 notes and 5,000 feed items, ≤ 100 ms; of that, picking the
 papers ≤ 40 ms.
@@ -34,9 +34,8 @@ from sqlalchemy import insert
 from bench.loop import LoopWatch
 from bot.digest_post import build_digest
 from bot.digest_render import render_digest
-from storage import digest_picks
 from storage.db import create_schema, make_engine, make_sessions
-from storage.digest_picks import Picked, choose, pick_papers
+from storage.digests import picks as digest_picks
 from storage.digests.content import (
     DigestContent,
     DigestData,
@@ -46,6 +45,7 @@ from storage.digests.content import (
     FeedFilter,
     FeedTrouble,
 )
+from storage.digests.picks import Picked, choose, pick_papers
 from storage.models import DigestPick, Feed, FeedEntry, Note, NoteTag, Paper, Subscription, Tag
 from tests.feed_listings import GeneratedPaper, listing_papers
 

@@ -684,8 +684,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from schedules.digest_time import format_time, period_label, zone
     from schedules.digests import DigestRunner
     from storage.db import make_sessions
-    from storage.digest_picks import choose
     from storage.digests.content import DigestContent
+    from storage.digests.picks import choose
     from storage.digests.runs import DigestRuns
     from storage.digests.schedule import DigestSchedules, ScheduleView
 

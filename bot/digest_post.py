@@ -10,8 +10,8 @@ import discord
 from bot.delivery import DiscordDeliverer
 from bot.digest_render import render_digest
 from schedules.digests import OnPart, Part
-from storage.digest_picks import choose
 from storage.digests.content import DigestData
+from storage.digests.picks import choose
 from storage.digests.schedule import ScheduleView
 
 

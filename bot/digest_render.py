@@ -17,8 +17,8 @@ import discord
 
 from bot.render import COLOUR, EMBED_TITLE, clip, md_link, pack, plain, safe_url
 from schedules.digest_time import period_label
-from storage.digest_picks import Picked
 from storage.digests.content import DigestData, DigestNote, DigestPaper, FeedTrouble
+from storage.digests.picks import Picked
 
 __all__ = [
     "DESCRIPTION",

@@ -6,9 +6,9 @@ import re
 
 import discord
 
+from storage.note_text import first_line
 from storage.notes import NotePage, NoteView
 from storage.papers import PaperView
-from storage.text import first_line
 
 COLOUR = discord.Colour(0x4F7CAC)
 EMBED_TITLE = 256

@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storage.feed_sources import ARXIV_LISTING, ARXIV_QUERY
+from storage.feeds.sources import ARXIV_LISTING, ARXIV_QUERY
 
 __all__ = ["ARXIV_TZ", "DEFAULT_POLL_INTERVAL", "backoff_seconds", "next_fetch_delay", "next_poll_delay"]
 

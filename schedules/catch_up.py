@@ -29,9 +29,9 @@ from schedules.arxiv import ArxivClient, ArxivQueryError, ArxivUnavailable
 from schedules.arxiv_calendar import ARXIV_TZ
 from schedules.feed_formats import FeedError, FeedItem, Listing
 from schedules.ratelimit import asking_as
-from storage.arxiv_categories import ARCHIVES, CATEGORIES, canonical_category
-from storage.feed_sources import ARXIV_LISTING
+from storage.feeds.categories import ARCHIVES, CATEGORIES, canonical_category
 from storage.feeds.polls import DueFeed, PollRecords
+from storage.feeds.sources import ARXIV_LISTING
 from storage.identity import PaperKey
 from storage.metadata import PaperMetadata
 

@@ -23,10 +23,10 @@ import feedparser
 
 from schedules.arxiv import ArxivQueryError, ArxivUnavailable, is_arxiv_category, parse_api_feed
 from schedules.ratelimit import is_rate_exceeded
-from storage.arxiv_categories import CATEGORIES, canonical_category
 from storage.errors import PaperInputError, UserFacingError
-from storage.feed_sources import ARXIV_LISTING, ARXIV_QUERY, WEB
+from storage.feeds.categories import CATEGORIES, canonical_category
 from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
+from storage.feeds.sources import ARXIV_LISTING, ARXIV_QUERY, WEB
 from storage.identity import PaperKey, paper_key
 from storage.metadata import PaperMetadata
 from storage.plain_text import collapse, unlatex

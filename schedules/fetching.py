@@ -21,7 +21,7 @@ from schedules.addresses import AddressGuard, AddressNotAllowed
 from schedules.arxiv import DEFAULT_USER_AGENT, parse_retry_after
 from schedules.feed_formats import API_MARK, FeedError, Listing, parse_listing
 from schedules.ratelimit import ArxivLimiter, is_arxiv_url, is_rate_exceeded
-from storage.feed_sources import shown_url
+from storage.feeds.sources import shown_url
 
 __all__ = ["MAX_REDIRECTS", "MAX_WAIT", "RATE_LIMIT_PAUSE", "FetchResult", "fetch_feed", "listing_from"]
 

@@ -20,10 +20,10 @@ from schedules.arxiv_calendar import backoff_seconds, next_fetch_delay
 from schedules.feed_formats import FeedError, FeedItem
 from schedules.fetching import fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
-from storage.feed_filters import matches
-from storage.feed_plans import Candidate, plan_fan_out
-from storage.feed_sources import shown_url
+from storage.feeds.filters import matches
+from storage.feeds.plans import Candidate, plan_fan_out
 from storage.feeds.polls import DueFeed, PlannedDelivery, PollRecords
+from storage.feeds.sources import shown_url
 from storage.feeds.subscriptions import SubscriptionService
 from storage.papers import PaperView
 

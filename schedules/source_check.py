@@ -4,7 +4,7 @@ A moderator's source is resolved to one feed, fetched once (arXiv's requests wai
 limiter; every other address goes through the guard) and read off the event loop. /feed add then subscribes,
 holding back what the feed lists now and timing its next fetch by arXiv's calendar; /feed test shows, item by
 item, what the poller would do with the listing, by the poller's own rules and per-poll cap
-(:func:`storage.feed_plans.plan_fan_out`). Nothing here knows about Discord.
+(:func:`storage.feeds.plans.plan_fan_out`). Nothing here knows about Discord.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from schedules.feed_formats import FeedError, FeedItem, Listing
 from schedules.fetching import FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
 from storage.errors import ValidationError
-from storage.feed_filters import keyword_terms, matches
-from storage.feed_plans import Candidate, decide, plan_fan_out
-from storage.feed_sources import Source, resolve_source, shown_url
+from storage.feeds.filters import keyword_terms, matches
+from storage.feeds.plans import Candidate, decide, plan_fan_out
 from storage.feeds.polls import PollRecords
+from storage.feeds.sources import Source, resolve_source, shown_url
 from storage.feeds.subscriptions import FirstFetch, SubscriptionService, SubscriptionView
 from storage.models import DeliveryState
 
@@ -92,7 +92,7 @@ def preview(
     known: set[str],
     max_posts: int,
 ) -> Preview:
-    """Each item's fate by the poller's own rules (:func:`storage.feed_plans.decide`, and its fan-out plan for the
+    """Each item's fate by the poller's own rules (:func:`storage.feeds.plans.decide`, and its fan-out plan for the
     per-poll cap).
 
     ``posted`` holds the keys already posted in the channel, ``known`` those the group knows.

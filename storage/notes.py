@@ -19,8 +19,8 @@ from storage.errors import AlreadyNotedError, LimitReachedError, NotFoundError, 
 from storage.locks import hold_guild
 from storage.message_links import jump_url
 from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
+from storage.note_text import clean_body
 from storage.papers import PaperView, mark_known
-from storage.text import clean_body
 
 log = logging.getLogger(__name__)
 

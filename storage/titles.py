@@ -35,10 +35,10 @@ from storage.models import (
     TitleLookupState,
     utcnow,
 )
+from storage.note_text import MAX_TAGS
 from storage.notes import NOT_FOUND as NOTE_NOT_FOUND
 from storage.notes import find_note, note_tags, set_tags
 from storage.papers import apply_metadata, get_paper, mark_known
-from storage.text import MAX_TAGS
 
 log = logging.getLogger(__name__)
 

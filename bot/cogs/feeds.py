@@ -17,10 +17,10 @@ from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
 from schedules.feed_formats import Listing
 from schedules.source_check import Preview, PreviewRow, SourceChecker
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
-from storage.feed_filters import keyword_terms
-from storage.feed_plans import POSTED_TYPES
-from storage.feed_sources import Source, shown_url
+from storage.feeds.filters import keyword_terms
+from storage.feeds.plans import POSTED_TYPES
 from storage.feeds.polls import PollRecords, StuckPapers
+from storage.feeds.sources import Source, shown_url
 from storage.feeds.subscriptions import MAX_FILTER_CHARS, SubscriptionService, SubscriptionView
 from storage.models import FeedKind
 

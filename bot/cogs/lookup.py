@@ -24,11 +24,11 @@ from bot.errors import View
 from bot.interactions import MemberCooldown
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
 from storage.identity import PaperKey, parse_paper
+from storage.note_text import parse_tags
 from storage.notes import NoteService
 from storage.papers import Ambiguous, PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService
 from storage.similar import Similar, SimilarService
-from storage.text import parse_tags
 
 if TYPE_CHECKING:
     from bot.cogs.notes import Notes

@@ -18,9 +18,9 @@ from bot.render import clip, note_list_embed
 from storage.errors import AlreadyNotedError, NotFoundError, UserFacingError, ValidationError
 from storage.group_settings import GroupSettingsService
 from storage.identity import PaperKey, paper_key, parse_paper
+from storage.note_text import MAX_FILE_BYTES, SECTION_NAMES, compose_body, decode_note_file, modal_sections, parse_tags
 from storage.notes import NoteService, NoteView
 from storage.papers import Ambiguous, PaperService, PaperView
-from storage.text import MAX_FILE_BYTES, SECTION_NAMES, compose_body, decode_note_file, modal_sections, parse_tags
 from storage.titles import TitleService
 
 log = logging.getLogger(__name__)

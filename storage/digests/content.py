@@ -17,9 +17,9 @@ from storage.db import Sessions, chunked
 from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
 from storage.models import NoteOrigin, as_utc
+from storage.note_text import first_line, questions
 from storage.stats import current_streak, local_week, zone_named
 from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTE_TAGS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
-from storage.text import first_line, questions
 
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
 TROUBLE_FAILURES = 3  # a feed failing this many times in a row shows in the digest

@@ -2,7 +2,7 @@
 is folded for matching, and what it means for a term to match.
 
 One definition, used by the poller (:func:`matches`, one paper against one subscription's filters) and by the
-digest picker (:mod:`storage.digest_picks`, a week of papers against all of a group's interests at once, which
+digest picker (:mod:`storage.digests.picks`, a week of papers against all of a group's interests at once, which
 builds on :func:`fold`, :func:`unaccented` and :func:`term_pattern`).
 """
 

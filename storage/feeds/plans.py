@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from storage.feed_filters import Listed
+from storage.feeds.filters import Listed
 from storage.models import DeliveryState
 
 POSTED_TYPES = frozenset({"new", "cross", None})  # feeds without announce types list only new papers

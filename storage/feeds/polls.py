@@ -77,7 +77,7 @@ class Undecided:
 
 
 class PlanRecord(Protocol):
-    """One subscription's decisions from a poll (storage.feed_plans.Plan)."""
+    """One subscription's decisions from a poll (storage.feeds.plans.Plan)."""
 
     @property
     def subscription_id(self) -> int: ...

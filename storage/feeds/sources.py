@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
-from storage.arxiv_categories import canonical_category, parse_category_source
 from storage.errors import ValidationError
+from storage.feeds.categories import canonical_category, parse_category_source
 from storage.models import FeedKind
 
 __all__ = [

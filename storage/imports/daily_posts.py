@@ -24,7 +24,7 @@ from storage.imports.plan import (
     normalise_title,
     to_tag,
 )
-from storage.text import MAX_TAGS, section_name
+from storage.note_text import MAX_TAGS, section_name
 
 __all__ = ["parse", "score"]
 

@@ -43,7 +43,7 @@ from storage.models import (
     ImportState,
     utcnow,
 )
-from storage.text import decode_text_file
+from storage.note_text import decode_text_file
 
 __all__ = [
     "Author",

@@ -35,7 +35,7 @@ from storage.imports.plan import (
     normalise_title,
     to_tag,
 )
-from storage.text import MAX_TAGS
+from storage.note_text import MAX_TAGS
 
 __all__ = ["parse", "score", "section_tag"]
 

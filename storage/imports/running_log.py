@@ -36,7 +36,7 @@ from storage.imports.plan import (
     normalise_title,
     to_tag,
 )
-from storage.text import MAX_TAGS
+from storage.note_text import MAX_TAGS
 
 __all__ = ["parse", "score"]
 

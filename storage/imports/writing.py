@@ -30,8 +30,8 @@ from storage.models import (
     PaperAlias,
     utcnow,
 )
+from storage.note_text import clean_body, parse_tags
 from storage.tables import GUILD_PAPERS, TAGS, TITLE_LOOKUPS
-from storage.text import clean_body, parse_tags
 
 NOON = time(12, 0, tzinfo=UTC)  # a document's day, stored at noon UTC: the same calendar day in nearly every zone
 

@@ -20,8 +20,8 @@ from bot.digest_render import (
     week_label,
 )
 from bot.render import embed_size
-from storage.digest_picks import Picked
 from storage.digests.content import DigestData, DigestNote, DigestPaper, DigestStats, FeedTrouble
+from storage.digests.picks import Picked
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 2, 24, 9, tzinfo=BERLIN)

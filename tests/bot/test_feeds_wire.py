@@ -21,7 +21,7 @@ from bot.cogs.feeds import list_embed, preview_embed
 from bot.render import embed_size
 from schedules.feed_formats import FeedItem
 from schedules.source_check import preview
-from storage.feed_sources import Source
+from storage.feeds.sources import Source
 from storage.feeds.subscriptions import FeedHealth, SubscriptionView
 from storage.models import Feed, Paper, Subscription
 from tests.arxiv_standin import FakeArxiv, Reply, capture

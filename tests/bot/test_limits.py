@@ -15,7 +15,7 @@ from bot.cogs.stats import group_stats_embed, member_stats_embed, tag_index_embe
 from bot.delivery import paper_embed
 from bot.digest_render import render_digest
 from bot.render import link_label, md_link, note_list_embed, pack, paper_card, plain
-from storage.digest_picks import Picked
+from storage.digests.picks import Picked
 from storage.notes import NotePage, NoteView
 from storage.papers import PaperView
 from storage.search import HIT_END, HIT_START, SearchHit, SearchPage

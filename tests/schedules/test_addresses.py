@@ -22,7 +22,7 @@ from schedules.addresses import AddressGuard, is_forbidden, literal_address
 from schedules.feed_formats import FeedError
 from schedules.fetching import FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
-from storage.feed_sources import resolve_source, shown_url
+from storage.feeds.sources import resolve_source, shown_url
 from tests.feed_listings import generate_listing
 from tests.loopback import serving
 

@@ -26,9 +26,9 @@ from schedules.arxiv_calendar import ARXIV_TZ, DEFAULT_POLL_INTERVAL, backoff_se
 from schedules.feed_formats import FeedError, FeedItem, parse_listing
 from schedules.fetching import RATE_LIMIT_PAUSE, FetchResult, fetch_feed, listing_from
 from schedules.ratelimit import ArxivLimiter
-from storage.arxiv_categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
 from storage.errors import ValidationError
-from storage.feed_filters import keyword_terms, matches
+from storage.feeds.categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
+from storage.feeds.filters import keyword_terms, matches
 from tests.arxiv_standin import capture
 from tests.feed_listings import generate_listing, listing_papers, render_listing
 from tests.loopback import serving

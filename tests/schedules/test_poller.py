@@ -17,7 +17,7 @@ from schedules.feed_formats import parse_listing
 from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent, SendFailed
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
-from storage.feed_filters import matches
+from storage.feeds.filters import matches
 from storage.feeds.polls import PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.models import FeedKind
@@ -318,8 +318,8 @@ async def test_a_replacement_records_the_new_version_of_a_known_paper_and_posts_
 async def test_papers_a_subscriptions_keywords_keep_are_picked_for_the_weekly_digest(
     sessions: Sessions, server: Server
 ) -> None:
-    from storage.digest_picks import choose
     from storage.digests.content import DigestContent
+    from storage.digests.picks import choose
 
     await subscribe(sessions, server, "/cs.LG", channel=10, mode="digest", keywords="merging")
     papers = [dataclasses.replace(p, announce_type="new", version=1) for p in listing_papers(6, start_id=300, seed=9)]

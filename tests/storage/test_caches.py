@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from storage import digest_picks, feed_filters
 from storage.caches import bytes_bounded
-from storage.digest_picks import pick_papers
 from storage.digests.content import DigestPaper
-from storage.feed_filters import matches
+from storage.digests.picks import pick_papers
+from storage.feeds.filters import matches
 
 
 @dataclass(frozen=True)

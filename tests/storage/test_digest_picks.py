@@ -1,4 +1,4 @@
-"""Choosing the week's feed papers for the digest: the verdict of storage.feed_filters.matches, much faster."""
+"""Choosing the week's feed papers for the digest: the verdict of storage.feeds.filters.matches, much faster."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from storage.digest_picks import UNSUPPORTED_LATEX, Picked, pick_papers, tag_terms
 from storage.digests.content import DigestPaper, FeedFilter
-from storage.feed_filters import keyword_terms, matches
+from storage.digests.picks import UNSUPPORTED_LATEX, Picked, pick_papers, tag_terms
+from storage.feeds.filters import keyword_terms, matches
 
 WHEN = datetime(2025, 2, 26, 12, tzinfo=UTC)
 

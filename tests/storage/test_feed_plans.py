@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.feed_filters import matches
-from storage.feed_plans import Candidate, decide, plan_fan_out
+from storage.feeds.filters import matches
+from storage.feeds.plans import Candidate, decide, plan_fan_out
 from storage.models import DeliveryState
 
 

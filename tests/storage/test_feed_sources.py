@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.arxiv_categories import CATEGORIES
 from storage.errors import ValidationError
-from storage.feed_sources import EXPECTED, QUERY_FIELDS, Source, normalise_query, resolve_source
+from storage.feeds.categories import CATEGORIES
+from storage.feeds.sources import EXPECTED, QUERY_FIELDS, Source, normalise_query, resolve_source
 
 RSS = "https://rss.arxiv.org/rss"
 API = "https://export.arxiv.org/api/query"

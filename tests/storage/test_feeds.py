@@ -110,7 +110,7 @@ async def test_a_lost_channel_pauses_only_its_own_subscriptions(sessions: Sessio
 async def test_poller_records_each_decision_once_and_tracks_delivery(sessions: Sessions) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from storage.feed_plans import Plan
+    from storage.feeds.plans import Plan
 
     feeds, runs = SubscriptionService(sessions), PollRecords(sessions)
     now = datetime(2025, 4, 28, 5, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 from storage.imports import daily_posts
 from storage.imports.dates import find_date, flag_out_of_sequence
 from storage.imports.plan import ImportPlan, Leftover, NoteStatus, PlannedNote, Shape
-from storage.text import questions
+from storage.note_text import questions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "imports" / "daily_posts.md"
 

@@ -1,7 +1,7 @@
 """Which of the week's feed papers match a group's interests: its subscriptions' keywords and its tags.
 
 A paper is chosen when a subscription's keywords match it (and that subscription's exclude terms don't), or
-when one of the group's tags does. Keyword semantics are those of :func:`storage.feed_filters.matches`: case- and
+when one of the group's tags does. Keyword semantics are those of :func:`storage.feeds.filters.matches`: case- and
 accent-insensitive, on word boundaries, quoted or comma-separated phrases, a plural ``s``/``es``, a trailing
 ``*`` for any ending. A tag ``llms/prompting`` stands for the terms ``llms`` and ``prompting`` (either one);
 ``model-merging`` stands for the phrase "model merging"; tag words of at most two characters and a few generic
@@ -9,7 +9,7 @@ words (:data:`GENERIC_TAG_WORDS`) are no interest on their own.
 
 How
 ---
-:func:`~storage.feed_filters.matches` folds each abstract through several regular expressions (LaTeX, accents,
+:func:`~storage.feeds.filters.matches` folds each abstract through several regular expressions (LaTeX, accents,
 dashes), 50-90 µs a paper: far too slow for a week of 5,000 papers. Here the week is read once, in C as far as
 possible:
 
@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 from storage.caches import bytes_bounded
 from storage.digests.content import DigestData, DigestPaper, FeedFilter
-from storage.feed_filters import JOINERS, LATEX_NOISE, fold, keyword_terms, term_pattern, unaccented
+from storage.feeds.filters import JOINERS, LATEX_NOISE, fold, keyword_terms, term_pattern, unaccented
 
 __all__ = ["GENERIC_TAG_WORDS", "UNSUPPORTED_LATEX", "Picked", "choose", "pick_papers", "tag_terms"]
 
@@ -67,7 +67,7 @@ GENERIC_TAG_WORDS = frozenset(
 )
 SOURCE_CHARS = 60  # a feed's source as a reason names it
 
-# ASCII LaTeX that this module reads differently from storage.feed_filters.matches (see the module docstring).
+# ASCII LaTeX that this module reads differently from storage.feeds.filters.matches (see the module docstring).
 UNSUPPORTED_LATEX = re.compile(
     r"\\(?:ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])"  # letter commands
     r"|\\[A-Za-z]+[0-9]"  # a command against a digit
@@ -116,7 +116,7 @@ _PHRASE_TABLE = _table(_phrase_byte)  # lower case; whitespace, dashes, / _ and 
 
 
 def _plain(run: str) -> str:
-    """A run of non-ASCII characters as :func:`~storage.feed_filters.fold` folds it: without accents, case-folded."""
+    """A run of non-ASCII characters as :func:`~storage.feeds.filters.fold` folds it: without accents, case-folded."""
     return unaccented(run).casefold()
 
 
@@ -223,7 +223,7 @@ class _Term:
 
 @bytes_bounded(TERMS_BUDGET)
 def _term(text: str) -> _Term | None:
-    """A term compiled both ways: the pattern of storage.feed_filters.matches and the words that decide it."""
+    """A term compiled both ways: the pattern of storage.feeds.filters.matches and the words that decide it."""
     pattern = term_pattern(text)
     if pattern is None:
         return None

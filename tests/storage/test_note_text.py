@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storage.errors import ValidationError
-from storage.text import (
+from storage.note_text import (
     compose_body,
     decode_note_file,
     first_line,
