@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from storage import digest_picks, feed_filters
 from storage.caches import bytes_bounded
+from storage.digests import picks as digest_picks
 from storage.digests.content import DigestPaper
 from storage.digests.picks import pick_papers
+from storage.feeds import filters as feed_filters
 from storage.feeds.filters import matches
 
 
