@@ -681,11 +681,12 @@ def embed_text(embed: discord.Embed) -> str:
 def cmd_digest(args: argparse.Namespace) -> int:
     """``digest preview``: the week in progress, as text."""
     from bot.digest_render import render_digest
-    from schedules.digest_time import format_time, period_label, zone
+    from schedules.digest_time import format_time, period_label
     from schedules.digests import DigestRunner
     from schedules.interests import choose
     from storage.db import make_sessions
     from storage.digests import DigestService, ScheduleView
+    from storage.time_zones import zone
 
     settings = load_settings(require_token=False)
     configure_quiet_logging(settings)

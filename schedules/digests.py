@@ -21,11 +21,12 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from schedules.digest_time import last_due, next_due, period_for, zone
+from schedules.digest_time import last_due, next_due, period_for
 from schedules.poller import ChannelUnavailable
 from storage.digests import DigestData, DigestService, RunView, ScheduleView
 from storage.leases import LeaseService
 from storage.models import DigestRunState
+from storage.time_zones import zone
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,9 @@ from storage.models import (
     Tag,
     utcnow,
 )
-from storage.stats import current_streak, local_week, zone_named
+from storage.stats import current_streak, local_week
 from storage.text import first_line, questions
+from storage.time_zones import zone_or_utc
 
 _NOTES = Note.__table__  # type: ignore[attr-defined]
 _NOTE_TAGS = NoteTag.__table__  # type: ignore[attr-defined]
@@ -450,7 +451,7 @@ class DigestService:
 
     async def collect(self, *, guild_id: int, start: datetime, end: datetime, timezone: str) -> DigestData:
         """Everything the digest for [start, end) shows: notes, feed papers, interests, troubles, stats."""
-        zone = zone_named(timezone)
+        zone = zone_or_utc(timezone)
         async with self.sessions() as session:
             conn = await session.connection()
             notes_q = (
