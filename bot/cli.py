@@ -339,7 +339,7 @@ async def run_bot(settings: Settings) -> None:
 async def _run_claimed(settings: Settings) -> None:
     import aiohttp
 
-    from bot.app import build_services, make_bot, point_at_api
+    from bot.app import make_bot, point_at_api
     from storage import migrations
 
     try:
@@ -353,7 +353,7 @@ async def _run_claimed(settings: Settings) -> None:
         await point_at_api(settings)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise StartupError(f"could not reach the Discord API at {settings.discord_api_base}: {reason(exc)}") from exc
-    bot = make_bot(settings, build_services(settings))
+    bot = make_bot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

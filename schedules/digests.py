@@ -87,13 +87,14 @@ class DigestRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owns: Callable[[int], bool] = lambda guild_id: True,
         leases: LeaseService | None = None,
+        scheduler: BaseScheduler | None = None,
     ) -> None:
         self.digests, self.publisher, self.grace, self.clock = digests, publisher, grace, clock
         # Several processes on one database: a run is posted by the one holding its claim (None: one process).
         self.leases = leases
         # With shards spread over processes, each schedules only the digests of its own shards' guilds.
         self.owns = owns
-        self.scheduler: BaseScheduler | None = None
+        self.scheduler = scheduler  # where a group's digest job is (re)registered; ``start`` may give it too
         self._locks: dict[int, asyncio.Lock] = {}
 
     # --- jobs -----------------------------------------------------------------------------------------------

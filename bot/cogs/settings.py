@@ -33,7 +33,7 @@ def cards_possible(interaction: discord.Interaction) -> bool:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Settings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
+class ServerSettings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
     """Moderators' settings."""
 
     def __init__(self, *, guilds: GuildSettingsService) -> None:
