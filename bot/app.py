@@ -17,7 +17,7 @@ from bot.errors import install_error_handler
 from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
-from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs, watch_imports
+from schedules.jobs import POLL_LEASE, poll_feeds_now, register_jobs, watch_imports
 from storage.db import create_schema
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class PaperClub(commands.Bot):
         """Log who the bot is and where it is; settle long-lived objects out of the collector's way."""
         if not self._frozen:
             # A cycle at once: deliveries a stopped process left pending are settled now that channels can be read.
-            poll_at_once(self.services.scheduler)
+            poll_feeds_now(self.services.scheduler)
             # Imports a stopped process left half-applied are rolled back, now and every minute; members are told.
             watch_imports(
                 self.services.scheduler,

@@ -77,10 +77,17 @@ _SUBSCRIPTION_ID = re.compile(r"\s*#?(\d{1,18})\b.*", re.DOTALL)
 class FeedSettings(Protocol):
     """The settings /feed reads."""
 
-    arxiv_api_base: str
-    arxiv_rss_base: str
-    feed_max_posts: int
-    feed_poll_interval: float
+    @property
+    def arxiv_api_base(self) -> str: ...
+
+    @property
+    def arxiv_rss_base(self) -> str: ...
+
+    @property
+    def feed_max_posts(self) -> int: ...
+
+    @property
+    def feed_poll_interval(self) -> float: ...
 
     def feed_guard(self) -> AddressGuard:
         """Where feeds may be fetched from."""
@@ -133,7 +140,10 @@ def can_post(channel: discord.abc.GuildChannel | discord.Thread) -> list[str]:
     """The permissions the bot lacks to post paper embeds in ``channel`` (empty when it has them all)."""
     me = channel.guild.me
     perms = channel.permissions_for(me)
-    needed = (("View Channel", perms.view_channel), ("Send Messages", perms.send_messages))
+    needed: tuple[tuple[str, bool], ...] = (
+        ("View Channel", perms.view_channel),
+        ("Send Messages", perms.send_messages),
+    )
     needed += (("Embed Links", perms.embed_links),)
     return [name for name, granted in needed if not granted]
 
