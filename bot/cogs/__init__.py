@@ -30,7 +30,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
         )
     )
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
-    await bot.add_cog(ServerSettings(guilds=services.group_settings))
+    await bot.add_cog(ServerSettings(group_settings=services.group_settings))
     await bot.add_cog(Help(bot))
     await bot.add_cog(
         Lookup(bot, papers=services.papers, notes=services.notes, search=services.search, similar=services.similar)
