@@ -13,11 +13,13 @@ import logging
 import os
 import time
 from pathlib import Path
-
-from apscheduler.schedulers.base import BaseScheduler
-from discord.ext import commands
+from typing import TYPE_CHECKING
 
 from storage.sqlite_files import sqlite_file
+
+if TYPE_CHECKING:  # ``python -m bot health`` reads the heartbeat without loading discord.py
+    from apscheduler.schedulers.base import BaseScheduler
+    from discord.ext import commands
 
 log = logging.getLogger(__name__)
 
