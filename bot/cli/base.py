@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PROG = "python -m bot"
-
-
 OK, FAILED, USAGE = 0, 1, 2
 
 
@@ -36,6 +34,7 @@ _secrets: list[str] = []
 
 
 def scrub(text: str) -> str:
+    """The text with the Discord token masked."""
     for secret in _secrets:
         if len(secret) >= 8:  # a real token is long; masking a one-letter test value would garble every word
             text = text.replace(secret, "***")
