@@ -92,6 +92,11 @@ async def poll(client: ArxivClient, n: int, *, who: Hashable | None) -> None:
         await client.query(f"poll:{n}", max_results=1)
 
 
+def _asks_poll(n: int) -> Callable[[dict[str, str]], bool]:
+    """Picks out the request of poll ``n``."""
+    return lambda query: query.get("search_query") == f"poll:{n}"
+
+
 async def burst_then_one(fake: FakeArxiv, titles: list[str], lone: str, *, fair: bool) -> tuple[Wait, list[Wait]]:
     """A's burst of title lookups, then B's one and the bot's polls: B's wait and each poll's.
 
@@ -118,9 +123,7 @@ async def burst_then_one(fake: FakeArxiv, titles: list[str], lone: str, *, fair:
         sent.set()
         await asyncio.gather(*tasks)
     lone_wait = run.wait_of(asked_at, lambda query: lone in query.get("search_query", ""))
-    poll_waits = [
-        run.wait_of(asked_at, lambda query, n=n: query.get("search_query") == f"poll:{n}") for n in range(POLLS)
-    ]
+    poll_waits = [run.wait_of(asked_at, _asks_poll(n)) for n in range(POLLS)]
     return lone_wait, poll_waits
 
 

@@ -21,7 +21,7 @@ from bot.render import note_embeds
 from storage.db import create_schema, make_engine, make_sessions
 from storage.metadata import PaperMetadata
 from storage.notes import NoteService
-from storage.papers import PaperService
+from storage.papers import Ambiguous, PaperService
 
 MEMBERS = 50
 ROUNDS = 4
@@ -51,7 +51,7 @@ def note_body(rng: random.Random) -> str:
 async def member(i: int, papers: PaperService, notes: NoteService, bodies: list[str]) -> None:
     for r in range(ROUNDS):
         paper = await papers.resolve(guild_id=1, text=f"24{(i % 12) + 1:02d}.{10000 + i * ROUNDS + r}")
-        assert not isinstance(paper, tuple)
+        assert not isinstance(paper, Ambiguous)
         note = await notes.add(
             guild_id=1, paper_id=paper.id, author_id=i, author_name=f"m{i}", body=bodies[r], tags=["llms", f"t{i % 7}"]
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import main, run_bot
+from bot.cli.main import main
 
-__all__ = ["main", "run_bot"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,154 +1,32 @@
-"""The bot: services wired in, cogs loaded from an explicit list, commands synced, clean shutdown."""
+"""The bot: services built on its client, cogs loaded from an explicit list, commands synced, clean shutdown."""
 
 from __future__ import annotations
 
 import gc
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import discord
 import yarl
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import heartbeat
-from bot.delivery import DiscordDeliverer
-from bot.digest_post import DigestPublisher
-from bot.import_progress import DiscordImportProgress
-from bot.requesters import BotJobs, Tree
+from bot.cogs import load_cogs
+from bot.errors import install_error_handler
+from bot.requesters import Tree
+from bot.services import build_services
 from bot.settings import Settings
-from schedules.arxiv import ArxivClient
-from schedules.catch_up import CatchUp
-from schedules.digests import DigestRunner
-from schedules.jobs import POLL_LEASE, poll_at_once, register_jobs, watch_imports
-from schedules.poller import FeedPoller
-from schedules.ratelimit import ArxivLimiter
-from schedules.source_check import SourceChecker
-from schedules.titles import TitleResolver
-from storage.db import Sessions, create_schema, make_engine, make_sessions
-from storage.digests.content import DigestContent
-from storage.digests.runs import DigestRuns
-from storage.digests.schedule import DigestSchedules
-from storage.exports import ExportService
-from storage.feeds.polls import PollRecords
-from storage.feeds.subscriptions import SubscriptionService
-from storage.group_settings import GroupSettingsService
-from storage.imports.importer import ImportService
-from storage.leases import LeaseService
-from storage.notes import NoteService
-from storage.papers import PaperService
-from storage.search import SearchService
-from storage.similar import SimilarService
-from storage.titles import TitleService
+from schedules.jobs import POLL_LEASE, poll_feeds_now, register_jobs, watch_imports
+from storage.db import create_schema
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    """What the cogs call; each cog takes only the parts it needs."""
-
-    engine: AsyncEngine
-    sessions: Sessions
-    arxiv: ArxivClient
-    papers: PaperService
-    notes: NoteService
-    guilds: GroupSettingsService
-    search: SearchService
-    similar: SimilarService
-    scheduler: AsyncIOScheduler
-    limiter: ArxivLimiter  # shared by every arXiv request: API lookups and feed fetches
-    feeds: SubscriptionService
-    runs: PollRecords
-    poller: FeedPoller  # its deliverer is the bot, set once the bot exists
-    source_checker: SourceChecker  # /feed add and /feed test fetch a source through it
-    digest_schedules: DigestSchedules
-    digest_runs: DigestRuns
-    digest_content: DigestContent
-    digest_runner: DigestRunner  # its publisher is the bot, likewise
-    leases: LeaseService
-    imports: ImportService
-    exports: ExportService
-    titles: TitleService
-    title_resolver: TitleResolver  # its progress port is the bot, set once the bot exists
-
-
-def build_services(settings: Settings) -> Services:
-    """The database, the arXiv client and the services on top of them. Nothing connects yet."""
-    engine = make_engine(settings.database_url)
-    sessions = make_sessions(engine)
-    limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
-    arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
-    feeds = SubscriptionService(sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds)
-    runs = PollRecords(sessions)
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    digest_schedules, digest_runs, digest_content = (
-        DigestSchedules(sessions),
-        DigestRuns(sessions),
-        DigestContent(sessions),
-    )
-    poller = FeedPoller(
-        runs=runs,
-        feeds=feeds,
-        limiter=limiter,
-        deliverer=None,
-        interval=settings.feed_poll_interval,
-        max_posts=settings.feed_max_posts,
-        guard=settings.feed_guard(),
-        catch_up=CatchUp(runs=runs, arxiv=arxiv),  # listing days a feed missed, from the arXiv API
-    )
-    return Services(
-        engine=engine,
-        sessions=sessions,
-        arxiv=arxiv,
-        papers=PaperService(sessions, arxiv),
-        notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
-        guilds=GroupSettingsService(sessions),
-        search=SearchService(sessions),
-        similar=SimilarService(sessions),
-        scheduler=scheduler,
-        limiter=limiter,
-        feeds=feeds,
-        runs=runs,
-        poller=poller,
-        source_checker=SourceChecker(
-            feeds=feeds,
-            runs=runs,
-            limiter=limiter,
-            guard=settings.feed_guard(),
-            rss_base=settings.arxiv_rss_base,
-            api_base=settings.arxiv_api_base,
-            poll_interval=settings.feed_poll_interval,
-            max_posts=settings.feed_max_posts,
-        ),
-        digest_schedules=digest_schedules,
-        digest_runs=digest_runs,
-        digest_content=digest_content,
-        digest_runner=DigestRunner(
-            schedules=digest_schedules,
-            runs=digest_runs,
-            content=digest_content,
-            scheduler=scheduler,  # /digest schedule may move jobs at once
-            grace=timedelta(hours=settings.digest_grace_hours),
-            owns=settings.owns_guild,  # with shards spread over processes: only its own shards' guilds
-            leases=LeaseService(sessions),  # a run is posted by the one process holding its claim
-        ),
-        leases=LeaseService(sessions),
-        imports=ImportService(sessions, leases=LeaseService(sessions)),  # claims the imports it applies
-        exports=ExportService(sessions),
-        titles=(titles := TitleService(sessions)),
-        title_resolver=TitleResolver(titles, arxiv),
-    )
 
 
 class PaperClub(commands.Bot):
     """The reading group's bot, on one gateway connection (see :class:`ShardedPaperClub` for more)."""
 
-    def __init__(self, settings: Settings, services: Services, **sharding: Any) -> None:
+    def __init__(self, settings: Settings, **sharding: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         # Link cards read what members post: message content is a privileged intent, asked for only for them.
@@ -163,34 +41,28 @@ class PaperClub(commands.Bot):
             **sharding,
         )
         self.settings = settings
-        self.services = services
-        services.scheduler.add_executor(BotJobs())  # jobs ask arXiv as the bot, whoever last moved a job
-        sender = DiscordDeliverer(self, pause=settings.feed_post_pause)
-        services.poller.deliverer = sender
-        services.digest_runner.publisher = DigestPublisher(sender)
-        services.title_resolver.progress = DiscordImportProgress(self, services.imports)
+        # The client first, then the Discord adapters on it, then the services that post through them.
+        self.services = build_services(settings, self)
         self._stopping = False
         self._frozen = False
 
     async def setup_hook(self) -> None:
         """Prepare the database, load the cogs, start the jobs and sync the commands."""
-        from bot.cogs import load_cogs
-        from bot.errors import install_error_handler
-
         await create_schema(self.services.engine)
         await self.services.arxiv.start()
-        await self.services.source_checker.start()
+        await self.services.feeds.checker.start()
         install_error_handler(self.tree)
-        await load_cogs(self)
+        await load_cogs(self, self.services, self.settings)
         register_jobs(
             self.services.scheduler,
             papers=self.services.papers,
-            poller=self.services.poller,
+            poller=self.services.feeds.poller,
             settings=self.settings,
             leases=self.services.leases,  # several processes on one database: one polls at a time
-            titles=self.services.title_resolver,
+            titles=self.services.imports.resolver,
         )
-        heartbeat.start(self)  # touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`
+        # Touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`.
+        heartbeat.start(self, self.services.scheduler, self.settings.heartbeat_file)
         self.services.scheduler.start()
         await self.sync_commands()
 
@@ -225,16 +97,17 @@ class PaperClub(commands.Bot):
         """Log who the bot is and where it is; settle long-lived objects out of the collector's way."""
         if not self._frozen:
             # A cycle at once: deliveries a stopped process left pending are settled now that channels can be read.
-            poll_at_once(self.services.scheduler)
+            poll_feeds_now(self.services.scheduler)
             # Imports a stopped process left half-applied are rolled back, now and every minute; members are told.
             watch_imports(
                 self.services.scheduler,
-                imports=self.services.imports,
-                told=DiscordImportProgress(self, self.services.imports),
+                imports=self.services.imports.importer,
+                told=self.services.imports.progress,
             )
             # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
             self.services.scheduler.add_job(
-                self.services.digest_runner.start,
+                self.services.digests.runner.start,
+                args=[self.services.scheduler],
                 id="digests:start",
                 replace_existing=True,
             )
@@ -257,7 +130,7 @@ class PaperClub(commands.Bot):
         except Exception:
             log.warning("could not give back the feed-polling lease; it expires by itself", exc_info=True)
         await self.services.arxiv.close()
-        await self.services.source_checker.close()
+        await self.services.feeds.checker.close()
         await super().close()
         await self.services.engine.dispose()
 
@@ -271,12 +144,12 @@ class ShardedPaperClub(PaperClub, commands.AutoShardedBot):
     """
 
 
-def make_bot(settings: Settings, services: Services) -> PaperClub:
-    """The bot for these settings: sharded when ``SHARD_COUNT`` is set, else one connection."""
+def make_bot(settings: Settings) -> PaperClub:
+    """The bot for these settings, with its services: sharded when ``SHARD_COUNT`` is set, else one connection."""
     if settings.shard_count is None:
-        return PaperClub(settings, services)
+        return PaperClub(settings)
     ids = list(settings.shard_ids) if settings.shard_ids is not None else None
-    return ShardedPaperClub(settings, services, shard_count=settings.shard_count, shard_ids=ids)
+    return ShardedPaperClub(settings, shard_count=settings.shard_count, shard_ids=ids)
 
 
 async def point_at_api(settings: Settings) -> None:

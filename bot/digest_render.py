@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import discord
 
@@ -19,6 +18,7 @@ from bot.render import COLOUR, EMBED_TITLE, clip, md_link, pack, plain, safe_url
 from schedules.digest_time import period_label
 from storage.digests.content import DigestData, DigestNote, DigestPaper, FeedTrouble
 from storage.digests.picks import Picked
+from storage.time_zones import zone_or_utc
 
 __all__ = [
     "DESCRIPTION",
@@ -71,21 +71,14 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def week_label(data: DigestData) -> str:
     """The week as local dates in the group's time zone: "24 Feb – 2 Mar 2025"."""
-    return period_label(data.start, data.end, _zone(data.timezone))
+    return period_label(data.start, data.end, zone_or_utc(data.timezone))
 
 
 def _since(data: DigestData) -> str:
     """The week's first local date, as ``/notes since:`` takes it."""
-    start = data.start.astimezone(_zone(data.timezone))
+    start = data.start.astimezone(zone_or_utc(data.timezone))
     return f"{start:%Y-%m-%d}"
 
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from storage.sqlite_files import sqlite_file
 
-if TYPE_CHECKING:
-    from bot.app import PaperClub
+if TYPE_CHECKING:  # ``python -m bot health`` reads the heartbeat without loading discord.py
+    from apscheduler.schedulers.base import BaseScheduler
+    from discord.ext import commands
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,10 @@ async def beat(path: str | Path) -> None:
     await _Beater(path).beat()
 
 
-def start(bot: PaperClub) -> None:
-    """Touch the heartbeat file when the bot is ready and every 30 seconds after, as the scheduler job
+def start(bot: commands.Bot, scheduler: BaseScheduler, path: str | Path) -> None:
+    """Touch the file at ``path`` when the bot is ready and every 30 seconds after, as the scheduler job
     ``heartbeat``. Call from ``setup_hook``, before the scheduler starts or after."""
-    beater = _Beater(bot.settings.heartbeat_file)
+    beater = _Beater(path)
 
     async def on_ready() -> None:
         await beater.beat()
@@ -102,7 +103,7 @@ def start(bot: PaperClub) -> None:
             await beater.beat()
 
     bot.add_listener(on_ready, "on_ready")
-    bot.services.scheduler.add_job(
+    scheduler.add_job(
         job,
         "interval",
         seconds=INTERVAL,

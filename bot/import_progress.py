@@ -63,7 +63,7 @@ class DiscordImportProgress:
         )
         await self._edit(run.guild_id, run.import_id, run.channel_id, run.message_id, embed)
 
-    async def stopped(self, run: StoppedImport) -> None:
+    async def tell_stopped(self, run: StoppedImport) -> None:
         """Tell the channel that the import was rolled back and is to be run again."""
         if run.channel_id is None or run.message_id is None:
             return  # imported from the command line, or its message could not be posted

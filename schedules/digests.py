@@ -21,13 +21,14 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from schedules.digest_time import last_due, next_due, period_for, zone
+from schedules.digest_time import last_due, next_due, period_for
 from schedules.poller import ChannelUnavailable
 from storage.digests.content import DigestContent, DigestData
 from storage.digests.runs import DigestRuns, RunView
 from storage.digests.schedule import DigestSchedules, ScheduleView
 from storage.leases import LeaseService
 from storage.models import DigestRunState
+from storage.time_zones import zone
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own
 class StoppedImports(Protocol):
     """Where members are told an import was rolled back (the bot edits the import's message in the channel)."""
 
-    async def stopped(self, run: StoppedImport) -> None:
+    async def tell_stopped(self, run: StoppedImport) -> None:
         """Say the import stopped before it finished, nothing of it was kept, and it is to be run again."""
         ...
 
@@ -42,8 +42,11 @@ class StoppedImports(Protocol):
 class JobSettings(Protocol):
     """The settings the jobs need."""
 
-    metadata_retry_interval: float
-    feed_poll_interval: float
+    @property
+    def metadata_retry_interval(self) -> float: ...
+
+    @property
+    def feed_poll_interval(self) -> float: ...
 
 
 async def fill_pending_metadata(
@@ -188,7 +191,7 @@ async def roll_back_imports(imports: ImportService, told: StoppedImports | None 
         if told is None:
             continue
         try:
-            await told.stopped(run)
+            await told.tell_stopped(run)
         except Exception:  # a deleted message or a missing permission must not stop the others
             log.exception("telling the channel that import %s was rolled back failed", run.import_id)
 
@@ -208,7 +211,7 @@ def watch_imports(scheduler: BaseScheduler, *, imports: ImportService, told: Sto
     )
 
 
-def poll_at_once(scheduler: BaseScheduler) -> None:
+def poll_feeds_now(scheduler: BaseScheduler) -> None:
     """Run the next poll cycle now (once the bot can read its channels): what a stopped process left pending is
     settled within seconds of a restart, not a poll interval later."""
     if scheduler.get_job(POLL_FEEDS_JOB) is not None:

@@ -6,12 +6,10 @@ reads note rows into Python: the database counts, and returns at most one row pe
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     BigInteger,
@@ -35,8 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions
 from storage.models import GuildSettings, Note, NoteOrigin, NoteTag, Tag, utcnow
-
-log = logging.getLogger(__name__)
+from storage.time_zones import zone_or_utc
 
 TOP_TAGS = 5
 MOST_ACTIVE = 5
@@ -74,15 +71,6 @@ def longest_streak(weeks: Iterable[int]) -> int:
             length += 1
         longest = max(longest, length)
     return longest
-
-
-def zone_named(name: str | None) -> tzinfo:
-    """The time zone a group chose, or UTC when the name is unknown (or the system has no time zone data)."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown time zone %r; counting weeks in UTC", name)
-        return UTC
 
 
 def _offset(zone: tzinfo, at: int) -> int:
@@ -214,7 +202,7 @@ def _note_filter(*, guild_id: int, author_id: int | None) -> list[ColumnElement[
 async def group_zone(session: AsyncSession, *, guild_id: int) -> tzinfo:
     """The group's time zone (UTC until it picks one)."""
     settings = await session.get(GuildSettings, guild_id)
-    return zone_named(settings.timezone if settings else None)
+    return zone_or_utc(settings.timezone if settings else None)
 
 
 async def note_totals(

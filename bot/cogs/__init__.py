@@ -2,46 +2,58 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from discord.ext import commands
 
-if TYPE_CHECKING:
-    from bot.app import PaperClub
+from bot.cogs.digest import Digest
+from bot.cogs.exports import Exports
+from bot.cogs.feeds import Feeds
+from bot.cogs.help import Help
+from bot.cogs.imports import Imports
+from bot.cogs.links import LinkCards
+from bot.cogs.lookup import Lookup
+from bot.cogs.notes import NoteLists, Notes
+from bot.cogs.settings import ServerSettings
+from bot.cogs.stats import Stats
+from bot.services import Services
+from bot.settings import Settings
 
 
-async def load_cogs(bot: PaperClub) -> None:
+async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -> None:
     """Add every cog to the bot."""
-    from bot.cogs.digest import Digest
-    from bot.cogs.exports import Exports
-    from bot.cogs.feeds import Feeds
-    from bot.cogs.help import Help
-    from bot.cogs.imports import Imports
-    from bot.cogs.links import LinkCards
-    from bot.cogs.lookup import Lookup
-    from bot.cogs.notes import NoteLists, Notes
-    from bot.cogs.settings import Settings
-    from bot.cogs.stats import Stats
-
-    services = bot.services
     await bot.add_cog(
-        Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds, titles=services.titles)
+        Notes(
+            bot,
+            notes=services.notes,
+            papers=services.papers,
+            guilds=services.group_settings,
+            titles=services.imports.titles,
+        )
     )
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
-    await bot.add_cog(Settings(guilds=services.guilds))
+    await bot.add_cog(ServerSettings(group_settings=services.group_settings))
     await bot.add_cog(Help(bot))
     await bot.add_cog(
         Lookup(bot, papers=services.papers, notes=services.notes, search=services.search, similar=services.similar)
     )
-    await bot.add_cog(Stats(sessions=services.sessions))
-    await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))
-    await bot.add_cog(Feeds(bot, feeds=services.feeds, runs=services.runs, sources=services.source_checker))
+    await bot.add_cog(Stats(stats=services.stats))
+    await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.group_settings))
     await bot.add_cog(
-        Digest(
-            schedules=services.digest_schedules,
-            runs=services.digest_runs,
-            content=services.digest_content,
-            runner=services.digest_runner,
-            guilds=services.guilds,
+        Feeds(
+            bot,
+            feeds=services.feeds.subscriptions,
+            runs=services.feeds.polls,
+            sources=services.feeds.checker,
         )
     )
-    await bot.add_cog(Imports(imports=services.imports))
-    await bot.add_cog(Exports(exports=services.exports))
+    digests = services.digests
+    await bot.add_cog(
+        Digest(
+            schedules=digests.schedules,
+            runs=digests.runs,
+            content=digests.content,
+            runner=digests.runner,
+            guilds=services.group_settings,
+        )
+    )
+    await bot.add_cog(Imports(imports=services.imports.importer))
+    await bot.add_cog(Exports(exports=services.imports.exporter))

@@ -14,20 +14,14 @@ from bot.cogs.feeds import check_can_post, target_channel
 from bot.digest_post import build_digest
 from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, guild_of
 from bot.render import COLOUR
-from schedules.digest_time import (
-    describe,
-    discord_timestamp,
-    parse_time,
-    period_label,
-    timezone_choices,
-    zone,
-)
+from schedules.digest_time import describe, discord_timestamp, parse_time, period_label
 from schedules.digests import DigestRunner
 from storage.digests.content import DigestContent
 from storage.digests.runs import DigestRuns
 from storage.digests.schedule import DEFAULT_TIME, DEFAULT_WEEKDAY, DigestSchedules, ScheduleView
 from storage.group_settings import GroupSettingsService
 from storage.models import DigestRunState
+from storage.time_zones import timezone_choices, zone
 
 log = logging.getLogger(__name__)
 

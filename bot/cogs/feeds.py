@@ -98,11 +98,11 @@ def can_post(channel: discord.abc.GuildChannel | discord.Thread) -> list[str]:
     """The permissions the bot lacks to post paper embeds in ``channel`` (empty when it has them all)."""
     me = channel.guild.me
     perms = channel.permissions_for(me)
-    needed = (
+    needed: tuple[tuple[str, bool], ...] = (
         ("View Channel", perms.view_channel),
         ("Send Messages", perms.send_messages),
-        ("Embed Links", perms.embed_links),
     )
+    needed += (("Embed Links", perms.embed_links),)
     return [name for name, granted in needed if not granted]
 
 

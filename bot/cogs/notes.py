@@ -132,7 +132,14 @@ class PaperPicker(View):
         ]
         self.pick.options = options
 
-    @discord.ui.select(placeholder="Which paper do you mean?", custom_id="pick-paper", min_values=1, max_values=1)
+    # cls is discord.py's default, given so that the type checker knows what ``self.pick`` is
+    @discord.ui.select(
+        cls=discord.ui.Select,
+        placeholder="Which paper do you mean?",
+        custom_id="pick-paper",
+        min_values=1,
+        max_values=1,
+    )
     async def pick(self, interaction: discord.Interaction, select: discord.ui.Select[PaperPicker]) -> None:
         """Use the picked paper."""
         self.stop()

@@ -31,14 +31,20 @@ def cards_possible(interaction: discord.Interaction) -> bool:
     return interaction.client.intents.message_content
 
 
+async def show_settings(interaction: discord.Interaction, settings: GroupSettings) -> None:
+    """The group's settings as they are now, to the moderator alone."""
+    embed = settings_embed(settings, cards_possible=cards_possible(interaction))
+    await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Settings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
+class ServerSettings(commands.GroupCog, group_name="settings", group_description="This server's paperclub settings"):
     """Moderators' settings."""
 
-    def __init__(self, *, guilds: GroupSettingsService) -> None:
+    def __init__(self, *, group_settings: GroupSettingsService) -> None:
         super().__init__()
-        self.guilds = guilds
+        self.group_settings = group_settings
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Back up the default permission: only members with Manage Server change settings."""
@@ -49,22 +55,19 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
         """Every setting."""
-        settings = await self.guilds.get(guild_of(interaction))
-        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        settings = await self.group_settings.get(guild_of(interaction))
+        await show_settings(interaction, settings)
 
     @app_commands.command(name="threads", description="Open a discussion thread under each new note")
     @app_commands.describe(enabled="On: every new note gets a thread for discussion")
     async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn note threads on or off."""
-        settings = await self.guilds.update(guild_of(interaction), note_threads=enabled)
-        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        settings = await self.group_settings.update(guild_of(interaction), note_threads=enabled)
+        await show_settings(interaction, settings)
 
     @app_commands.command(name="link-cards", description="Reply to arXiv links members post with a paper card")
     @app_commands.describe(enabled="On: a pasted arXiv link gets a card with the group's note count")
     async def link_cards(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn link cards on or off."""
-        settings = await self.guilds.update(guild_of(interaction), link_cards=enabled)
-        embed = settings_embed(settings, cards_possible=cards_possible(interaction))
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        settings = await self.group_settings.update(guild_of(interaction), link_cards=enabled)
+        await show_settings(interaction, settings)

@@ -18,8 +18,9 @@ from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
 from storage.models import NoteOrigin, as_utc
 from storage.note_text import first_line, questions
-from storage.stats import current_streak, local_week, zone_named
+from storage.stats import current_streak, local_week
 from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTE_TAGS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
+from storage.time_zones import zone_or_utc
 
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
 TROUBLE_FAILURES = 3  # a feed failing this many times in a row shows in the digest
@@ -309,7 +310,7 @@ class DigestContent:
 
     async def collect(self, *, guild_id: int, start: datetime, end: datetime, timezone: str) -> DigestData:
         """Everything the digest for [start, end) shows: notes, feed papers, interests, troubles, stats."""
-        zone = zone_named(timezone)
+        zone = zone_or_utc(timezone)
         async with self.sessions() as session:
             notes = await week_notes(session, guild_id=guild_id, start=start, end=end)
             subs = await group_subscriptions(session, guild_id=guild_id)

@@ -16,7 +16,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.app import PaperClub, build_services, make_bot, point_at_api
+from bot.app import PaperClub, make_bot, point_at_api
 from bot.settings import Settings
 from tests.arxiv_standin import FakeArxiv
 from tests.fakediscord import DEFAULT_PERMISSIONS, FakeDiscord, Interaction, running_fake
@@ -130,7 +130,7 @@ async def bot_on(fake: FakeDiscord, fake_arxiv: FakeArxiv, tmp_path: Path, **set
         }
     )
     await point_at_api(config)
-    bot = make_bot(config, build_services(config))
+    bot = make_bot(config)
     task = asyncio.create_task(bot.start(config.discord_token))
     ready = asyncio.create_task(fake.ready.wait())
     await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)

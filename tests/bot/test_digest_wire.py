@@ -219,7 +219,7 @@ async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_r
             )
 
         # Discord takes the second part; the process stops before recording it.
-        recorded = services.digest_runs.part_sent
+        recorded = services.digests.runs.part_sent
         calls = 0
 
         async def stops(**kwargs: Any) -> Any:
@@ -229,11 +229,11 @@ async def test_a_digest_stopped_after_discord_took_a_part_is_completed_once_on_r
                 raise RuntimeError("the process stopped")
             return await recorded(**kwargs)
 
-        services.digest_runs.part_sent = stops  # type: ignore[method-assign]
-        schedule = await services.digest_schedules.schedule(guild_id=GUILD)
+        services.digests.runs.part_sent = stops  # type: ignore[method-assign]
+        schedule = await services.digests.schedules.schedule(guild_id=GUILD)
         assert schedule is not None
         with pytest.raises(RuntimeError, match="stopped"):
-            await services.digest_runner.post_now(schedule)
+            await services.digests.runner.post_now(schedule)
         await club.discord.settle()
         assert len(club.posted()) == 2
         (run,) = await runs(club)
@@ -257,7 +257,7 @@ async def test_a_digest_moved_an_hour_later_after_it_went_out_is_not_posted_twic
     what the group wrote in between comes with the next one. (Next Monday's times, on the runner's clock: the
     jobs the bot plans meanwhile lie in the future and stay put.)"""
     async with running_club(fake_arxiv, tmp_path) as club:
-        runner = club.bot.services.digest_runner
+        runner = club.bot.services.digests.runner
         today = datetime.now(UTC)
         due = (today + timedelta(days=7 - today.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
         now = [due + timedelta(seconds=30)]

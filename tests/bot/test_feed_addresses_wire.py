@@ -117,8 +117,8 @@ async def test_no_log_line_of_the_bot_carries_a_feed_password(
     async with host_club(fake_arxiv, tmp_path, FEEDS_ALLOW_PRIVATE="on") as (club, host):
         await mod(club, "feed add", source=f"http://reader:hunter2@localhost:{host.port}/feed.xml")
         await mod(club, "feed add", source=f"http://reader:hunter2@localhost:{host.port}/admin")
-        await club.bot.services.poller.poll_once()
-    # storage.feeds.subscriptions logs the stored address too; its owner masks it (storage can't use schedules' helper).
+        await club.bot.services.feeds.poller.poll_once()
+    # storage.feeds logs the stored address too; its owner masks it (storage can't use schedules' helper).
     ours = [r for r in caplog.records if r.name.split(".")[0] in ("bot", "schedules", "storage")]
     assert any("localhost" in r.getMessage() for r in ours)  # the feeds were logged, ...
     assert not [r.getMessage() for r in ours if "hunter2" in r.getMessage()]  # ... without their password

@@ -144,7 +144,7 @@ async def test_new_papers_are_posted_once_in_batches_and_a_forbidden_channel_pau
 
         shown = (await club.run("feed list", user=MOD)).text()
         assert "may not post" in shown, shown  # the #reading subscription, paused, says why
-        subs = await club.bot.services.feeds.list(guild_id=GUILD)
+        subs = await club.bot.services.feeds.subscriptions.list(guild_id=GUILD)
         assert [(s.channel_id, s.paused) for s in subs] == [(CHANNEL, False), (CHANNEL, False), (READING, True)]
         assert sum(s.delivered for s in subs) == 14
         rows = await deliveries(club)
@@ -163,7 +163,7 @@ async def test_a_restart_in_the_middle_of_a_delivery_neither_loses_nor_doubles(
 
         # Recording fails just after Discord took the first message (the process is going down: nothing can be
         # written any more, not even when to try again).
-        runs = club.bot.services.runs
+        runs = club.bot.services.feeds.polls
         real_sent, real_retry_later = runs.mark_sent, runs.retry_later
 
         async def dies(**kwargs: Any) -> None:

@@ -313,7 +313,7 @@ async def test_an_import_stopped_mid_way_is_rolled_back_on_restart_and_its_messa
     async with running_club(fake_arxiv, tmp_path) as club:
         await club.run("note add", user=BOB, paper="1111.2011", tags="transformers", text="Posted on Discord.")
         known = await rows(club, "SELECT guild_id, paper_id, source FROM guild_papers")
-        imports = club.bot.services.imports
+        imports = club.bot.services.imports.importer
         imports.chunk = 2
         written = importer.write_notes
         calls = 0

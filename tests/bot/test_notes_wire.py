@@ -335,7 +335,7 @@ async def test_background_job_fills_in_pending_details(club: Club) -> None:
     register_jobs(
         club.bot.services.scheduler,
         papers=club.bot.services.papers,
-        poller=club.bot.services.poller,
+        poller=club.bot.services.feeds.poller,
         settings=SimpleNamespace(metadata_retry_interval=0.2, feed_poll_interval=1800),
     )
     paper = None

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import discord
 import pytest
 
-from bot.app import build_services
+from bot.services import build_services
 from bot.settings import ConfigError, Settings
 from storage.db import DEFAULT_DATABASE_URL
 
@@ -118,8 +119,12 @@ def test_the_caps_reach_the_services() -> None:
             "MAX_NOTES_PER_DAY": "9",
         }
     )
-    services = build_services(settings)
-    assert (services.feeds.max_subscriptions, services.feeds.max_feeds, services.notes.max_per_day) == (7, 3, 9)
+    services = build_services(settings, discord.Client(intents=discord.Intents.none()))
+    assert (
+        services.feeds.subscriptions.max_subscriptions,
+        services.feeds.subscriptions.max_feeds,
+        services.notes.max_per_day,
+    ) == (7, 3, 9)
 
 
 @pytest.mark.parametrize("name", ["MAX_SUBSCRIPTIONS", "MAX_FEEDS", "MAX_NOTES_PER_DAY"])

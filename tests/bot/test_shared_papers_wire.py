@@ -56,7 +56,7 @@ async def test_a_web_feed_in_one_server_cannot_rewrite_what_another_server_sees(
         assert "Saved note" in noted.original.text()
         services = club.bot.services
         # Group B follows the stranger's feed: what it lists when followed, then at its next poll.
-        sub = await services.feeds.subscribe(
+        sub = await services.feeds.subscriptions.subscribe(
             guild_id=OTHER_GUILD,
             channel_id=OTHER_CHANNEL,
             created_by=MOD,
@@ -67,7 +67,7 @@ async def test_a_web_feed_in_one_server_cannot_rewrite_what_another_server_sees(
         )
         now = datetime.now(UTC)
         items = listed(rss("https://arxiv.org/abs/2403.17887v99", "https://arxiv.org/abs/2403.20001v7"))
-        ids = await services.runs.record_fetch(
+        ids = await services.feeds.polls.record_fetch(
             feed_id=1,
             now=now,
             next_fetch_at=now + timedelta(hours=1),

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schedules.digest_time import (
-    MAX_CHOICES,
     describe,
     discord_timestamp,
     format_time,
@@ -21,10 +20,9 @@ from schedules.digest_time import (
     parse_weekday,
     period_for,
     period_label,
-    timezone_choices,
-    zone,
 )
 from storage.errors import ValidationError
+from storage.time_zones import MAX_CHOICES, timezone_choices, zone
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

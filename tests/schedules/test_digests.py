@@ -12,7 +12,6 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import update
 
-from schedules.digest_time import zone
 from schedules.digests import CLAIM_TTL, RESUME_PREFIX, DigestRunner, OnPart, claim_name, job_id
 from schedules.poller import ChannelUnavailable
 from storage.db import Sessions
@@ -22,6 +21,7 @@ from storage.digests.schedule import DigestSchedules, ScheduleView
 from storage.leases import LeaseService
 from storage.models import DigestRunState, DigestSchedule, Lease, Note, Paper
 from storage.notes import NoteService
+from storage.time_zones import zone
 
 GUILD, CHANNEL, MOD = 1, 10, 99
 # Monday 09:00 in Berlin; 2025-03-03 is a Monday (CET, UTC+1), so that digest is due at 08:00 UTC.

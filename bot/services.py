@@ -1,0 +1,184 @@
+"""The app's wiring diagram: what is built, in which order, and who is given what.
+
+Read :func:`build_services` top to bottom: the database and the outside world first, then the group's
+library, then the Discord adapters on the bot's client, then the background workers that post through them.
+Everything arrives through a constructor; nothing is set on an object after it is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.delivery import DiscordDeliverer
+from bot.digest_post import DigestPublisher
+from bot.import_progress import DiscordImportProgress
+from bot.requesters import BotJobs
+from bot.settings import Settings
+from schedules.arxiv import ArxivClient
+from schedules.catch_up import CatchUp
+from schedules.digests import DigestRunner
+from schedules.poller import FeedPoller
+from schedules.ratelimit import ArxivLimiter
+from schedules.source_check import SourceChecker
+from schedules.titles import TitleResolver
+from storage.db import Sessions, make_engine, make_sessions
+from storage.digests.content import DigestContent
+from storage.digests.runs import DigestRuns
+from storage.digests.schedule import DigestSchedules
+from storage.exports import ExportService
+from storage.feeds.polls import PollRecords
+from storage.feeds.subscriptions import SubscriptionService
+from storage.group_settings import GroupSettingsService
+from storage.imports.importer import ImportService
+from storage.leases import LeaseService
+from storage.notes import NoteService
+from storage.papers import PaperService
+from storage.search import SearchService
+from storage.similar import SimilarService
+from storage.stats import StatsService
+from storage.titles import TitleService
+
+__all__ = ["DigestServices", "FeedServices", "ImportServices", "Services", "build_services"]
+
+
+@dataclass(frozen=True)
+class FeedServices:
+    """Feeds: the groups' subscriptions, the poller's records, the poller that posts new papers, and the checker
+    that reads a source before a moderator follows it."""
+
+    subscriptions: SubscriptionService
+    polls: PollRecords
+    poller: FeedPoller
+    checker: SourceChecker  # /feed add and /feed test fetch a source through it
+
+
+@dataclass(frozen=True)
+class DigestServices:
+    """Weekly digests: the groups' schedules, runs and content, and the runner that posts them."""
+
+    schedules: DigestSchedules
+    runs: DigestRuns
+    content: DigestContent
+    runner: DigestRunner
+
+
+@dataclass(frozen=True)
+class ImportServices:
+    """Bringing notes in and out: imports, exports, and the titles of imported papers matched to arXiv."""
+
+    importer: ImportService
+    exporter: ExportService
+    titles: TitleService
+    resolver: TitleResolver
+    progress: DiscordImportProgress  # edits an import's message in its channel
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the bot runs on; each cog is given only the parts it calls."""
+
+    engine: AsyncEngine
+    sessions: Sessions
+    scheduler: AsyncIOScheduler
+    leases: LeaseService  # several processes on one database: who polls feeds, posts a digest, applies an import
+    limiter: ArxivLimiter  # shared by every arXiv request: API lookups and feed fetches
+    arxiv: ArxivClient
+    papers: PaperService
+    notes: NoteService
+    group_settings: GroupSettingsService
+    search: SearchService
+    similar: SimilarService
+    stats: StatsService
+    feeds: FeedServices
+    digests: DigestServices
+    imports: ImportServices
+
+
+def build_services(settings: Settings, client: discord.Client) -> Services:
+    """Everything the bot's commands and jobs use, on the bot's ``client``. Nothing connects yet."""
+    # The ground: the database, the scheduler, and the one pace for every arXiv request.
+    engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_executor(BotJobs())  # jobs ask arXiv as the bot, whoever last moved a job
+    leases = LeaseService(sessions)
+    limiter = ArxivLimiter(min_interval=settings.arxiv_min_interval)
+    arxiv = ArxivClient(api_base=settings.arxiv_api_base, limiter=limiter)
+
+    # The Discord adapters: how the workers below post and edit messages through the bot's client.
+    sender = DiscordDeliverer(client, pause=settings.feed_post_pause)
+    importer = ImportService(sessions, leases=leases)  # claims the imports it applies
+    progress = DiscordImportProgress(client, importer)
+
+    # Feeds: new papers of every due feed, posted by the poller.
+    subscriptions = SubscriptionService(
+        sessions, max_subscriptions=settings.max_subscriptions, max_feeds=settings.max_feeds
+    )
+    polls = PollRecords(sessions)
+    poller = FeedPoller(
+        runs=polls,
+        feeds=subscriptions,
+        limiter=limiter,
+        deliverer=sender,
+        interval=settings.feed_poll_interval,
+        max_posts=settings.feed_max_posts,
+        guard=settings.feed_guard(),
+        catch_up=CatchUp(runs=polls, arxiv=arxiv),  # listing days a feed missed, from the arXiv API
+    )
+
+    checker = SourceChecker(
+        feeds=subscriptions,
+        runs=polls,
+        limiter=limiter,
+        guard=settings.feed_guard(),
+        rss_base=settings.arxiv_rss_base,
+        api_base=settings.arxiv_api_base,
+        poll_interval=settings.feed_poll_interval,
+        max_posts=settings.feed_max_posts,
+    )
+
+    # Digests: each group's week, posted by the one process holding its run's claim.
+    schedules, runs, content = DigestSchedules(sessions), DigestRuns(sessions), DigestContent(sessions)
+    runner = DigestRunner(
+        schedules=schedules,
+        runs=runs,
+        content=content,
+        publisher=DigestPublisher(sender),
+        grace=timedelta(hours=settings.digest_grace_hours),
+        leases=leases,
+        scheduler=scheduler,  # /digest schedule may move jobs at once
+        owns=settings.owns_guild,  # with shards over processes, each schedules only its own guilds' digests
+    )
+
+    # Imports: titles without an arXiv id are matched later, a batch at a time, and the channel is told.
+    titles = TitleService(sessions)
+    imports = ImportServices(
+        importer=importer,
+        exporter=ExportService(sessions),
+        titles=titles,
+        resolver=TitleResolver(titles, arxiv, progress),
+        progress=progress,
+    )
+
+    return Services(
+        engine=engine,
+        sessions=sessions,
+        scheduler=scheduler,
+        leases=leases,
+        limiter=limiter,
+        arxiv=arxiv,
+        papers=PaperService(sessions, arxiv),
+        notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
+        group_settings=GroupSettingsService(sessions),
+        search=SearchService(sessions),
+        similar=SimilarService(sessions),
+        stats=StatsService(sessions),
+        feeds=FeedServices(subscriptions=subscriptions, polls=polls, poller=poller, checker=checker),
+        digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
+        imports=imports,
+    )
