@@ -107,7 +107,6 @@ class PaperClub(commands.Bot):
             # Every group's digest job is rebuilt from its schedule; weeks missed while down are settled.
             self.services.scheduler.add_job(
                 self.services.digests.runner.start,
-                args=[self.services.scheduler],
                 id="digests:start",
                 replace_existing=True,
             )
