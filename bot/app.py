@@ -35,6 +35,7 @@ from storage.feeds import FeedRuns, FeedService
 from storage.guilds import GuildSettingsService
 from storage.imports.importer import ImportService
 from storage.leases import LeaseService
+from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
 from storage.search import SearchService
@@ -68,6 +69,7 @@ class Services:
     exports: ExportService
     titles: TitleService
     title_resolver: TitleResolver  # its progress port is the bot, set once the bot exists
+    posting: NotePosting  # /note add and /note edit: the paper found, the member's room checked, the note saved
 
 
 def build_services(settings: Settings) -> Services:
@@ -92,8 +94,8 @@ def build_services(settings: Settings) -> Services:
         engine=engine,
         sessions=sessions,
         arxiv=arxiv,
-        papers=PaperService(sessions, arxiv),
-        notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
+        papers=(papers := PaperService(sessions, arxiv)),
+        notes=(notes := NoteService(sessions, max_per_day=settings.max_notes_per_day)),
         guilds=GuildSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),
@@ -111,6 +113,7 @@ def build_services(settings: Settings) -> Services:
         exports=ExportService(sessions),
         titles=(titles := TitleService(sessions)),
         title_resolver=TitleResolver(titles, arxiv),
+        posting=NotePosting(notes=notes, papers=papers, titles=titles),
     )
 
 

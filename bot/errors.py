@@ -100,6 +100,6 @@ class Modal(discord.ui.Modal):
         ask_as(interaction.guild_id, interaction.user.id)
         return True
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception, *_: Any) -> None:
         """Answer like a command error."""
         await handle_error(interaction, error, where=type(self).__name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 
@@ -78,7 +79,7 @@ async def show_note(interaction: discord.Interaction, note: NoteView, *, view: d
     file = parts.file()
     last = len(parts.messages) - 1
     for i, embeds in enumerate(parts.messages):
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "content": parts.content if i == 0 else None,
             "embeds": embeds,
             "ephemeral": True,

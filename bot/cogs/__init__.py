@@ -20,16 +20,25 @@ async def load_cogs(bot: PaperClub) -> None:
     from bot.cogs.notes import NoteLists, Notes
     from bot.cogs.settings import Settings
     from bot.cogs.stats import Stats
+    from bot.note_flows import NoteFlows
 
     services = bot.services
-    await bot.add_cog(
-        Notes(bot, notes=services.notes, papers=services.papers, guilds=services.guilds, titles=services.titles)
+    flows = NoteFlows(  # the note form and posting, shared by /note and a paper card's button
+        bot, posting=services.posting, notes=services.notes, papers=services.papers, guilds=services.guilds
     )
+    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, posting=services.posting, flows=flows))
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(Settings(guilds=services.guilds))
     await bot.add_cog(Help(bot))
     await bot.add_cog(
-        Lookup(bot, papers=services.papers, notes=services.notes, search=services.search, similar=services.similar)
+        Lookup(
+            bot,
+            papers=services.papers,
+            notes=services.notes,
+            search=services.search,
+            similar=services.similar,
+            flows=flows,
+        )
     )
     await bot.add_cog(Stats(sessions=services.sessions))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.guilds))

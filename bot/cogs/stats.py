@@ -9,14 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions import guild_of
+from bot.interactions import NO_MENTIONS, guild_of
 from bot.render import CHUNK, COLOUR, EMBED_TITLE, FIELD_VALUE, clip, pack, plain
 from storage.db import Sessions
 from storage.stats import GroupStats, ReadingStats, StatsService, TagNode
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 INDENT = "\u2003"  # one step of indentation under a parent tag (an em space)
 NO_TAGS = (
     "No tags yet. Give your notes topics with `/note add ... tags:` (comma-separated, nested with `/`, "
