@@ -172,8 +172,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         await self._send_history(interaction, guild_of(interaction), parse_note_id(note))
 
     async def _send_history(self, interaction: discord.Interaction, guild_id: int, note_id: int) -> None:
-        current = await self.notes.get(guild_id=guild_id, note_id=note_id)
-        pages = history_pages(current, await self.notes.revisions(guild_id=guild_id, note_id=note_id))
+        pages = history_pages(*await self.notes.history(guild_id=guild_id, note_id=note_id))
         if not pages:
             await interaction.response.send_message(
                 f"Note #{note_id} has not been edited: it has no earlier versions.",
