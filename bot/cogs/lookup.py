@@ -15,7 +15,7 @@ from bot.note_flows import AddNoteButton, NoteFlows
 from bot.options import parse_since, tag_filter
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
 from bot.views import PaperPicker, fitted_pages, send_pages
-from storage.identity import PaperKey, parse_paper
+from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.notes import NoteService
 from storage.papers import Ambiguous, PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService
@@ -111,16 +111,16 @@ class Lookup(commands.Cog):
     @app_commands.describe(query="arXiv id or link, DOI, any link, or words from the title")
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 1000]) -> None:
         """Show the card, asking which paper when the words match several."""
-        parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
-        await self.resolve_then(interaction, query, self.send_card)
+        wanted = parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
+        await self.resolve_then(interaction, wanted, self.send_card)
 
     async def resolve_then(
         self,
         interaction: discord.Interaction,
-        text: str,
+        wanted: PaperKey | TitleQuery,
         then: Callable[[discord.Interaction, PaperView], Awaitable[None]],
     ) -> None:
-        """Start the public answer, find the paper ``text`` names (asking which when several match), go on with it.
+        """Start the public answer, find the paper ``wanted`` names (asking which when several match), go on with it.
 
         Asking arXiv counts one of the member's lookups; a paper the bot already has in full costs none, and is
         shown even to a member with no lookups left. For such a member the paper is looked up (in the bot's own
@@ -131,7 +131,7 @@ class Lookup(commands.Cog):
         out_of_lookups = self.arxiv_lookups.wait(guild_id, interaction.user.id) > 0
         if not out_of_lookups:
             await interaction.response.defer(thinking=True)
-        found = await self.papers.resolve(guild_id=guild_id, text=text, before_remote=asking)
+        found = await self.papers.resolve(guild_id=guild_id, text=wanted, before_remote=asking)
         if out_of_lookups:
             await interaction.response.defer(thinking=True)
         if isinstance(found, Ambiguous) and len(found.candidates) == 1:  # one match: nothing to choose between
@@ -201,9 +201,9 @@ class Lookup(commands.Cog):
     @app_commands.describe(paper="arXiv id or link, DOI, any link, or words from the title")
     async def similar(self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 1000]) -> None:
         """Related papers, each with a line saying why."""
-        parse_paper(paper)
+        wanted = parse_paper(paper)
         self.similars.check(interaction)
-        await self.resolve_then(interaction, paper, self.send_similar)
+        await self.resolve_then(interaction, wanted, self.send_similar)
 
     async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
         """The related papers, each with a line saying why."""
