@@ -75,11 +75,12 @@ class NotePosting:
         guild_id: int,
         note_id: int,
         editor_id: int,
-        body: str | None = None,
-        tags: list[str] | None = None,
-        paper: PaperKey | None = None,
+        body: str | None,
+        tags: list[str] | None,
+        paper: PaperKey | None,
     ) -> NoteView:
-        """Move a note to the paper it is about (when ``paper`` is given), then replace its text and/or tags."""
+        """Move a note to the paper it is about (when ``paper`` is given), then replace its text and/or tags (those
+        given)."""
         if paper is not None:
             linked = await self.papers.ensure(paper)
             note_id = await self.titles.link_note(

@@ -73,5 +73,5 @@ async def test_only_its_author_edits_a_note(posting: NotePosting) -> None:
     assert isinstance(note, NoteView)
     with pytest.raises(UserFacingError, match="only its author can edit it"):
         await posting.editable(guild_id=GUILD, note_id=note.id, editor_id=BOB)
-    edited = await posting.edit(guild_id=GUILD, note_id=note.id, editor_id=ANN, body="Two.")
+    edited = await posting.edit(guild_id=GUILD, note_id=note.id, editor_id=ANN, body="Two.", tags=None, paper=None)
     assert edited.body == "Two." and edited.revision == 2
