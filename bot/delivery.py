@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import aiohttp
 import discord
 
+from bot.interactions import NO_MENTIONS
 from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sentences
 from schedules.catch_up import CaughtUp
 from schedules.poller import Batch, ChannelUnavailable, OnSent, SendFailed
@@ -31,7 +32,6 @@ CONTENT = 2000  # Discord's limit for a message's text
 FEED_MARK = "via /feed"  # ends every feed card's footer: how start-up recovery tells feed posts from other cards
 HISTORY_LIMIT = 500  # messages read back per channel when checking what a stopped process had already posted
 CLOCK_SKEW = timedelta(minutes=5)  # read history from a little before ``since``: our clock and Discord's may differ
-NO_MENTIONS = discord.AllowedMentions.none()
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"'$\\])")
 _HTTP_URL = re.compile(r"^https?://\S+$")
 

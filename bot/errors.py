@@ -100,7 +100,6 @@ class Modal(discord.ui.Modal):
         ask_as(interaction.guild_id, interaction.user.id)
         return True
 
-    # discord.py calls a Modal's on_error without an item, as its Modal declares; its BaseView base declares one.
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
+    async def on_error(self, interaction: discord.Interaction, error: Exception, *_: Any) -> None:
         """Answer like a command error."""
         await handle_error(interaction, error, where=type(self).__name__)

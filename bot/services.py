@@ -36,6 +36,7 @@ from storage.feeds.subscriptions import SubscriptionService
 from storage.group_settings import GroupSettingsService
 from storage.imports.importer import ImportService
 from storage.leases import LeaseService
+from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
 from storage.search import SearchService
@@ -90,6 +91,7 @@ class Services:
     arxiv: ArxivClient
     papers: PaperService
     notes: NoteService
+    posting: NotePosting  # /note add and /note edit: the paper found, the member's room checked, the note saved
     group_settings: GroupSettingsService
     search: SearchService
     similar: SimilarService
@@ -165,6 +167,11 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         progress=progress,
     )
 
+    # Notes: a member's note saved on its paper, found on arXiv when the group does not know it yet.
+    papers = PaperService(sessions, arxiv)
+    notes = NoteService(sessions, max_per_day=settings.max_notes_per_day)
+    posting = NotePosting(notes=notes, papers=papers, titles=titles)
+
     return Services(
         engine=engine,
         sessions=sessions,
@@ -172,8 +179,9 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         leases=leases,
         limiter=limiter,
         arxiv=arxiv,
-        papers=PaperService(sessions, arxiv),
-        notes=NoteService(sessions, max_per_day=settings.max_notes_per_day),
+        papers=papers,
+        notes=notes,
+        posting=posting,
         group_settings=GroupSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),

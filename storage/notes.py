@@ -99,6 +99,16 @@ async def find_note(session: AsyncSession, *, guild_id: int, paper_id: int, auth
     return (await session.exec(query)).first()
 
 
+async def note_revisions(session: AsyncSession, *, guild_id: int, note_id: int) -> list[NoteRevision]:
+    """A note's earlier versions, oldest first."""
+    query = (
+        select(NoteRevision)
+        .where(NoteRevision.guild_id == guild_id, NoteRevision.note_id == note_id)
+        .order_by(col(NoteRevision.revision))
+    )
+    return list((await session.exec(query)).all())
+
+
 async def note_tags(session: AsyncSession, *, guild_id: int, note_ids: list[int]) -> dict[int, list[str]]:
     """Tag names of each note, in the order they were given."""
     if not note_ids:
@@ -307,12 +317,14 @@ class NoteService:
         """Earlier versions of a note, oldest first."""
         async with self.sessions() as session:
             await self._get(session, guild_id=guild_id, note_id=note_id)
-            query = (
-                select(NoteRevision)
-                .where(NoteRevision.guild_id == guild_id, NoteRevision.note_id == note_id)
-                .order_by(col(NoteRevision.revision))
-            )
-            return list((await session.exec(query)).all())
+            return await note_revisions(session, guild_id=guild_id, note_id=note_id)
+
+    async def history(self, *, guild_id: int, note_id: int) -> tuple[NoteView, list[NoteRevision]]:
+        """A note as it is now and its earlier versions, oldest first, read together."""
+        async with self.sessions() as session:
+            note = await self._get(session, guild_id=guild_id, note_id=note_id)
+            revisions = await note_revisions(session, guild_id=guild_id, note_id=note_id)
+            return (await _views(session, guild_id=guild_id, notes=[note]))[0], revisions
 
     async def page(
         self,

@@ -180,14 +180,14 @@ class PaperService:
             return PaperView.of(paper)
 
     async def resolve(
-        self, *, guild_id: int, text: str, before_remote: BeforeRemote | None = None
+        self, *, guild_id: int, text: str | PaperKey | TitleQuery, before_remote: BeforeRemote | None = None
     ) -> PaperView | Ambiguous:
-        """The paper a member means by ``text``, or the candidates to pick from.
+        """The paper a member means by ``text`` (as typed, or already parsed), or the candidates to pick from.
 
         ``before_remote`` is called right before arXiv is asked anything (it may raise to stop the lookup);
         a paper already stored with its details costs no call.
         """
-        parsed = parse_paper(text)
+        parsed = parse_paper(text) if isinstance(text, str) else text
         if isinstance(parsed, PaperKey):
             return await self.ensure(parsed, before_remote=before_remote)
         return await self._resolve_title(guild_id=guild_id, query=parsed, before_remote=before_remote)

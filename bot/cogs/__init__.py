@@ -14,26 +14,29 @@ from bot.cogs.lookup import Lookup
 from bot.cogs.notes import NoteLists, Notes
 from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
+from bot.note_flows import NoteFlows
 from bot.services import Services
 from bot.settings import Settings
 
 
 async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -> None:
     """Add every cog to the bot."""
-    await bot.add_cog(
-        Notes(
-            bot,
-            notes=services.notes,
-            papers=services.papers,
-            guilds=services.group_settings,
-            titles=services.imports.titles,
-        )
+    flows = NoteFlows(  # the note form and posting, shared by /note and a paper card's button
+        bot, posting=services.posting, notes=services.notes, papers=services.papers, guilds=services.group_settings
     )
+    await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, posting=services.posting, flows=flows))
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(ServerSettings(group_settings=services.group_settings))
     await bot.add_cog(Help(bot))
     await bot.add_cog(
-        Lookup(bot, papers=services.papers, notes=services.notes, search=services.search, similar=services.similar)
+        Lookup(
+            bot,
+            papers=services.papers,
+            notes=services.notes,
+            search=services.search,
+            similar=services.similar,
+            flows=flows,
+        )
     )
     await bot.add_cog(Stats(stats=services.stats))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.group_settings))

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.feeds import check_can_post, target_channel
+from bot.channels import check_can_post, target_channel
 from bot.digest_post import build_digest
 from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, guild_of
 from bot.render import COLOUR

@@ -11,12 +11,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import NO_MENTIONS, guild_of, send_pages
-from bot.interactions import MODERATORS_ONLY, MemberCooldown
+from bot.channels import check_can_post, target_channel
+from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, MemberCooldown, guild_of
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
+from bot.views import send_pages
 from schedules.feed_formats import Listing
 from schedules.source_check import Preview, PreviewRow, SourceChecker
-from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
+from storage.errors import NotFoundError, ValidationError
 from storage.feeds.filters import keyword_terms
 from storage.feeds.plans import POSTED_TYPES
 from storage.feeds.polls import PollRecords, StuckPapers
@@ -27,8 +28,6 @@ from storage.models import FeedKind
 __all__ = [
     "Feeds",
     "added_embed",
-    "can_post",
-    "check_can_post",
     "list_embed",
     "parse_subscription_id",
     "preview_embed",
@@ -89,43 +88,6 @@ def parse_subscription_id(text: str, views: Sequence[SubscriptionView] = ()) -> 
     if len(named) == 1:
         return named[0]
     raise ValidationError("Pick a subscription from the list as you type, or give its number (`3` or `#3`).")
-
-
-# Channels
-
-
-def can_post(channel: discord.abc.GuildChannel | discord.Thread) -> list[str]:
-    """The permissions the bot lacks to post paper embeds in ``channel`` (empty when it has them all)."""
-    me = channel.guild.me
-    perms = channel.permissions_for(me)
-    needed: tuple[tuple[str, bool], ...] = (
-        ("View Channel", perms.view_channel),
-        ("Send Messages", perms.send_messages),
-    )
-    needed += (("Embed Links", perms.embed_links),)
-    return [name for name, granted in needed if not granted]
-
-
-def check_can_post(channel: discord.abc.GuildChannel | discord.Thread) -> None:
-    """Refuse a channel the bot could not post papers in, saying what it needs there."""
-    missing = can_post(channel)
-    if missing:
-        raise PermissionDeniedError(
-            f"I can't post in {channel.mention}: I need {' and '.join(missing)} there. "
-            "Give me those permissions in the channel's settings, or pick another channel."
-        )
-
-
-def target_channel(interaction: discord.Interaction, channel: discord.TextChannel | None) -> discord.TextChannel:
-    """The channel a subscription posts to: the one given, else the one the command was used in."""
-    if channel is not None:
-        if channel.guild.id != interaction.guild_id:
-            raise ValidationError("Pick a channel in this server.")
-        return channel
-    here = interaction.guild.get_channel(interaction.channel_id or 0) if interaction.guild else None
-    if not isinstance(here, discord.TextChannel):
-        raise ValidationError("Feeds post in text channels: pick one with the `channel` option.")
-    return here
 
 
 # Previews

@@ -13,7 +13,8 @@ from discord.ext import commands
 
 from bot.import_progress import applying_embed
 from bot.import_render import REPORT_NAME, TitleProgress, preview_embed, report_text, summary_embed
-from bot.interactions import NO_MENTIONS, ConfirmView, MemberCooldown, guild_of
+from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
+from bot.views import ConfirmView
 from storage.errors import UserFacingError, ValidationError
 from storage.imports.importer import MAX_IMPORT_BYTES, Author, ImportPreview, ImportService
 from storage.imports.plan import Shape

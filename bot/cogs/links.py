@@ -8,7 +8,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.interactions import MemberCooldown
+from bot.interactions import NO_MENTIONS, MemberCooldown
 from bot.render import COLOUR, clip, paper_title, people, safe_url
 from bot.requesters import ask_as
 from storage.errors import NotFoundError
@@ -84,7 +84,7 @@ class LinkCards(commands.Cog):
         if not cards:
             return
         try:
-            await message.reply(embeds=cards, mention_author=False, allowed_mentions=discord.AllowedMentions.none())
+            await message.reply(embeds=cards, mention_author=False, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:  # no permission to post here, or the message is already gone
             log.info("no link card in channel %s: %s %s", message.channel.id, exc.status, exc.text)
 

@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.notes import (
-    NO_MENTIONS,
-    NoteForm,
-    PaperPicker,
-    guild_of,
-    paper_choices,
-    parse_since,
-    send_pages,
-    tag_choices,
-)
-from bot.errors import View
-from bot.interactions import MemberCooldown
+from bot.autocomplete import paper_choices, tag_choices
+from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
+from bot.note_flows import AddNoteButton, NoteFlows
+from bot.options import parse_since, tag_filter
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
-from storage.identity import PaperKey, parse_paper
-from storage.note_text import parse_tags
+from bot.views import PaperPicker, fitted_pages, send_pages
+from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
+from storage.message_links import jump_url
 from storage.notes import NoteService
 from storage.papers import Ambiguous, PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService
 from storage.similar import Similar, SimilarService
-
-if TYPE_CHECKING:
-    from bot.cogs.notes import Notes
 
 log = logging.getLogger(__name__)
 SEARCH_PAGE = 5
@@ -40,43 +29,15 @@ SIMILAR_PER_MINUTE = 6  # per member: each /similar scores the paper against eve
 ARXIV_LOOKUPS_PER_MINUTE = 6  # per member: /paper and /similar asking arXiv (its API takes one request per 3 s)
 
 
-class AddNoteButton(View):
-    """Under a paper card: anyone may open the note form for this paper."""
-
-    def __init__(self, *, paper: PaperView, notes_cog: Notes) -> None:
-        super().__init__(owner_id=None, timeout=1800)
-        self.paper = paper
-        self.notes_cog = notes_cog
-
-    @discord.ui.button(label="Add a note", style=discord.ButtonStyle.primary, custom_id="paper:add-note")
-    async def add(self, interaction: discord.Interaction, button: discord.ui.Button[AddNoteButton]) -> None:
-        """Open the form; an existing note is offered for editing instead."""
-        existing = await self.notes_cog.notes.find(
-            guild_id=guild_of(interaction), paper_id=self.paper.id, author_id=interaction.user.id
-        )
-        if existing is not None:
-            await self.notes_cog.offer_edit(interaction, existing)
-            return
-        await self.notes_cog.notes.check_room(guild_id=guild_of(interaction), author_id=interaction.user.id)
-
-        async def from_form(submitted: discord.Interaction, body: str, tags: list[str]) -> None:
-            await submitted.response.defer(ephemeral=True, thinking=True)
-            await self.notes_cog.save_note(submitted, self.paper, body, tags)
-
-        label = self.paper.arxiv_id or self.paper.display_title
-        await interaction.response.send_modal(NoteForm(title=f"Note on {label}", on_done=from_form))
-
-
 def search_item(hit: SearchHit, *, guild_id: int) -> str:
     """One result: its paper linked (the title escaped), who wrote it and when, and the snippet."""
-    title = md_link(hit.paper_title or hit.paper_key.split(":", 1)[1], PaperKey(hit.paper_key).abs_url, 150)
+    title = md_link(display_title(hit.paper_key, hit.paper_title), PaperKey(hit.paper_key).abs_url, 150)
     snippet = bold_hits(hit.snippet, start=HIT_START, end=HIT_END)
     if hit.kind != "note":
         return f"📄 **{title}**\n> {snippet}"
     when = f" · {hit.created_at:%Y-%m-%d}" if hit.created_at else ""
-    jump = ""
-    if hit.channel_id and hit.message_id:
-        jump = f" · [message](https://discord.com/channels/{guild_id}/{hit.channel_id}/{hit.message_id})"
+    url = jump_url(guild_id, hit.channel_id, hit.message_id)
+    jump = f" · [message]({url})" if url else ""
     author = plain(clip(hit.author_name or "someone", 100))
     return f"📝 **{title}** — note #{hit.note_id} by {author}{when}{jump}\n> {snippet}"
 
@@ -131,8 +92,10 @@ class Lookup(commands.Cog):
         notes: NoteService,
         search: SearchService,
         similar: SimilarService,
+        flows: NoteFlows,
     ) -> None:
         self.bot = bot
+        self.flows = flows
         self.papers = papers
         self.notes = notes
         self.search_service = search
@@ -141,13 +104,6 @@ class Lookup(commands.Cog):
         self.similars = MemberCooldown(SIMILAR_PER_MINUTE, 60.0)
         self.arxiv_lookups = MemberCooldown(ARXIV_LOOKUPS_PER_MINUTE, 60.0)  # spent only when arXiv is asked
 
-    @property
-    def notes_cog(self) -> Notes:
-        """The notes cog, whose save flow the card's button uses."""
-        cog = self.bot.get_cog("Notes")
-        assert cog is not None
-        return cog  # type: ignore[return-value]
-
     # --- /paper ----------------------------------------------------------------------------------------------
 
     @app_commands.command(name="paper", description="A paper's card: details, links and the group's notes")
@@ -155,16 +111,16 @@ class Lookup(commands.Cog):
     @app_commands.describe(query="arXiv id or link, DOI, any link, or words from the title")
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 1000]) -> None:
         """Show the card, asking which paper when the words match several."""
-        parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
-        await self.resolve_then(interaction, query, self.send_card)
+        wanted = parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
+        await self.resolve_then(interaction, wanted, self.send_card)
 
     async def resolve_then(
         self,
         interaction: discord.Interaction,
-        text: str,
+        wanted: PaperKey | TitleQuery,
         then: Callable[[discord.Interaction, PaperView], Awaitable[None]],
     ) -> None:
-        """Start the public answer, find the paper ``text`` names (asking which when several match), go on with it.
+        """Start the public answer, find the paper ``wanted`` names (asking which when several match), go on with it.
 
         Asking arXiv counts one of the member's lookups; a paper the bot already has in full costs none, and is
         shown even to a member with no lookups left. For such a member the paper is looked up (in the bot's own
@@ -175,7 +131,7 @@ class Lookup(commands.Cog):
         out_of_lookups = self.arxiv_lookups.wait(guild_id, interaction.user.id) > 0
         if not out_of_lookups:
             await interaction.response.defer(thinking=True)
-        found = await self.papers.resolve(guild_id=guild_id, text=text, before_remote=asking)
+        found = await self.papers.resolve(guild_id=guild_id, text=wanted, before_remote=asking)
         if out_of_lookups:
             await interaction.response.defer(thinking=True)
         if isinstance(found, Ambiguous) and len(found.candidates) == 1:  # one match: nothing to choose between
@@ -195,7 +151,7 @@ class Lookup(commands.Cog):
         """The paper card, with a button to add a note for members who have none on it."""
         guild_id = guild_of(interaction)
         page = await self.notes.page(guild_id=guild_id, paper_id=paper.id, limit=5)
-        view = AddNoteButton(paper=paper, notes_cog=self.notes_cog)
+        view = AddNoteButton(paper=paper, flows=self.flows)
         await interaction.followup.send(embed=paper_card(paper, page), view=view, allowed_mentions=NO_MENTIONS)
 
     # --- /search ---------------------------------------------------------------------------------------------
@@ -218,26 +174,18 @@ class Lookup(commands.Cog):
     ) -> None:
         """Ranked results with snippets, a page at a time."""
         guild_id = guild_of(interaction)
-        tags = parse_tags(tag)
-        filters = SearchFilters(
-            author_id=member.id if member else None, tag=tags[0] if tags else None, since=parse_since(since)
-        )
+        filters = SearchFilters(author_id=member.id if member else None, tag=tag_filter(tag), since=parse_since(since))
         self.searches.check(interaction)  # a mistyped filter costs no use
 
-        starts = {1: 0}  # where each page reached so far begins: a page holds as many results as fit
-
-        async def fetch(page: int) -> tuple[discord.Embed, int, int]:
-            page = min(max(page, 1), max(starts))
+        async def read(page: int, offset: int) -> tuple[discord.Embed, int, bool]:  # as many results as fit
             result = await self.search_service.search(
-                guild_id=guild_id, query=query, filters=filters, offset=starts[page], limit=SEARCH_PAGE
+                guild_id=guild_id, query=query, filters=filters, offset=offset, limit=SEARCH_PAGE
             )
             embed, shown = search_embed(result, query=query, guild_id=guild_id)
-            if shown and (shown < len(result.hits) or result.has_more):
-                starts[page + 1] = starts[page] + shown
-                return embed, page, page + 1
-            return embed, page, page
+            return embed, shown, shown < len(result.hits) or result.has_more
 
-        await send_pages(interaction, fetch)  # a query with nothing to search for fails in fetch, to its author only
+        # A query with nothing to search for fails in read, to its author only.
+        await send_pages(interaction, fitted_pages(read))
 
     @search.autocomplete("tag")
     async def search_tag_choices(
@@ -253,9 +201,9 @@ class Lookup(commands.Cog):
     @app_commands.describe(paper="arXiv id or link, DOI, any link, or words from the title")
     async def similar(self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 1000]) -> None:
         """Related papers, each with a line saying why."""
-        parse_paper(paper)
+        wanted = parse_paper(paper)
         self.similars.check(interaction)
-        await self.resolve_then(interaction, paper, self.send_similar)
+        await self.resolve_then(interaction, wanted, self.send_similar)
 
     async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
         """The related papers, each with a line saying why."""
