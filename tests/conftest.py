@@ -21,7 +21,8 @@ ARXIV_CAPTURES = DATA / "arxiv"
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-TEMPLATE = "paperclub_template"
+# one template per xdist worker: a template being copied for one worker's test cannot be rebuilt by another
+TEMPLATE = "paperclub_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
