@@ -20,7 +20,7 @@ from storage.locks import hold_guild
 from storage.message_links import jump_url
 from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
 from storage.note_text import clean_body
-from storage.papers import PaperView, mark_known
+from storage.papers import PaperView, mark_known, papers_by_id
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,7 @@ async def group_tags(session: AsyncSession, *, guild_id: int) -> list[tuple[str,
 
 async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> list[NoteView]:
     tags = await note_tags(session, guild_id=guild_id, note_ids=[n.id for n in notes if n.id is not None])
-    papers = {
-        p.id: p for p in (await session.exec(select(Paper).where(col(Paper.id).in_({n.paper_id for n in notes})))).all()
-    }
+    papers = await papers_by_id(session, paper_ids={n.paper_id for n in notes})
     views = []
     for note in notes:
         assert note.id is not None
