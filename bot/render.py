@@ -247,6 +247,12 @@ def paper_links(paper: PaperView) -> str:
     )
 
 
+def notes_command(paper: PaperView) -> str:
+    """The ``/notes`` command, as inline code, that lists the group's notes on the paper."""
+    ident = clip(paper.key.split(":", 1)[1].replace("`", "'"), 100)
+    return f"`/notes paper:{ident}`"
+
+
 def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
     """A paper with what the group wrote about it; every text from arXiv, a feed or a member escaped."""
     embed = discord.Embed(title=paper_title(paper), url=safe_url(paper.url), colour=COLOUR)
@@ -265,8 +271,7 @@ def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
         embed.add_field(name="Published", value=dates)
     embed.add_field(name="Read it", value=paper_links(paper), inline=False)
     if notes.notes:
-        ident = clip(paper.key.split(":", 1)[1].replace("`", "'"), 100)
-        more_hint = f"`/notes paper:{ident}`"
+        more_hint = notes_command(paper)
         lines: list[str] = []
         for note in notes.notes:
             tags = " " + " ".join(f"`{t}`" for t in note.tags) if note.tags else ""

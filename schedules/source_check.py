@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -133,9 +133,11 @@ def preview(
 
 @dataclass(frozen=True, slots=True)
 class Subscribed:
-    """A new subscription, and the listing its first fetch read (held back: it starts from now)."""
+    """A new subscription, the source it follows, and the listing its first fetch read (held back: it starts from
+    now)."""
 
     view: SubscriptionView
+    source: Source
     listing: Listing
 
 
@@ -183,11 +185,8 @@ class SourceChecker:
         """The feed a moderator's source names; :class:`ValidationError` saying what is expected otherwise."""
         return resolve_source(source, rss_base=self.rss_base, api_base=self.api_base)
 
-    async def admit(self, *, guild_id: int, source: str, keywords: str | None, exclude: str | None) -> Source:
-        """The feed a new subscription would follow, once its filters name words and the server has room for it.
-
-        Everything /feed add checks before it fetches: a full server or a filter without a word costs no fetch.
-        """
+    async def _admit(self, *, guild_id: int, source: str, keywords: str | None, exclude: str | None) -> Source:
+        """The feed a new subscription would follow, once its filters name words and the server has room for it."""
         for name, value in (("keywords", keywords), ("exclude", exclude)):
             if value and not keyword_terms(value):
                 raise ValidationError(f"`{name}` has no word to match. Give words or “quoted phrases”.")
@@ -216,16 +215,23 @@ class SourceChecker:
 
     async def subscribe(
         self,
-        found: Source,
         *,
         guild_id: int,
+        source: str,
         channel_id: int,
         created_by: int,
         keywords: str | None,
         exclude: str | None,
         mode: str,
+        before_fetch: Callable[[], Awaitable[object]],
     ) -> Subscribed:
-        """Fetch the source once, then subscribe, holding back what it lists now."""
+        """Check the source and filters, fetch the source once, then subscribe, holding back what it lists now.
+
+        A filter without a word, a source that names no feed or a full server is refused before ``before_fetch``
+        is called (the bot starts its answer there) and costs no fetch.
+        """
+        found = await self._admit(guild_id=guild_id, source=source, keywords=keywords, exclude=exclude)
+        await before_fetch()
         fetched_at = datetime.now(UTC)
         listing, result = await self.read(found)
         kind = found.kind  # what the address is, never what its body claims: a stranger can forge an arXiv listing
@@ -257,7 +263,7 @@ class SourceChecker:
             channel_id,
             len(listing.items),
         )
-        return Subscribed(view, listing)
+        return Subscribed(view, found, listing)
 
     async def preview(
         self,

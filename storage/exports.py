@@ -47,6 +47,7 @@ from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
 from storage.models import Note, NoteRevision, Paper, Tag, as_utc, utcnow
 from storage.notes import note_tags
+from storage.papers import papers_by_id
 
 __all__ = [
     "FORMATS",
@@ -183,11 +184,7 @@ class ExportService:
                 ).all()
             )
             note_ids = [note.id for note in notes if note.id is not None]
-            papers: dict[int, Paper] = {}
-            for chunk in chunked(sorted({note.paper_id for note in notes})):
-                for paper in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
-                    assert paper.id is not None
-                    papers[paper.id] = paper
+            papers = await papers_by_id(session, paper_ids={note.paper_id for note in notes})
             tags: dict[int, list[str]] = {}
             revisions: dict[int, list[ExportedRevision]] = {}
             for chunk in chunked(note_ids):

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions
+from storage.db import Sessions, chunked
 from storage.errors import AlreadyNotedError, LimitReachedError, NotFoundError, PermissionDeniedError
 from storage.locks import hold_guild
 from storage.message_links import jump_url
 from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
 from storage.note_text import clean_body
-from storage.papers import PaperView, mark_known
+from storage.papers import PaperView, mark_known, papers_by_id
 
 log = logging.getLogger(__name__)
 
@@ -109,20 +109,50 @@ async def note_revisions(session: AsyncSession, *, guild_id: int, note_id: int) 
     return list((await session.exec(query)).all())
 
 
-async def note_tags(session: AsyncSession, *, guild_id: int, note_ids: list[int]) -> dict[int, list[str]]:
-    """Tag names of each note, in the order they were given."""
-    if not note_ids:
-        return {}
-    query = (
-        select(NoteTag.note_id, Tag.name)
-        .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
-        .where(NoteTag.guild_id == guild_id, col(NoteTag.note_id).in_(note_ids))
-        .order_by(col(NoteTag.note_id), col(Tag.id))
-    )
+async def note_tags(
+    session: AsyncSession, *, guild_id: int, note_ids: Sequence[int], by_name: bool = False
+) -> dict[int, list[str]]:
+    """Tag names of each note, in the order they were given (``by_name``: in alphabetical order)."""
     found: dict[int, list[str]] = {nid: [] for nid in note_ids}
-    for note_id, name in (await session.exec(query)).all():
-        found[note_id].append(name)
+    for chunk in chunked(list(note_ids)):
+        query = (
+            select(NoteTag.note_id, Tag.name)
+            .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
+            .where(NoteTag.guild_id == guild_id, col(NoteTag.note_id).in_(chunk))
+            .order_by(col(NoteTag.note_id), col(Tag.name) if by_name else col(Tag.id))
+        )
+        for note_id, name in (await session.exec(query)).all():
+            found[note_id].append(name)
     return found
+
+
+async def revise_note(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    note: Note,
+    old_tags: list[str],
+    body: str,
+    tags: list[str],
+    editor_id: int,
+) -> None:
+    """Keep the note's current text and ``old_tags`` as an earlier version, then give it ``body`` and ``tags``."""
+    assert note.id is not None
+    session.add(
+        NoteRevision(
+            guild_id=guild_id,
+            note_id=note.id,
+            revision=note.revision,
+            body=note.body,
+            tags=old_tags,
+            editor_id=editor_id,
+            written_at=note.updated_at,
+        )
+    )
+    note.body = body
+    note.revision += 1
+    note.updated_at = utcnow()
+    await set_tags(session, guild_id=guild_id, note_id=note.id, names=tags)
 
 
 async def set_tags(session: AsyncSession, *, guild_id: int, note_id: int, names: list[str]) -> None:
@@ -154,9 +184,7 @@ async def group_tags(session: AsyncSession, *, guild_id: int) -> list[tuple[str,
 
 async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> list[NoteView]:
     tags = await note_tags(session, guild_id=guild_id, note_ids=[n.id for n in notes if n.id is not None])
-    papers = {
-        p.id: p for p in (await session.exec(select(Paper).where(col(Paper.id).in_({n.paper_id for n in notes})))).all()
-    }
+    papers = await papers_by_id(session, paper_ids={n.paper_id for n in notes})
     views = []
     for note in notes:
         assert note.id is not None
@@ -251,21 +279,15 @@ class NoteService:
             new_tags = tags if tags is not None else old_tags
             if new_body == note.body and new_tags == old_tags:
                 return (await _views(session, guild_id=guild_id, notes=[note]))[0]
-            session.add(
-                NoteRevision(
-                    guild_id=guild_id,
-                    note_id=note.id,
-                    revision=note.revision,
-                    body=note.body,
-                    tags=old_tags,
-                    editor_id=editor_id,
-                    written_at=note.updated_at,
-                )
+            await revise_note(
+                session,
+                guild_id=guild_id,
+                note=note,
+                old_tags=old_tags,
+                body=new_body,
+                tags=new_tags,
+                editor_id=editor_id,
             )
-            note.body = new_body
-            note.revision += 1
-            note.updated_at = utcnow()
-            await set_tags(session, guild_id=guild_id, note_id=note.id, names=new_tags)
             await session.commit()
             log.info("guild=%s note=%s edited to revision %s", guild_id, note.id, note.revision)
             return (await _views(session, guild_id=guild_id, notes=[note]))[0]

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import Sessions, insert_ignoring_duplicates
+from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.errors import NotFoundError, UserFacingError
 from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
@@ -131,6 +131,16 @@ def apply_metadata(paper: Paper, meta: PaperMetadata) -> None:
 async def get_paper(session: AsyncSession, *, key: str) -> Paper | None:
     """The stored paper with this key."""
     return (await session.exec(select(Paper).where(Paper.key == key))).first()
+
+
+async def papers_by_id(session: AsyncSession, *, paper_ids: Collection[int]) -> dict[int, Paper]:
+    """Stored papers by id (an id with no paper is left out)."""
+    found: dict[int, Paper] = {}
+    for chunk in chunked(sorted(set(paper_ids))):
+        for paper in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
+            assert paper.id is not None
+            found[paper.id] = paper
+    return found
 
 
 async def known_titles(session: AsyncSession, *, guild_id: int) -> list[tuple[int, str, str]]:

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions
-from storage.models import Note, NoteTag, Paper, Tag
-from storage.papers import PaperView
+from storage.models import Note, NoteTag, Tag
+from storage.papers import PaperView, papers_by_id
 from storage.search import STOP_WORDS, TS_CONFIG, pg_lexeme
 
 MAX_QUERY_TERMS = 24
@@ -113,7 +113,7 @@ class SimilarService:
                 )
             ).all()
             ids = [row[0] for row in rows]
-            found = {p.id: p for p in (await session.exec(select(Paper).where(col(Paper.id).in_(ids)))).all()}
+            found = await papers_by_id(session, paper_ids=ids)
             tags = await _tags_by_paper(session, guild_id=guild_id, paper_ids=[*ids, paper.id])
             counts = await _note_counts(session, guild_id=guild_id, paper_ids=ids)
         results = []

@@ -28,7 +28,6 @@ from storage.models import (
     Lease,
     MetadataStatus,
     Note,
-    NoteRevision,
     Paper,
     PaperAlias,
     TitleLookup,
@@ -37,7 +36,7 @@ from storage.models import (
 )
 from storage.note_text import MAX_TAGS
 from storage.notes import NOT_FOUND as NOTE_NOT_FOUND
-from storage.notes import find_note, note_tags, set_tags
+from storage.notes import find_note, note_tags, revise_note
 from storage.papers import apply_metadata, get_paper, mark_known
 
 log = logging.getLogger(__name__)
@@ -240,22 +239,15 @@ async def _append_note(session: AsyncSession, *, guild_id: int, note: Note, into
     """Append an imported note to the member's existing note on the same paper, as a new revision."""
     assert note.id is not None and into.id is not None
     tags = await note_tags(session, guild_id=guild_id, note_ids=[into.id, note.id])
-    session.add(
-        NoteRevision(
-            guild_id=guild_id,
-            note_id=into.id,
-            revision=into.revision,
-            body=into.body,
-            tags=tags[into.id],
-            editor_id=note.author_id,
-            written_at=into.updated_at,
-        )
+    await revise_note(
+        session,
+        guild_id=guild_id,
+        note=into,
+        old_tags=tags[into.id],
+        body=into.body.rstrip() + MERGED_NOTE_RULE + note.body.strip(),
+        tags=list(dict.fromkeys(tags[into.id] + tags[note.id]))[:MAX_TAGS],
+        editor_id=note.author_id,
     )
-    into.body = into.body.rstrip() + MERGED_NOTE_RULE + note.body.strip()
-    into.revision += 1
-    into.updated_at = utcnow()
-    merged = list(dict.fromkeys(tags[into.id] + tags[note.id]))[:MAX_TAGS]
-    await set_tags(session, guild_id=guild_id, note_id=into.id, names=merged)
     await session.delete(note)
     await session.flush()
     log.info("guild=%s note=%s folded into note=%s (revision %s)", guild_id, note.id, into.id, into.revision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -328,19 +329,18 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         target = target_channel(interaction, channel)
         if mode == "post":
             check_can_post(target)
-        found = await self.sources.admit(guild_id=guild_id, source=source, keywords=keywords, exclude=exclude)
-        await interaction.response.defer(ephemeral=True, thinking=True)
         added = await self.sources.subscribe(
-            found,
             guild_id=guild_id,
+            source=source,
             channel_id=target.id,
             created_by=interaction.user.id,
             keywords=keywords,
             exclude=exclude,
             mode=mode,
+            before_fetch=functools.partial(interaction.response.defer, ephemeral=True, thinking=True),
         )
         embed = added_embed(
-            added.view, source=found, listing=added.listing, channel=target, max_posts=self.sources.max_posts
+            added.view, source=added.source, listing=added.listing, channel=target, max_posts=self.sources.max_posts
         )
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 

@@ -9,7 +9,7 @@ import discord
 from discord.ext import commands
 
 from bot.interactions import NO_MENTIONS, MemberCooldown
-from bot.render import COLOUR, clip, paper_title, people, safe_url
+from bot.render import COLOUR, notes_command, paper_title, people, safe_url
 from bot.requesters import ask_as
 from storage.errors import NotFoundError
 from storage.group_settings import GroupSettingsService
@@ -28,9 +28,8 @@ def notes_line(count: int, paper: PaperView) -> str:
     """How many notes the group has on the paper, and the command that goes with it."""
     if count == 0:
         return "No notes from the group yet — `/note add`"
-    ident = clip(paper.key.split(":", 1)[1].replace("`", "'"), 100)
     noun = "note" if count == 1 else "notes"
-    return f"**{count} {noun} from the group** — `/notes paper:{ident}`"
+    return f"**{count} {noun} from the group** — {notes_command(paper)}"
 
 
 def link_card(paper: PaperView, count: int) -> discord.Embed:

@@ -18,8 +18,9 @@ from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
 from storage.models import NoteOrigin, as_utc
 from storage.note_text import first_line, questions
+from storage.notes import note_tags
 from storage.stats import current_streak, local_week
-from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTE_TAGS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
+from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
 from storage.time_zones import zone_or_utc
 
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
@@ -135,7 +136,7 @@ async def week_notes(session: AsyncSession, *, guild_id: int, start: datetime, e
         .order_by(NOTES.c.created_at, NOTES.c.id)
     )
     rows = (await conn.execute(query)).all()
-    tags = await _tags_by_note(session, note_ids=[row.id for row in rows])
+    tags = await note_tags(session, guild_id=guild_id, note_ids=[row.id for row in rows], by_name=True)
     return tuple(
         DigestNote(
             note_id=row.id,
@@ -151,22 +152,6 @@ async def week_notes(session: AsyncSession, *, guild_id: int, start: datetime, e
         )
         for row in rows
     )
-
-
-async def _tags_by_note(session: AsyncSession, *, note_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Each note's tags, by name."""
-    conn = await session.connection()
-    found: dict[int, list[str]] = {}
-    for chunk in chunked(list(note_ids)):
-        query = (
-            sa_select(NOTE_TAGS.c.note_id, TAGS.c.name)
-            .join(TAGS, TAGS.c.id == NOTE_TAGS.c.tag_id)
-            .where(NOTE_TAGS.c.note_id.in_(chunk))
-            .order_by(TAGS.c.name)
-        )
-        for note_id, name in await conn.execute(query):
-            found.setdefault(note_id, []).append(name)
-    return found
 
 
 async def group_subscriptions(session: AsyncSession, *, guild_id: int) -> list[Any]:

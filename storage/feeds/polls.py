@@ -16,7 +16,7 @@ from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.feeds.listed_papers import Listed, store_listed
 from storage.feeds.subscriptions import SubscriptionView, subscription_view, with_feed
 from storage.models import Delivery, DeliveryState, Feed, GuildPaper, Paper, Subscription, utcnow
-from storage.papers import PaperView
+from storage.papers import PaperView, papers_by_id
 from storage.tables import DELIVERIES, DIGEST_PICKS, FEED_ENTRIES, GUILD_PAPERS, PAPERS, SUBSCRIPTIONS
 
 RECENT_ENTRIES = 10_000  # a feed's newest entries read for the last day it saw: several days of a busy listing
@@ -356,13 +356,9 @@ class PollRecords:
 
     async def load_papers(self, *, paper_ids: Sequence[int]) -> dict[int, PaperView]:
         """Stored papers by id, for posting."""
-        found: dict[int, PaperView] = {}
         async with self.sessions() as session:
-            for chunk in chunked(list(paper_ids)):
-                for p in (await session.exec(select(Paper).where(col(Paper.id).in_(chunk)))).all():
-                    if p.id is not None:
-                        found[p.id] = PaperView.of(p)
-        return found
+            found = await papers_by_id(session, paper_ids=paper_ids)
+        return {paper_id: PaperView.of(paper) for paper_id, paper in found.items()}
 
     async def paper_texts(self, *, paper_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """(title, abstract) of stored papers, for filtering entries a poll's listing no longer holds."""
