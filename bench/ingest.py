@@ -145,7 +145,7 @@ async def ingest_once(body: bytes) -> Run:
                 )
             counting = Counting()
             poller = FeedPoller(
-                runs=PollRecords(sessions),
+                polls=PollRecords(sessions),
                 feeds=feeds,
                 limiter=ArxivLimiter(min_interval=0),
                 deliverer=counting,

@@ -123,19 +123,19 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
     )
     polls = PollRecords(sessions)
     poller = FeedPoller(
-        runs=polls,
+        polls=polls,
         feeds=subscriptions,
         limiter=limiter,
         deliverer=sender,
         interval=settings.feed_poll_interval,
         max_posts=settings.feed_max_posts,
         guard=settings.feed_guard(),
-        catch_up=CatchUp(runs=polls, arxiv=arxiv),  # listing days a feed missed, from the arXiv API
+        catch_up=CatchUp(polls=polls, arxiv=arxiv),  # listing days a feed missed, from the arXiv API
     )
 
     checker = SourceChecker(
         feeds=subscriptions,
-        runs=polls,
+        polls=polls,
         limiter=limiter,
         guard=settings.feed_guard(),
         rss_base=settings.arxiv_rss_base,

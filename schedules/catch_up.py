@@ -207,14 +207,14 @@ class CatchUp:
     def __init__(
         self,
         *,
-        runs: PollRecords,
+        polls: PollRecords,
         arxiv: ArxivClient,
         max_days: int = MAX_DAYS,
         max_papers: int = MAX_PAPERS,
         page: int = PAGE,
         max_tries: int = MAX_TRIES,
     ) -> None:
-        self.runs, self.arxiv = runs, arxiv
+        self.polls, self.arxiv = polls, arxiv
         self.max_days, self.max_papers, self.page, self.max_tries = max_days, max_papers, page, max_tries
         self._failures: dict[tuple[int, date], int] = {}  # (feed id, listing day) -> catch-ups that failed
 
@@ -231,7 +231,7 @@ class CatchUp:
         day = listing_date(listing)
         if not categories or day is None:
             return 0
-        last = await self.runs.last_announced(feed_id=feed.id, before=day_start(day))
+        last = await self.polls.last_announced(feed_id=feed.id, before=day_start(day))
         if last is None:  # the feed's first listing: nothing was missed
             return 0
         missed = missed_days(last.astimezone(ARXIV_TZ).date(), day, listed=bool(listing.items), limit=self.max_days)
@@ -282,14 +282,14 @@ class CatchUp:
         # here (arXiv dates a search by the first version, and returns the latest).
         shown = {item.key for item in listing.items if not item.is_replacement}
         papers = [p for p in papers if p.published and start <= p.published < end and p.key not in shown]
-        seen = await self.runs.listed_keys(feed_id=feed.id, keys=[p.key for p in papers])
+        seen = await self.polls.listed_keys(feed_id=feed.id, keys=[p.key for p in papers])
         unseen = sorted(  # as each day's listing orders them: new papers, then cross-lists, as submitted
             ((as_listed(p, categories), p.published) for p in papers if p.key not in seen and p.published),
             key=lambda pair: (_day(pair[0]), pair[0].announce_type != "new", pair[1], pair[0].key),
         )
         items = [item for item, _ in unseen]
         if items:
-            await self.runs.add_listed(feed_id=feed.id, items=[(i.to_metadata(), i.announce_type) for i in items])
+            await self.polls.add_listed(feed_id=feed.id, items=[(i.to_metadata(), i.announce_type) for i in items])
         log.info("feed=%s: %d papers from arXiv, %d not seen before", feed.id, len(papers), len(items))
         return items, capped
 
@@ -318,7 +318,7 @@ class CatchUp:
 
     async def _post(self, poller: FeedPoller, posts: Sequence[_ChannelPost], note: CaughtUp, report: PollReport) -> int:
         """Post each channel's caught-up papers, then its closing line; returns papers posted."""
-        papers = await self.runs.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
+        papers = await self.polls.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
         notices = poller.deliverer if isinstance(poller.deliverer, CatchUpNotices) else None
         total = 0
         for post in posts:

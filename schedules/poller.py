@@ -132,7 +132,7 @@ class FeedPoller:
     def __init__(
         self,
         *,
-        runs: PollRecords,
+        polls: PollRecords,
         feeds: SubscriptionService,
         limiter: ArxivLimiter,
         deliverer: Deliverer | None,
@@ -147,7 +147,7 @@ class FeedPoller:
         feeds_at_once: int = FEEDS_AT_ONCE,
         catch_up: CatchUp | None = None,
     ) -> None:
-        self.runs, self.feeds, self.limiter, self.deliverer = runs, feeds, limiter, deliverer
+        self.polls, self.feeds, self.limiter, self.deliverer = polls, feeds, limiter, deliverer
         self.interval, self.timeout, self.max_bytes, self.clock, self.arxiv = interval, timeout, max_bytes, clock, arxiv
         self.http = http
         self.guard = guard or AddressGuard()  # every poll checks addresses again: a name may now resolve elsewhere
@@ -165,7 +165,7 @@ class FeedPoller:
     async def poll_once(self) -> PollReport:
         """Fetch every due feed, a few at a time (one slow or failing feed holds one place, never the others)."""
         report = PollReport()
-        due = await self.runs.due_feeds(now=self.clock())
+        due = await self.polls.due_feeds(now=self.clock())
         own_session = self.http is None
         http = self.http or aiohttp.ClientSession()
         try:
@@ -180,7 +180,7 @@ class FeedPoller:
             posts = await self._fetch_and_decide(http, feed, report)
         if not posts:
             return
-        papers = await self.runs.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
+        papers = await self.polls.load_papers(paper_ids=list({d.paper_id for post in posts for d in post.planned}))
 
         async def post(channel: _ChannelPost) -> None:
             async with self._channels_at_once:
@@ -217,7 +217,7 @@ class FeedPoller:
             wait = max(exc.retry_after or 0.0, backoff_seconds(feed.failures + 1, base=min(60.0, self.interval)))
             if not exc.retryable:
                 wait = max(wait, self.interval)
-            failures = await self.runs.record_failure(
+            failures = await self.polls.record_failure(
                 feed_id=feed.id, now=now, error=exc.message, next_fetch_at=now + timedelta(seconds=wait)
             )
             report.failed[feed.url] = exc.message
@@ -230,10 +230,10 @@ class FeedPoller:
         next_at = now + timedelta(seconds=next_fetch_delay(feed.kind, now, interval=self.interval))
         if listing is None:
             report.not_modified += 1
-            await self.runs.record_fetch(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
+            await self.polls.record_fetch(feed_id=feed.id, now=now, next_fetch_at=next_at, items=None)
             return []
         report.fetched += 1
-        await self.runs.record_fetch(
+        await self.polls.record_fetch(
             feed_id=feed.id,
             now=now,
             next_fetch_at=next_at,
@@ -247,13 +247,13 @@ class FeedPoller:
 
     async def _fan_out(self, items: Sequence[FeedItem], feed: DueFeed, report: PollReport) -> list[_ChannelPost]:
         """Decide what each subscription to this feed has not seen yet and record it; returns what to post."""
-        work = await self.runs.find_undecided(feed_id=feed.id)
+        work = await self.polls.find_undecided(feed_id=feed.id)
         if not work.subscriptions or not work.entries:
             return []
         texts: dict[str, FeedItem | Text] = {item.key: item for item in items}
         missing = [e.paper_id for e in work.entries if e.key not in texts]  # listed earlier, e.g. on subscribing
         if missing:
-            stored = await self.runs.paper_texts(paper_ids=missing)
+            stored = await self.polls.paper_texts(paper_ids=missing)
             texts.update({e.key: Text(*stored[e.paper_id]) for e in work.entries if e.paper_id in stored})
         candidates = [
             Candidate(e.entry_id, e.paper_id, e.announce_type, texts.get(e.key) or Text("", "")) for e in work.entries
@@ -266,7 +266,7 @@ class FeedPoller:
             max_posts=self.max_posts,
             match=matches,
         )
-        planned = await self.runs.record_decisions(plans)
+        planned = await self.polls.record_decisions(plans)
         report.decided += sum(plan.decided for plan in plans)
         sources = {s.id: s.source for s in work.subscriptions}
         held: dict[int, dict[str, int]] = defaultdict(dict)
@@ -300,18 +300,18 @@ class FeedPoller:
         if self.deliverer is None or not (planned or held_back):
             return 0
         if papers is None:
-            papers = await self.runs.load_papers(paper_ids=[p.paper_id for p in planned])
+            papers = await self.polls.load_papers(paper_ids=[p.paper_id for p in planned])
         batch = Batch(channel_id, [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers], held_back or {})
         recorded: set[int] = set()
 
         async def on_sent(delivery_ids: list[int], message_id: int) -> None:
-            await self.runs.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
+            await self.polls.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             recorded.update(delivery_ids)
 
         try:
             await self.deliverer.deliver(batch, on_sent)
         except ChannelUnavailable as exc:
-            await self.runs.mark_undeliverable(
+            await self.polls.mark_undeliverable(
                 delivery_ids=[p.id for p in planned], reason=str(exc)
             )  # unsent ones only
             guild_id = guild_id or planned[0].guild_id
@@ -339,7 +339,7 @@ class FeedPoller:
         )
         retry_at = self.clock() + timedelta(seconds=wait)
         try:
-            await self.runs.retry_later(delivery_ids=[p.id for p in unsent], reason=reason, retry_at=retry_at)
+            await self.polls.retry_later(delivery_ids=[p.id for p in unsent], reason=reason, retry_at=retry_at)
         except Exception:  # left pending without a time: the next cycle looks in the channel and sends them
             log.exception("channel %s: recording when to try %d papers again failed", channel_id, len(unsent))
 
@@ -354,17 +354,17 @@ class FeedPoller:
         if self.deliverer is None:
             return 0
         by_channel: dict[int, list[PlannedDelivery]] = defaultdict(list)
-        for delivery in await self.runs.pending_deliveries(before=before, due=self.clock()):
+        for delivery in await self.polls.pending_deliveries(before=before, due=self.clock()):
             by_channel[delivery.channel_id].append(delivery)
         sent_now = 0
         for channel_id, planned in by_channel.items():
-            papers = await self.runs.load_papers(paper_ids=[p.paper_id for p in planned])
+            papers = await self.polls.load_papers(paper_ids=[p.paper_id for p in planned])
             batch = [(p, papers[p.paper_id]) for p in planned if p.paper_id in papers]
             since = min((p.created_at for p in planned if p.created_at), default=self.clock()) - RECOVERY_MARGIN
             try:
                 found = await self.deliverer.find_posted(channel_id, since, batch)
             except ChannelUnavailable as exc:
-                await self.runs.mark_undeliverable(delivery_ids=[p.id for p in planned], reason=str(exc))
+                await self.polls.mark_undeliverable(delivery_ids=[p.id for p in planned], reason=str(exc))
                 await self.feeds.pause_channel(guild_id=planned[0].guild_id, channel_id=channel_id, reason=str(exc))
                 continue
             except Exception as exc:  # the channel could not be read now: nothing is sent blind
@@ -374,7 +374,7 @@ class FeedPoller:
             for delivery_id, message_id in found.items():
                 by_message[message_id].append(delivery_id)
             for message_id, delivery_ids in by_message.items():
-                await self.runs.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
+                await self.polls.mark_sent(delivery_ids=delivery_ids, message_id=message_id, now=self.clock())
             rest = [p for p in planned if p.id not in found]
             log.info(
                 "channel %s: %d deliveries were pending, %d already posted, %d to send now",

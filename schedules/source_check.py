@@ -148,7 +148,7 @@ class SourceChecker:
         self,
         *,
         feeds: SubscriptionService,
-        runs: PollRecords,
+        polls: PollRecords,
         limiter: ArxivLimiter,
         guard: AddressGuard,
         rss_base: str,
@@ -159,7 +159,7 @@ class SourceChecker:
         max_wait: float = FETCH_MAX_WAIT,
     ) -> None:
         self.feeds = feeds
-        self.runs = runs
+        self.polls = polls
         self.limiter = limiter
         self.guard = guard  # no server's feed reaches the host's own network
         self.rss_base = rss_base
@@ -278,8 +278,8 @@ class SourceChecker:
         """Fetch the source and say, item by item, what the poller would do with it; nothing is saved."""
         listing, _ = await self.read(found)
         keys = [item.key for item in listing.items]
-        posted = await self.runs.posted_in_channel(channel_id=channel_id, keys=keys)
-        known = await self.runs.known_keys(guild_id=guild_id, keys=keys)
+        posted = await self.polls.posted_in_channel(channel_id=channel_id, keys=keys)
+        known = await self.polls.known_keys(guild_id=guild_id, keys=keys)
         return preview(
             listing.items,
             keywords=keywords,

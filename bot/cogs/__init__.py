@@ -44,7 +44,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
         Feeds(
             bot,
             feeds=services.feeds.subscriptions,
-            runs=services.feeds.polls,
+            polls=services.feeds.polls,
             sources=services.feeds.checker,
         )
     )

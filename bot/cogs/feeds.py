@@ -280,12 +280,12 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     """Moderators' feeds: what the server follows, where it is posted, and how each feed is doing."""
 
     def __init__(
-        self, bot: commands.Bot, *, feeds: SubscriptionService, runs: PollRecords, sources: SourceChecker
+        self, bot: commands.Bot, *, feeds: SubscriptionService, polls: PollRecords, sources: SourceChecker
     ) -> None:
         super().__init__()
         self.bot = bot
         self.feeds = feeds
-        self.runs = runs
+        self.polls = polls
         self.sources = sources  # fetches and reads a source for /feed add and /feed test
         self.test_cooldown = MemberCooldown(FEED_TESTS_PER_MINUTE, 60.0)
 
@@ -385,7 +385,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
 
         async def fetch(page: int) -> tuple[discord.Embed, int, int]:
             views = await self.feeds.list(guild_id=guild_id)
-            return list_embed(views, page, await self.runs.stuck_papers(guild_id=guild_id))
+            return list_embed(views, page, await self.polls.stuck_papers(guild_id=guild_id))
 
         await send_pages(interaction, fetch, ephemeral=True)
 

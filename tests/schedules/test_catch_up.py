@@ -253,7 +253,7 @@ class Setup:
     def poller(self, *, now: datetime = NOW, max_posts: int = 50, **catch_up: Any) -> FeedPoller:
         runs = PollRecords(self.sessions)
         return FeedPoller(
-            runs=runs,
+            polls=runs,
             feeds=SubscriptionService(self.sessions),
             limiter=self.limiter,
             deliverer=self.channels,
@@ -262,7 +262,7 @@ class Setup:
             arxiv=True,  # the loopback listing stands for rss.arxiv.org: it waits its turn like the API
             max_posts=max_posts,
             guard=AddressGuard(allow_private=True),
-            catch_up=CatchUp(runs=runs, arxiv=self.client, **catch_up),
+            catch_up=CatchUp(polls=runs, arxiv=self.client, **catch_up),
         )
 
     async def subscribe(self, channel: int, listing: bytes, **kw: str) -> None:

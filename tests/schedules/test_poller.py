@@ -143,7 +143,7 @@ def poller(
     runs: PollRecords | None = None,
 ) -> FeedPoller:
     return FeedPoller(
-        runs=runs or PollRecords(sessions),
+        polls=runs or PollRecords(sessions),
         feeds=SubscriptionService(sessions),
         limiter=ArxivLimiter(min_interval=0),
         deliverer=channels,
@@ -212,7 +212,7 @@ async def test_unchanged_feed_costs_a_304_and_posts_nothing(sessions: Sessions, 
     feed_id = (await runs.due_feeds(now=datetime(2100, 1, 1, tzinfo=UTC)))[0].id  # due again, much later
     assert feed_id and first.fetched == 1
     later = FeedPoller(
-        runs=runs,
+        polls=runs,
         feeds=SubscriptionService(sessions),
         limiter=ArxivLimiter(min_interval=0),
         deliverer=Channels(),
