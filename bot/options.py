@@ -1,14 +1,17 @@
-"""Reading what a member typed or attached in a command's options: note numbers, dates, note files."""
+"""Reading what a member typed or attached in a command's options: note and subscription numbers, dates, note
+files."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import discord
 
 from bot.render import clip
 from storage.errors import UserFacingError, ValidationError
+from storage.feeds.subscriptions import SubscriptionView
 from storage.note_text import MAX_FILE_BYTES, decode_note_file, parse_tags
 
 
@@ -63,3 +66,17 @@ async def note_text(text: str | None, file: discord.Attachment | None) -> str:
     if file is not None:
         parts.append(await read_attachment(file))
     return "\n\n".join(parts)
+
+
+_SUBSCRIPTION_ID = re.compile(r"\s*#?(\d{1,18})\b.*", re.DOTALL)
+
+
+def parse_subscription_id(text: str, views: Sequence[SubscriptionView] = ()) -> int:
+    """A subscription id from what was typed or picked (``3``, ``#3``, an autocomplete value, or its source)."""
+    if (found := _SUBSCRIPTION_ID.fullmatch(text or "")) is not None:
+        return int(found[1])
+    wanted = " ".join((text or "").split()).lower()
+    named = [view.id for view in views if view.source.lower() == wanted]
+    if len(named) == 1:
+        return named[0]
+    raise ValidationError("Pick a subscription from the list as you type, or give its number (`3` or `#3`).")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cogs import feeds as feeds_cog
-from bot.cogs.feeds import list_embed
+from bot import feed_render
+from bot.feed_render import list_embed
 from bot.render import DESCRIPTION, EMBED_TITLE, EMBED_TOTAL, embed_size
 from storage.feeds.polls import StuckPapers
 from storage.feeds.subscriptions import FeedHealth, SubscriptionView
@@ -96,7 +96,7 @@ def test_every_page_of_feed_list_fits_discord_and_lists_each_subscription_once(
 
 
 def test_a_block_that_outgrows_a_page_is_clipped_rather_than_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeds_cog, "subscription_block", lambda view, *_: f"**#{view.id}** " + "x" * 9000)
+    monkeypatch.setattr(feed_render, "subscription_block", lambda view, *_: f"**#{view.id}** " + "x" * 9000)
     views = [
         SubscriptionView(
             1, 1, 5, "s", None, None, "post", False, None, 0, None, NOW, FeedHealth("u", "web", *[None] * 3, 0, False)

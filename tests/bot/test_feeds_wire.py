@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.cogs.feeds import list_embed, preview_embed
+from bot.feed_render import list_embed, preview_embed
 from bot.render import embed_size
 from schedules.feed_formats import FeedItem
 from schedules.source_check import preview
