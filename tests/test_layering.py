@@ -81,3 +81,8 @@ def test_only_the_command_line_starts_the_app() -> None:
     """bot.app is at the top: nothing in bot/ imports it but the command that runs the bot."""
     users = imported_from("bot", ("bot.app",))
     assert all(found.startswith("bot/cli/run.py:") for found in users), users
+
+
+def test_cogs_open_no_http_session_of_their_own() -> None:
+    """A cog translates: fetching goes through a service it is given (schedules/), never aiohttp of its own."""
+    assert imported_from("bot/cogs", ("aiohttp",)) == []
