@@ -122,6 +122,11 @@ class PaperClub(commands.Bot):
             await super().close()
             return
         self._stopping = True
+        # Stopped while discord.py still waits for the servers before announcing ready: that wait would announce it
+        # after the client is closed, into no event loop. (discord.py keeps the wait as a private task.)
+        waiting = getattr(self._connection, "_ready_task", None)
+        if waiting is not None:
+            waiting.cancel()
         if self.services.scheduler.running:
             self.services.scheduler.shutdown(wait=False)
         try:
