@@ -18,7 +18,6 @@ from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
 from schedules.jobs import POLL_LEASE, poll_feeds_now, register_jobs, watch_imports
-from storage.db import create_schema
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,7 @@ class PaperClub(commands.Bot):
         self._frozen = False
 
     async def setup_hook(self) -> None:
-        """Prepare the database, load the cogs, start the jobs and sync the commands."""
-        await create_schema(self.services.engine)
+        """Load the cogs, start the jobs and sync the commands (the database is migrated before: bot/cli/run.py)."""
         await self.services.arxiv.start()
         await self.services.feeds.checker.start()
         install_error_handler(self.tree)

@@ -31,7 +31,6 @@ from typing import Any, Self, TypeAlias
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import feedparser
 import yarl
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
@@ -220,6 +219,8 @@ def parse_api_feed(body: bytes) -> list[PaperMetadata]:
         raise ArxivUnavailable("arXiv sent an empty response")
     if is_rate_exceeded(body):
         raise ArxivUnavailable("arXiv says: Rate exceeded.")
+    import feedparser  # here, not at the top: a bot that looks nothing up does not hold it (bench/idle_memory.py)
+
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     version = str(parsed.get("version") or "")

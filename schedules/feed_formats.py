@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from schedules.arxiv import ArxivQueryError, ArxivUnavailable, is_arxiv_category, parse_api_feed
 from schedules.ratelimit import is_rate_exceeded
 from storage.errors import PaperInputError, UserFacingError
@@ -392,6 +390,8 @@ def parse_listing(body: bytes, *, quote: bool = False) -> Listing:
     head = body[:8192]
     if API_MARK in head and b"<feed" in head:
         return _api_listing(body, quote=quote)
+    import feedparser  # here, not at the top: a bot that looks nothing up does not hold it (bench/idle_memory.py)
+
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     version = str(parsed.get("version") or "")

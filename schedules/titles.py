@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Protocol
 
-from rapidfuzz import fuzz
-
 from schedules.arxiv import ArxivQueryError, ArxivUnavailable, title_search_queries
 from storage.imports.plan import normalise_title
 from storage.metadata import PaperMetadata
@@ -114,6 +112,8 @@ def _same_words(cited: str, found: str) -> bool:
     (:data:`WORD_RATIO`): ``pre training`` / ``pretraining`` and ``transformer`` / ``transformers`` pass;
     ``small`` / ``large``, or a word only one title has (``not``, ``for code``), do not.
     """
+    from rapidfuzz import fuzz  # loaded on first use, not held from start (bench/idle_memory.py)
+
     a, b = cited.split(), found.split()
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -124,6 +124,8 @@ def _same_words(cited: str, found: str) -> bool:
 
 
 def _acceptable(wanted: PendingTitle, title: str, candidate: PaperMetadata, found: str) -> bool:
+    from rapidfuzz import fuzz  # loaded on first use, not held from start (bench/idle_memory.py)
+
     checked = wanted.year is not None or bool(wanted.surnames)
     if fuzz.ratio(title, found) < (MATCH_RATIO if checked else UNCHECKED_RATIO) or not _same_words(title, found):
         return False
@@ -135,6 +137,8 @@ def _acceptable(wanted: PendingTitle, title: str, candidate: PaperMetadata, foun
 
 def best_match(wanted: PendingTitle, candidates: Sequence[PaperMetadata]) -> PaperMetadata | None:
     """The one candidate that is surely the paper the document cites, or None (none close enough, or a tie)."""
+    from rapidfuzz import fuzz  # loaded on first use, not held from start (bench/idle_memory.py)
+
     title = normalise_title(wanted.title)
     if not title:
         return None

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,8 +64,13 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Async
 
 def insert_ignoring_duplicates(dialect: str, table: Any) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL: a row that exists already is left alone."""
+    # Each dialect's module imported by the one that uses it: a bot on SQLite does not hold PostgreSQL's.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 

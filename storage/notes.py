@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rapidfuzz import fuzz, process, utils
 from sqlalchemy import ColumnElement, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -409,6 +408,8 @@ class NoteService:
         self, *, guild_id: int, author_id: int | None, text: str, limit: int = 25
     ) -> list[tuple[int, str]]:
         """(note id, label) of a member's notes (or all the group's) best matching what is typed so far."""
+        from rapidfuzz import fuzz, process, utils  # loaded on first use, not held from start (bench/idle_memory.py)
+
         where: list[ColumnElement[bool]] = [col(Note.guild_id) == guild_id]
         if author_id is not None:
             where.append(col(Note.author_id) == author_id)

@@ -8,7 +8,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rapidfuzz import fuzz, process, utils
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -260,6 +259,8 @@ class PaperService:
     async def _resolve_title(
         self, *, guild_id: int, query: TitleQuery, before_remote: BeforeRemote | None = None
     ) -> PaperView | Ambiguous:
+        from rapidfuzz import fuzz, process, utils  # loaded on first use, not held from start (bench/idle_memory.py)
+
         async with self.sessions() as session:
             known = await known_titles(session, guild_id=guild_id)
         candidates: dict[str, Candidate] = {}
@@ -305,6 +306,8 @@ class PaperService:
 
     async def find_known(self, *, guild_id: int, text: str) -> PaperView | None:
         """The paper among the group's own that ``text`` names (an id, a link, or a title), if any."""
+        from rapidfuzz import fuzz, process, utils  # loaded on first use, not held from start (bench/idle_memory.py)
+
         parsed = parse_paper(text)
         async with self.sessions() as session:
             known = await known_titles(session, guild_id=guild_id)
@@ -321,6 +324,8 @@ class PaperService:
 
     async def autocomplete(self, *, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """(key, label) of the group's papers best matching what is typed so far."""
+        from rapidfuzz import fuzz, process, utils  # loaded on first use, not held from start (bench/idle_memory.py)
+
         async with self.sessions() as session:
             known = await known_titles(session, guild_id=guild_id)
         if not text.strip():

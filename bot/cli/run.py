@@ -22,8 +22,9 @@ class StartupError(Exception):
 
 
 async def run_bot(settings: Settings) -> None:
-    """Claim the database (a SQLite file takes one bot process), apply migrations, build everything from the
-    settings, and run until Discord closes the connection or a signal stops us."""
+    """Claim the database (a SQLite file takes one bot process), apply migrations (in a process of their own:
+    bot/cli/schema.py), build everything from the settings, and run until Discord closes the connection or a
+    signal stops us."""
     from storage.sqlite_files import DatabaseInUse, only_process_on
 
     with ExitStack() as held:
@@ -37,16 +38,18 @@ async def run_bot(settings: Settings) -> None:
 async def _run_claimed(settings: Settings) -> None:
     import aiohttp
 
-    from bot.app import make_bot, point_at_api
-    from storage import migrations
+    from bot.cli.schema import MigrationFailed, upgrade_apart
 
     try:
-        status = await migrations.upgrade(settings.database_url)
-    except Exception as exc:
+        status = await upgrade_apart(settings.database_url)  # before the bot loads anything heavy
+    except MigrationFailed as exc:
         raise StartupError(
-            f"could not apply the database migrations to {database_label(settings.database_url)}: {reason(exc)}"
-        ) from exc
+            f"could not apply the database migrations to {database_label(settings.database_url)}: {exc}"
+        ) from None
     log.info("database schema at revision %s", status.current)
+
+    from bot.app import make_bot, point_at_api
+
     try:
         await point_at_api(settings)
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-from rapidfuzz import fuzz, process
-
 from storage.errors import ValidationError
 
 __all__ = [
@@ -74,6 +72,8 @@ def canonical_category(term: str) -> str | None:
 
 def suggest_category(term: str) -> str | None:
     """The real category closest to a mistyped one (``cs.ML`` -> ``stat.ML``), or None."""
+    from rapidfuzz import fuzz, process  # loaded on first use, not held from start (bench/idle_memory.py)
+
     term = term.strip()
     if not term:
         return None

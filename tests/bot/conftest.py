@@ -1,4 +1,4 @@
-"""The bot, started through its real entry (settings, setup_hook, command sync), against the loopback
+"""The bot, started through its real entry (migrations, settings, setup_hook, command sync), against the loopback
 fake Discord and the loopback arXiv."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from discord.http import Route
 
 from bot.app import PaperClub, make_bot, point_at_api
 from bot.settings import Settings
+from storage.migrations import upgrade
 from tests.arxiv_standin import FakeArxiv
 from tests.fakediscord import DEFAULT_PERMISSIONS, FakeDiscord, Interaction, running_fake
 
@@ -129,6 +130,7 @@ async def bot_on(fake: FakeDiscord, fake_arxiv: FakeArxiv, tmp_path: Path, **set
             **settings,
         }
     )
+    await upgrade(config.database_url)  # what `python -m bot` does before it builds the bot (bot/cli/run.py)
     await point_at_api(config)
     bot = make_bot(config)
     task = asyncio.create_task(bot.start(config.discord_token))

@@ -348,3 +348,46 @@ async def test_import_from_the_command_line(sessions: Sessions, db_url: str, tmp
     assert f"applying [{'#' * 30}] {len(notes)}/" in applied.err  # the progress bar, on stderr
     again = await bot("import", "--guild", "42", str(log), "--member", "7", cwd=work, env=env)
     assert again.code == 0 and f"0 new notes, {len(notes)} already here" in again.out
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (or is a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith(("Z", "X"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child dies with the bot on Linux only")
+async def test_the_migrating_process_ends_with_the_bot(tmp_path: Path) -> None:
+    # A stand-in for `python -m bot` starts the process that migrates, as bot/cli/schema.py does, on a database
+    # server that takes the connection and never answers, and is killed with SIGKILL meanwhile. The migrating
+    # process must end with it, not go on by itself (it would wait a minute for this server).
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "read, write = os.pipe()\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'bot.cli.schema', str(os.getpid()), str(write)],\n"
+        "                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(write,))\n"
+        "child.stdin.write(sys.argv[1].encode())\n"
+        "child.stdin.close()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x"
+    async with silent:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", parent, url, cwd=tmp_path, env=environment(tmp_path), stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        child = int(await proc.stdout.readline())
+        await asyncio.sleep(1)  # it is connecting now (a bug that ended it early would show here)
+        assert not _gone(child), "the migrating process ended before its bot"
+        proc.kill()
+        await proc.wait()
+        for _ in range(500):  # the kernel kills it as its parent ends; reaping it takes a moment
+            if _gone(child):
+                break
+            await asyncio.sleep(0.02)
+        assert _gone(child), "the migrating process outlived the bot"
