@@ -2077,6 +2077,9 @@ class FakeDiscord:
                 raise invalid_form(problems)
         # accepted: apply
         inter.response_type = rtype
+        inter.acknowledged_at = time.monotonic()
+        if rtype not in (5, 6):
+            inter.answered_at = inter.acknowledged_at
         inter.response_data = data
         if rtype == 4 or rtype == 5:
             assert message is not None
@@ -2137,6 +2140,8 @@ class FakeDiscord:
             raise ApiError(404, 10015, "Unknown Webhook")
         body, files = await self._read_body(request)
         self._validate_message(body, files, creating=True)
+        if inter.answered_at is None:
+            inter.answered_at = time.monotonic()
         wait = request.query.get("wait", "false").lower() in ("1", "true")
         original = inter.original
         if inter.response_type == 5 and original is not None and original.loading:
@@ -2165,6 +2170,8 @@ class FakeDiscord:
         msg = self._webhook_message(inter, mid)
         body, files = await self._read_body(request)
         self._validate_message(body, files, creating=False, current=msg)
+        if inter.answered_at is None:
+            inter.answered_at = time.monotonic()
         self._apply_edit(msg, body, files)
         await self._announce_edit(msg)
         return json_response(self._message_payload(msg))
