@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.errors import Modal, View
-from bot.interactions import NO_MENTIONS
+from bot.interactions import NO_MENTIONS, answer
 from bot.render import clip
 from storage.identity import PaperKey
 from storage.note_text import SECTION_NAMES, compose_body, parse_tags
@@ -108,7 +108,8 @@ async def send_pages(interaction: discord.Interaction, fetch: PageFetch, *, ephe
     embed, page, pages = await fetch(1)
     pager = Pager(owner_id=interaction.user.id, fetch=fetch)
     pager.sync(page, pages)
-    await interaction.response.send_message(
+    await answer(
+        interaction,
         embed=embed,
         view=pager if pages > 1 else discord.utils.MISSING,
         ephemeral=ephemeral,

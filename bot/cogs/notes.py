@@ -153,7 +153,9 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
     async def show(self, interaction: discord.Interaction, note: str) -> None:
         """The full note in at most three messages (then its start and the whole note as a file)."""
         guild_id = guild_of(interaction)
-        shown = await self.notes.get(guild_id=guild_id, note_id=parse_note_id(note))
+        note_id = parse_note_id(note)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        shown = await self.notes.get(guild_id=guild_id, note_id=note_id)
         button = None
         if shown.revision > 1:
 
@@ -252,6 +254,7 @@ class NoteLists(commands.Cog):
         guild_id = guild_of(interaction)
         tag_name = tag_filter(tag)
         start = parse_since(since)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         paper_id = await self._known_paper(guild_id, paper) if paper else None
         filters = [
             f
