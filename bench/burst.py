@@ -11,12 +11,15 @@ message that replaces "thinking…"), when the last answer arrived, and the bot'
 during the burst.
 Budget (issue 14): acknowledgements p99 <= 100 ms and answers p99 <= 1 s at 200 commands.
 
-    .venv/bin/python -m bench.burst
+    .venv/bin/python -m bench.burst                 # or: bench.burst 200 --poll alone
+    BURST_PROFILE=/tmp/bot.prof .venv/bin/python -m bench.burst 200 --poll alone   # the bot's CPU profile
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import cProfile
 import json
 import os
 import random
@@ -133,7 +136,8 @@ class Result:
     """One burst: acknowledgement and answer times (s, from Discord's sending), the last answer (s, from the
     first command sent), the bot's longest loop stall in that window (s), unanswered commands, refused
     requests, (during a poll) seconds from the listing's sending to the poll's first post, and errors the bot
-    logged."""
+    logged, how long the loopback Discord itself took to send the whole burst (s), and the CPU seconds the bot
+    process (every thread) and the loopback Discord spent until the last answer."""
 
     acks: list[float]
     answers: list[float]
@@ -143,6 +147,9 @@ class Result:
     rejected: int
     first_post: float | None
     errors: int
+    sending: float
+    bot_cpu: float
+    fake_cpu: float
 
 
 async def wait_answered(inters: list[Interaction]) -> None:
@@ -167,8 +174,9 @@ async def wait_polled(fake: FakeDiscord, released: float) -> float | None:
     return first
 
 
-async def run(size: int, template: Path, *, poll: bool) -> Result:
-    """A fresh bot on a copy of ``template``; one burst of ``size`` commands, during a feed poll if ``poll``."""
+async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> Result:
+    """A fresh bot on a copy of ``template``; one burst of ``size`` commands, during a feed poll if ``poll``.
+    With ``bare``, a bare discord.py client answering ``/ping`` at once stands in for the bot."""
     from tests.fakediscord import running_fake
     from tests.feed_listings import generate_listing
     from tests.loopback import serving
@@ -208,60 +216,89 @@ async def run(size: int, template: Path, *, poll: bool) -> Result:
             }
             log = (Path(tmp) / "bot.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.burst", "bot", str(stalls), cwd=tmp, env=env, stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "bench.burst",
+                "bare" if bare else "bot",
+                str(stalls),
+                cwd=tmp,
+                env=env,
+                stdout=log,
+                stderr=log,
             )
             try:
                 await asyncio.wait_for(fake.ready.wait(), 60)
                 for _ in range(600):  # the bot syncs its commands to the server
-                    if len(fake.commands.get(GUILD, [])) >= 10:
+                    if len(fake.commands.get(GUILD, [])) >= (1 if bare else 10):
                         break
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(2.0)  # settled: start-up jobs done
                 release.set()
                 released = time.monotonic()
+                bot_cpu, own_cpu = cpu_seconds(proc.pid), time.process_time()
                 inters = await asyncio.gather(
                     *(
                         fake.slash(name, guild_id=GUILD, channel_id=CHANNEL, user_id=MEMBERS[i % 100], options=opts)
-                        for i, (name, opts) in enumerate(command(i) for i in range(size))
+                        for i, (name, opts) in enumerate(("ping", {}) if bare else command(i) for i in range(size))
                     )
                 )
                 await wait_answered(inters)
+                bot_cpu, own_cpu = cpu_seconds(proc.pid) - bot_cpu, time.process_time() - own_cpu
                 first_post = await wait_polled(fake, released) if poll else None
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await proc.wait()
                 log.close()
             errors = (Path(tmp) / "bot.log").read_text().count(" ERROR ")
-            return measure(fake, inters, stalls, first_post, errors)
+            return measure(fake, inters, stalls, first_post, errors, (bot_cpu, own_cpu))
 
 
 def measure(
-    fake: FakeDiscord, inters: list[Interaction], stalls: Path, first_post: float | None, errors: int
+    fake: FakeDiscord,
+    inters: list[Interaction],
+    stalls: Path,
+    first_post: float | None,
+    errors: int,
+    cpu: tuple[float, float],
 ) -> Result:
     start = min(i.created for i in inters)
     acks = [i.acknowledged_at - i.created for i in inters if i.acknowledged_at is not None]
     answers = [i.answered_at - i.created for i in inters if i.answered_at is not None]
     end = max((i.answered_at for i in inters if i.answered_at is not None), default=start)
+    sending = max(i.sent_at or start for i in inters) - start
     stall = None
     if stalls.exists():
         woke, lags = json.loads(stalls.read_text())
         during = [lag for at, lag in zip(woke, lags, strict=True) if start <= at <= end + 0.01]
         stall = max(during, default=0.0)
-    return Result(acks, answers, end - start, stall, len(inters) - len(answers), len(fake.rejected), first_post, errors)
+    unanswered = len(inters) - len(answers)
+    return Result(acks, answers, end - start, stall, unanswered, len(fake.rejected), first_post, errors, sending, *cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ms(values: tuple[float, float, float]) -> str:
     return " / ".join(f"{v * 1000:,.0f}" for v in values)
 
 
-async def main() -> None:
+async def main(sizes: tuple[int, ...], polls: tuple[bool, ...], *, bare: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.db"
         await seed(template)
         print(f"{NOTES} notes on {PAPERS} papers; mix: /note show, /notes, /paper, /search from {len(MEMBERS)} members")
         print("times from Discord sending each command; ack and answer as p50 / p95 / p99 in ms")
-        for poll in (False, True):
-            for size in BURSTS:
+        for size in sizes if bare else ():
+            r = await run(size, template, poll=False, bare=True)
+            print(
+                f"{size:>4} /ping to a bare discord.py client answering at once: ack {ms(percentiles(r.acks))}",
+                flush=True,
+            )
+        for poll in polls:
+            for size in sizes:
                 r = await run(size, template, poll=poll)
                 when = "alone"
                 if poll:
@@ -276,11 +313,41 @@ async def main() -> None:
                     f"last answer {r.last:.2f} s  longest loop stall {stall}{extra}",
                     flush=True,
                 )
+                print(
+                    f"      bot CPU {r.bot_cpu / size * 1000:.1f} ms a command; the loopback Discord sent the burst "
+                    f"over {r.sending * 1000:,.0f} ms and used {r.fake_cpu / size * 1000:.1f} ms of CPU a command",
+                    flush=True,
+                )
     print("budget (issue 14): at 200 commands, ack p99 <= 100 ms and answer p99 <= 1,000 ms")
 
 
+def bare_bot() -> None:
+    """A bare discord.py client whose one command, ``/ping``, answers at once: the floor for acknowledgements."""
+    import discord
+
+    from bench.idle_memory import bare_client
+
+    def with_ping(bot: discord.Client) -> None:
+        tree = bot.tree  # type: ignore[attr-defined]
+        guild = discord.Object(int(os.environ["DEV_GUILD_ID"]))
+
+        @tree.command(name="ping", description="Answers at once", guild=guild)
+        async def ping(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("pong", ephemeral=True)
+
+        async def sync() -> None:
+            await tree.sync(guild=guild)
+
+        bot.setup_hook = sync  # type: ignore[method-assign]
+
+    asyncio.run(bare_client(prepare=with_ping))  # stopped by SIGTERM: no loop figures from it
+
+
 def watched_bot(stalls: str) -> None:
-    """The bot as ``python -m bot`` runs it, with the loop watcher on; its wake-ups and lags written at exit."""
+    """The bot as ``python -m bot`` runs it, with the loop watcher on; its wake-ups and lags written at exit.
+
+    With BURST_PROFILE set to a file name, the process's CPU profile (cProfile) is written there at exit.
+    """
     from bot.cli.base import load_settings
     from bot.cli.run import run_bot
 
@@ -293,14 +360,29 @@ def watched_bot(stalls: str) -> None:
         with watch:
             await run_bot(settings)
 
+    profile = os.environ.get("BURST_PROFILE")
+    profiler = cProfile.Profile() if profile else None
     try:
-        asyncio.run(watched())
+        if profiler is not None:
+            profiler.runcall(asyncio.run, watched())
+        else:
+            asyncio.run(watched())
     finally:
         Path(stalls).write_text(json.dumps([watch.woke, watch.lags]))
+        if profiler is not None and profile:
+            profiler.dump_stats(profile)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bot"]:
         watched_bot(sys.argv[2])
+    elif sys.argv[1:2] == ["bare"]:
+        bare_bot()
     else:
-        asyncio.run(main())
+        parser = argparse.ArgumentParser(description="Bursts of slash commands at the real bot process.")
+        parser.add_argument("sizes", nargs="*", type=int, default=BURSTS, help="burst sizes (default: 50 200 500)")
+        parser.add_argument("--poll", choices=("both", "alone", "during"), default="both", help="with a feed poll?")
+        parser.add_argument("--bare", action="store_true", help="first, a bare discord.py client's floor")
+        args = parser.parse_args()
+        polls = {"both": (False, True), "alone": (False,), "during": (True,)}[args.poll]
+        asyncio.run(main(tuple(args.sizes), polls, bare=args.bare))
