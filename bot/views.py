@@ -67,10 +67,7 @@ async def ask_to_confirm(
 ) -> None:
     """Ask the member alone, with the confirm-or-cancel buttons; ``action`` runs when they confirm."""
     view = ConfirmView(owner_id=interaction.user.id, label=label, style=style, action=action)
-    if interaction.response.is_done():  # deferred: the question follows up
-        await interaction.followup.send(question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    else:
-        await interaction.response.send_message(question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    await answer(interaction, content=question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 class Pager(View):

@@ -123,6 +123,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         guild_id = guild_of(interaction)
         note_id = parse_note_id(note)
         moderator = server_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         target = await self.notes.check_delete(
             guild_id=guild_id, note_id=note_id, member_id=interaction.user.id, moderator=moderator
         )
