@@ -14,8 +14,12 @@ import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from discord.ext import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 GUILDS = 25
@@ -57,8 +61,9 @@ async def idle_rss(args: Sequence[str]) -> float:
                 await proc.wait()
 
 
-async def bare_client() -> None:
-    """A discord.py client with no cogs and the bot's intents, pointed at DISCORD_API_BASE the way the bot is."""
+async def bare_client(prepare: Callable[[commands.Bot], None] | None = None) -> None:
+    """A discord.py client with no cogs and the bot's intents, pointed at DISCORD_API_BASE the way the bot is;
+    ``prepare`` may add to it before it connects (bench/burst.py gives it one command)."""
     import aiohttp
     import discord
     import yarl
@@ -75,6 +80,8 @@ async def bare_client() -> None:
     intents = discord.Intents.none()
     intents.guilds = intents.guild_messages = intents.message_content = True  # the bot's, link cards on
     client = commands.Bot(command_prefix=commands.when_mentioned, intents=intents)
+    if prepare is not None:
+        prepare(client)
     async with client:
         await client.start(token)
 

@@ -13,6 +13,7 @@ class LoopWatch:
     def __init__(self, tick: float = 0.002) -> None:
         self.tick = tick
         self.lags: list[float] = []
+        self.woke: list[float] = []  # time.monotonic() of each wake-up, beside its lag: stalls within a window
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -20,6 +21,7 @@ class LoopWatch:
             start = time.perf_counter()
             await asyncio.sleep(self.tick)
             self.lags.append(time.perf_counter() - start - self.tick)
+            self.woke.append(time.monotonic())
 
     def __enter__(self) -> LoopWatch:
         self._task = asyncio.get_running_loop().create_task(self._run())

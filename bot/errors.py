@@ -8,6 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.interactions import answer
 from bot.requesters import ask_as
 from storage.errors import UserFacingError
 
@@ -38,12 +39,7 @@ def describe(error: BaseException) -> str | None:
 async def reply_error(interaction: discord.Interaction, text: str) -> None:
     """Tell the member what went wrong, only to them."""
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
-        else:
-            await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
+        await answer(interaction, content=text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException:
         log.warning("could not deliver an error reply to interaction %s", interaction.id)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -20,6 +21,15 @@ def guild_of(interaction: discord.Interaction) -> int:
     if interaction.guild_id is None:
         raise UserFacingError("Notes live in a server: use this command there, not in direct messages.")
     return interaction.guild_id
+
+
+async def answer(interaction: discord.Interaction, **message: Any) -> None:
+    """Send a command's answer: as its response, or once it was deferred as the message that replaces "thinking…"
+    (which keeps the deferral's visibility: only the member, or everyone)."""
+    if interaction.response.is_done():
+        await interaction.followup.send(**message)
+    else:
+        await interaction.response.send_message(**message)
 
 
 class MemberCooldown:

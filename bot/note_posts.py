@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from bot.interactions import NO_MENTIONS
+from bot.interactions import NO_MENTIONS, answer
 from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, chunk_text, clip, note_embeds
 from storage.models import NoteRevision
 from storage.notes import NoteView
@@ -88,7 +88,7 @@ async def show_note(interaction: discord.Interaction, note: NoteView, *, view: d
             "file": file if file is not None and i == 0 else discord.utils.MISSING,
         }
         if i == 0:
-            await interaction.response.send_message(**kwargs)
+            await answer(interaction, **kwargs)
         else:
             await interaction.followup.send(**kwargs)
 

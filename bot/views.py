@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.errors import Modal, View
-from bot.interactions import NO_MENTIONS
+from bot.interactions import NO_MENTIONS, answer
 from bot.render import clip
 from storage.identity import PaperKey
 from storage.note_text import SECTION_NAMES, compose_body, parse_tags
@@ -67,10 +67,7 @@ async def ask_to_confirm(
 ) -> None:
     """Ask the member alone, with the confirm-or-cancel buttons; ``action`` runs when they confirm."""
     view = ConfirmView(owner_id=interaction.user.id, label=label, style=style, action=action)
-    if interaction.response.is_done():  # deferred: the question follows up
-        await interaction.followup.send(question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    else:
-        await interaction.response.send_message(question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    await answer(interaction, content=question, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 class Pager(View):
@@ -108,7 +105,8 @@ async def send_pages(interaction: discord.Interaction, fetch: PageFetch, *, ephe
     embed, page, pages = await fetch(1)
     pager = Pager(owner_id=interaction.user.id, fetch=fetch)
     pager.sync(page, pages)
-    await interaction.response.send_message(
+    await answer(
+        interaction,
         embed=embed,
         view=pager if pages > 1 else discord.utils.MISSING,
         ephemeral=ephemeral,

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.channels import check_can_post, target_channel
 from bot.digest_post import build_digest
-from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, guild_of
+from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, answer, guild_of
 from bot.render import COLOUR
 from schedules.digest_time import describe, discord_timestamp, parse_time, period_label
 from schedules.digests import DigestRunner
@@ -92,6 +92,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         quiet_weeks: bool | None = None,
     ) -> None:
         """Save the schedule, reschedule the job at once, and say when the next digest comes."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         current = await self._current(interaction)
         hour, minute = parse_time(time) if time else (current.hour, current.minute)
         name = timezone.strip() if timezone else current.timezone
@@ -111,7 +112,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
         due = self.runner.plan(saved)
         log.info("guild=%s digest scheduled: %s", saved.guild_id, saved)
         embed = discord.Embed(title="Weekly digest scheduled", description=schedule_line(saved, due), colour=COLOUR)
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @schedule.autocomplete("timezone")
     @MODERATORS_ONLY
@@ -177,8 +178,10 @@ class Digest(commands.GroupCog, group_name="digest", group_description="The grou
     @app_commands.command(name="off", description="Stop the weekly digest")
     async def off(self, interaction: discord.Interaction) -> None:
         """Turn the digest off; the schedule is kept for turning it on again."""
-        saved = await self.schedules.turn_off(guild_id=guild_of(interaction), updated_by=interaction.user.id)
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        saved = await self.schedules.turn_off(guild_id=guild_id, updated_by=interaction.user.id)
         self.runner.plan(saved)
-        await interaction.response.send_message(
-            "The weekly digest is off. `/digest schedule` turns it on again.", ephemeral=True
+        await answer(
+            interaction, content="The weekly digest is off. `/digest schedule` turns it on again.", ephemeral=True
         )

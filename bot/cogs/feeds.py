@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.channels import check_can_post, target_channel
 from bot.feed_render import added_embed, code, list_embed, plain, preview_embed, subscription_name
-from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, MemberCooldown, guild_of
+from bot.interactions import MODERATORS_ONLY, NO_MENTIONS, MemberCooldown, answer, guild_of
 from bot.options import parse_subscription_id
 from bot.render import clip
 from bot.views import send_pages
@@ -144,6 +144,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
             views = await self.feeds.list(guild_id=guild_id)
             return list_embed(views, page, await self.polls.stuck_papers(guild_id=guild_id))
 
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         await send_pages(interaction, fetch, ephemeral=True)
 
     # --- /feed pause, resume, remove -------------------------------------------------------------------------
@@ -153,6 +154,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     async def pause(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
         """Pause one subscription."""
         guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         view = await self.find(guild_id, subscription)
         if view.paused:
             why = plain(view.pause_reason or "paused", 200)
@@ -175,6 +177,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     async def resume(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
         """Resume one subscription, once its channel can take posts again."""
         guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         view = await self.find(guild_id, subscription)
         if not view.paused:
             await self._reply(interaction, f"#{view.id} isn't paused. `/feed list` shows how it is doing.")
@@ -195,6 +198,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
     async def remove(self, interaction: discord.Interaction, subscription: app_commands.Range[str, 1, 100]) -> None:
         """Remove one subscription; what it posted stays in the channel."""
         guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         views = await self.feeds.list(guild_id=guild_id)
         view = await self.feeds.remove(guild_id=guild_id, subscription_id=parse_subscription_id(subscription, views))
         await self._reply(
@@ -204,7 +208,7 @@ class Feeds(commands.GroupCog, group_name="feed", group_description="Follow arXi
         )
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, content=text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # --- autocomplete ----------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
 from storage.message_links import jump_url
 from storage.notes import NoteService
 from storage.papers import Ambiguous, PaperService, PaperView
-from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService
+from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService, fts_query
 from storage.similar import Similar, SimilarService
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,9 @@ class Lookup(commands.Cog):
         """Ranked results with snippets, a page at a time."""
         guild_id = guild_of(interaction)
         filters = SearchFilters(author_id=member.id if member else None, tag=tag_filter(tag), since=parse_since(since))
-        self.searches.check(interaction)  # a mistyped filter costs no use
+        fts_query(query)  # nothing to search for is told to its author alone, before the public answer starts
+        self.searches.check(interaction)  # a mistyped filter or query costs no use
+        await interaction.response.defer(thinking=True)  # acknowledged before the database is read
 
         async def read(page: int, offset: int) -> tuple[discord.Embed, int, bool]:  # as many results as fit
             result = await self.search_service.search(
@@ -184,7 +186,6 @@ class Lookup(commands.Cog):
             embed, shown = search_embed(result, query=query, guild_id=guild_id)
             return embed, shown, shown < len(result.hits) or result.has_more
 
-        # A query with nothing to search for fails in read, to its author only.
         await send_pages(interaction, fitted_pages(read))
 
     @search.autocomplete("tag")

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import paper_choices, tag_choices
-from bot.interactions import NO_MENTIONS, guild_of
+from bot.interactions import NO_MENTIONS, answer, guild_of
 from bot.note_flows import NoteFlows
 from bot.note_posts import history_pages, retract, show_note
 from bot.options import note_text, parse_note_id, parse_since, tag_filter
@@ -123,6 +123,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         guild_id = guild_of(interaction)
         note_id = parse_note_id(note)
         moderator = server_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         target = await self.notes.check_delete(
             guild_id=guild_id, note_id=note_id, member_id=interaction.user.id, moderator=moderator
         )
@@ -153,7 +154,9 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
     async def show(self, interaction: discord.Interaction, note: str) -> None:
         """The full note in at most three messages (then its start and the whole note as a file)."""
         guild_id = guild_of(interaction)
-        shown = await self.notes.get(guild_id=guild_id, note_id=parse_note_id(note))
+        note_id = parse_note_id(note)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        shown = await self.notes.get(guild_id=guild_id, note_id=note_id)
         button = None
         if shown.revision > 1:
 
@@ -172,10 +175,12 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         await self._send_history(interaction, guild_of(interaction), parse_note_id(note))
 
     async def _send_history(self, interaction: discord.Interaction, guild_id: int, note_id: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         pages = history_pages(*await self.notes.history(guild_id=guild_id, note_id=note_id))
         if not pages:
-            await interaction.response.send_message(
-                f"Note #{note_id} has not been edited: it has no earlier versions.",
+            await answer(
+                interaction,
+                content=f"Note #{note_id} has not been edited: it has no earlier versions.",
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -252,6 +257,7 @@ class NoteLists(commands.Cog):
         guild_id = guild_of(interaction)
         tag_name = tag_filter(tag)
         start = parse_since(since)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         paper_id = await self._known_paper(guild_id, paper) if paper else None
         filters = [
             f

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions import guild_of
+from bot.interactions import answer, guild_of
 from bot.render import COLOUR
 from storage.group_settings import GroupSettings, GroupSettingsService
 
@@ -34,7 +34,7 @@ def cards_possible(interaction: discord.Interaction) -> bool:
 async def show_settings(interaction: discord.Interaction, settings: GroupSettings) -> None:
     """The group's settings as they are now, to the moderator alone."""
     embed = settings_embed(settings, cards_possible=cards_possible(interaction))
-    await interaction.response.send_message(embed=embed, ephemeral=True)
+    await answer(interaction, embed=embed, ephemeral=True)
 
 
 @app_commands.guild_only()
@@ -55,19 +55,25 @@ class ServerSettings(commands.GroupCog, group_name="settings", group_description
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
         """Every setting."""
-        settings = await self.group_settings.get(guild_of(interaction))
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        settings = await self.group_settings.get(guild_id)
         await show_settings(interaction, settings)
 
     @app_commands.command(name="threads", description="Open a discussion thread under each new note")
     @app_commands.describe(enabled="On: every new note gets a thread for discussion")
     async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn note threads on or off."""
-        settings = await self.group_settings.update(guild_of(interaction), note_threads=enabled)
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        settings = await self.group_settings.update(guild_id, note_threads=enabled)
         await show_settings(interaction, settings)
 
     @app_commands.command(name="link-cards", description="Reply to arXiv links members post with a paper card")
     @app_commands.describe(enabled="On: a pasted arXiv link gets a card with the group's note count")
     async def link_cards(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn link cards on or off."""
-        settings = await self.group_settings.update(guild_of(interaction), link_cards=enabled)
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        settings = await self.group_settings.update(guild_id, link_cards=enabled)
         await show_settings(interaction, settings)

@@ -222,6 +222,11 @@ class Interaction:
         self.followups: list[Message] = []
         self.deferred_flags: int = 0
         self.failures: list[dict] = []  # error answers the fake gave for this interaction's token
+        # time.monotonic() when the first callback was accepted, and when the answer arrived: the callback itself,
+        # or after a defer (types 5 and 6) the first followup or edit of the original. None until then.
+        self.sent_at: float | None = None  # when the INTERACTION_CREATE was written to the gateway
+        self.acknowledged_at: float | None = None
+        self.answered_at: float | None = None
 
         self._callback_attempted = False
         self._post_defer_activity = False

@@ -1097,6 +1097,7 @@ class FakeDiscord:
         self._by_token[token] = inter
         self.interactions.append(inter)
         await self._dispatch("INTERACTION_CREATE", payload)
+        inter.sent_at = time.monotonic()
         return inter
 
     # ------------------------------------------------------------------------------------------
@@ -2008,13 +2009,14 @@ class FakeDiscord:
     # REST handlers: interactions and webhooks
     # ------------------------------------------------------------------------------------------
     async def _r_callback(self, request: web.Request, iid: str, token: str) -> web.Response:
+        arrived = time.monotonic()  # what Discord's deadline counts: when the callback reached it
         inter = self._interactions.get(int(iid))
         if inter is None or inter.token != token:
             raise ApiError(404, 10062, "Unknown interaction")
         inter._callback_attempted = True
         if inter.response_type is not None:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
-        if time.monotonic() - inter.created > self.ack_deadline:
+        if arrived - inter.created > self.ack_deadline:
             raise ApiError(404, 10062, "Unknown interaction")
         body, files = await self._read_body(request)
         if not isinstance(body, dict):
@@ -2077,6 +2079,9 @@ class FakeDiscord:
                 raise invalid_form(problems)
         # accepted: apply
         inter.response_type = rtype
+        inter.acknowledged_at = arrived
+        if rtype not in (5, 6):
+            inter.answered_at = inter.acknowledged_at
         inter.response_data = data
         if rtype == 4 or rtype == 5:
             assert message is not None
@@ -2130,6 +2135,7 @@ class FakeDiscord:
         return msg
 
     async def _r_followup(self, request: web.Request, app: str, token: str) -> web.Response:
+        arrived = time.monotonic()
         inter = self._webhook_interaction(app, token)
         if inter.response_type == 5:
             inter._post_defer_activity = True
@@ -2137,6 +2143,8 @@ class FakeDiscord:
             raise ApiError(404, 10015, "Unknown Webhook")
         body, files = await self._read_body(request)
         self._validate_message(body, files, creating=True)
+        if inter.answered_at is None:
+            inter.answered_at = arrived
         wait = request.query.get("wait", "false").lower() in ("1", "true")
         original = inter.original
         if inter.response_type == 5 and original is not None and original.loading:
@@ -2160,11 +2168,14 @@ class FakeDiscord:
         return json_response(self._message_payload(self._webhook_message(inter, mid)))
 
     async def _r_webhook_edit(self, request: web.Request, app: str, token: str, mid: str) -> web.Response:
+        arrived = time.monotonic()
         inter = self._webhook_interaction(app, token)
         inter._post_defer_activity = True
         msg = self._webhook_message(inter, mid)
         body, files = await self._read_body(request)
         self._validate_message(body, files, creating=False, current=msg)
+        if inter.answered_at is None:
+            inter.answered_at = arrived
         self._apply_edit(msg, body, files)
         await self._announce_edit(msg)
         return json_response(self._message_payload(msg))

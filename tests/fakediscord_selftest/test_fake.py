@@ -474,6 +474,18 @@ async def test_deferred_followup_with_embeds_and_file(fake: FakeDiscord, bot: Ti
     assert fake.channel_messages(CHANNEL) == [message]
 
 
+async def test_acknowledgement_and_answer_times(fake: FakeDiscord, bot: TinyBot):
+    answered = await slash(fake, "secret")
+    assert answered.acknowledged_at is not None and answered.answered_at == answered.acknowledged_at
+    assert answered.created <= answered.acknowledged_at
+    deferred = await slash(fake, "digest")  # defers, then answers 50 ms later
+    assert deferred.acknowledged_at is not None and deferred.answered_at is not None
+    assert deferred.answered_at - deferred.acknowledged_at >= 0.04
+    ghost = await fake.slash("ghost", guild_id=GUILD, channel_id=CHANNEL, user_id=ALICE)
+    await asyncio.wait_for(ghost._callback_event.wait(), 5)
+    assert ghost.acknowledged_at is not None and ghost.answered_at is None  # a defer is not an answer
+
+
 async def test_ephemeral_error(fake: FakeDiscord, bot: TinyBot):
     inter = await slash(fake, "secret")
     assert inter.ephemeral
