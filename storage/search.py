@@ -12,7 +12,6 @@ quoted lexeme, so what members type is never tsquery syntax there either.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import string
 from collections.abc import Sequence
@@ -149,7 +148,7 @@ class SearchHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
-    """One page of results, best first."""
+    """One page of results: the group's notes best first, then the papers it knows best first."""
 
     hits: tuple[SearchHit, ...]
     offset: int
@@ -471,7 +470,12 @@ def backend_for(dialect: str) -> SearchBackend:
 
 
 class SearchService:
-    """Ranked search over a group's notes and known papers."""
+    """Ranked search over a group's notes and known papers: the group's notes first, then the papers it knows.
+
+    The two kinds are scored differently (a title word in a paper counts eight times), so their scores are never
+    compared: a page runs through the notes, best first, and goes on with the papers, best first, once the notes
+    are all shown.
+    """
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
@@ -479,24 +483,23 @@ class SearchService:
     async def search(
         self, *, guild_id: int, query: str, filters: SearchFilters | None = None, offset: int = 0, limit: int = 5
     ) -> SearchPage:
-        """One page of results for what a member typed, best first."""
+        """One page of results for what a member typed: notes best first, then papers best first."""
         filters = filters or SearchFilters()
         match = fts_query(query)
         want = offset + limit + 1  # one more than shown tells whether there is a next page
-        kinds = ["notes"] if filters.notes_only else ["notes", "papers"]
 
-        async def run(kind: str) -> list[SearchHit]:
-            # Each kind on its own connection: both databases work on both at once (SQLite outside the event loop).
+        async def run(kind: str, wanted: int) -> list[SearchHit]:
             async with self.sessions() as session:
                 conn = await session.connection()
                 backend = backend_for(conn.dialect.name)
                 found: list[SearchHit] = await getattr(backend, kind)(
-                    conn, guild_id=guild_id, match=match, filters=filters, limit=want
+                    conn, guild_id=guild_id, match=match, filters=filters, limit=wanted
                 )
                 return found
 
-        hits = [hit for found in await asyncio.gather(*(run(kind) for kind in kinds)) for hit in found]
-        hits.sort(key=lambda h: h.score)
+        hits = await run("notes", want)
+        if len(hits) < want and not filters.notes_only:  # every note is in: papers fill the rest
+            hits += await run("papers", want - len(hits))
         return SearchPage(
             hits=tuple(hits[offset : offset + limit]), offset=offset, limit=limit, has_more=len(hits) > offset + limit
         )

@@ -251,3 +251,70 @@ async def test_broad_query_is_ranked_among_newest_yet_far_pages_and_old_notes_ar
     # and a page past the window still comes back whole
     second = await search.search(guild_id=G, query="numbat", offset=2, limit=2)
     assert len(second.hits) == 2 and not second.has_more
+
+
+CAPYBARA = PaperMetadata(
+    key="arxiv:2201.00002",
+    title="Capybara Herding: Capybara Swarms at Scale",
+    authors=("Ada Lovelace",),
+    abstract="We herd capybaras.",
+)
+
+
+def wombat_paper(i: int) -> PaperMetadata:
+    """A paper whose title says "wombat" ``i + 1`` times."""
+    return PaperMetadata(
+        key=f"arxiv:2202.{i:05d}",
+        title="Wombat " * (i + 1) + "Studies",
+        authors=("Zoë Müller",),
+        abstract="Marsupials.",
+    )
+
+
+async def test_the_groups_notes_come_before_papers_even_when_a_paper_scores_better(sessions: Sessions) -> None:
+    source = Source()
+    source.meta[CAPYBARA.key] = CAPYBARA
+    papers, notes, search = PaperService(sessions, source), NoteService(sessions), SearchService(sessions)
+    capybara = await papers.ensure(paper_key(CAPYBARA.key))
+    merging = await papers.ensure(paper_key("2403.17887"))
+    await notes.add(  # the group knows the capybara paper through a note that does not say the word
+        guild_id=G, paper_id=capybara.id, author_id=BOB, author_name="Bob", body="Grazing at scale.", tags=[]
+    )
+    filler = " ".join(f"word{i} about something else entirely" for i in range(60))
+    await notes.add(
+        guild_id=G, paper_id=merging.id, author_id=ANN, author_name="Ann", body=f"{filler} capybara {filler}", tags=[]
+    )
+    page = await search.search(guild_id=G, query="capybara")
+    assert [(h.kind, h.paper_key) for h in page.hits] == [("note", merging.key), ("paper", CAPYBARA.key)]
+    note, paper = page.hits
+    assert paper.score < note.score  # the paper's title scores far better: by score alone it would lead
+    assert not page.has_more
+
+
+async def test_pages_run_through_the_notes_then_the_papers_each_best_first(sessions: Sessions) -> None:
+    source = Source()
+    known = [wombat_paper(i) for i in range(3)]
+    source.meta.update({meta.key: meta for meta in known})
+    papers, notes, search = PaperService(sessions, source), NoteService(sessions), SearchService(sessions)
+    for meta in known:  # known to the group through notes that do not say the word
+        p = await papers.ensure(paper_key(meta.key))
+        await notes.add(guild_id=G, paper_id=p.id, author_id=BOB, author_name="Bob", body="Marsupial notes.", tags=[])
+    for i in range(7):
+        p = await papers.ensure(paper_key(f"https://example.org/n{i}"))
+        body = f"wombat {'wombat ' * i}" + " ".join(f"filler{j}" for j in range(40))
+        await notes.add(guild_id=G, paper_id=p.id, author_id=ANN, author_name="Ann", body=body, tags=[])
+    pages = [await search.search(guild_id=G, query="wombat", offset=offset, limit=4) for offset in (0, 4, 8)]
+    assert [[h.kind for h in page.hits] for page in pages] == [
+        ["note"] * 4,
+        ["note"] * 3 + ["paper"],
+        ["paper"] * 2,
+    ]
+    assert [page.has_more for page in pages] == [True, True, False]
+    hits = [h for page in pages for h in page.hits]
+    found_notes = [h for h in hits if h.kind == "note"]
+    found_papers = [h for h in hits if h.kind == "paper"]
+    assert [h.paper_key for h in found_notes] == [f"url:https://example.org/n{i}" for i in reversed(range(7))]
+    assert [h.paper_key for h in found_papers] == [meta.key for meta in reversed(known)]  # most wombats first
+    assert found_papers[0].score < found_notes[-1].score  # by score alone the papers would lead
+    past = await search.search(guild_id=G, query="wombat", offset=10, limit=4)
+    assert past.hits == () and not past.has_more
