@@ -42,8 +42,15 @@ def search_item(hit: SearchHit, *, guild_id: int) -> str:
     return f"📝 **{title}** — note #{hit.note_id} by {author}{when}{jump}\n> {snippet}"
 
 
+SEARCH_HEADINGS = {"note": "__**The group's notes**__", "paper": "__**Papers the group knows**__"}
+
+
 def search_embed(page: SearchPage, *, query: str, guild_id: int) -> tuple[discord.Embed, int]:
-    """One page of search results with their snippets: as many of the page's hits as fit, and how many that is."""
+    """One page of search results with their snippets: as many of the page's hits as fit, and how many that is.
+
+    The group's notes come first, then the papers it knows, each under its heading (again on a page that goes on
+    with them).
+    """
     embed = discord.Embed(title=clip(f"Search: {query}", 256), colour=COLOUR)
     if not page.hits:
         embed.description = (
@@ -52,10 +59,14 @@ def search_embed(page: SearchPage, *, query: str, guild_id: int) -> tuple[discor
             else "No more results."
         )
         return embed, 0
-    items = [search_item(hit, guild_id=guild_id) for hit in page.hits]
+    items = []
+    for n, hit in enumerate(page.hits):
+        item = search_item(hit, guild_id=guild_id)
+        starts_kind = n == 0 or page.hits[n - 1].kind != hit.kind
+        items.append(f"{SEARCH_HEADINGS[hit.kind]}\n{item}" if starts_kind else item)
     shown = fitting(items, DESCRIPTION)
     embed.description = "\n\n".join(items[:shown])
-    embed.set_footer(text=f"Results {page.offset + 1}–{page.offset + shown} · best first")
+    embed.set_footer(text=f"Results {page.offset + 1}–{page.offset + shown} · notes, then papers · best first")
     return embed, shown
 
 

@@ -78,6 +78,26 @@ async def test_search_ranks_pages_and_filters(club: Club) -> None:
     assert "Nothing found" in later.original.text()
 
 
+async def test_search_shows_the_groups_notes_before_papers_and_pages_on_into_the_papers(club: Club) -> None:
+    fuzzing = "2005.14124"  # "Active Fuzzing for Testing and Securing Cyber-Physical Systems"
+    await club.run("note add", paper=fuzzing, text="Attacks on a water plant, learnt from its logs.", user=BOB)
+    filler = " ".join(f"aside{i} on something else" for i in range(40))
+    others = [i for i in club.arxiv.catalog.ids(12) if i != fuzzing][:6]
+    for ident in others:  # each says the word once in a long note: by score alone the paper's title would lead
+        await club.run("note add", paper=ident, text=f"{filler} fuzzing {filler}")
+    first = await club.run("search", query="fuzzing")
+    text = first.original.text()
+    assert "Results 1–5" in text and text.count("📝") == 5 and "📄" not in text
+    assert "The group's notes" in text and "Papers the group knows" not in text
+    second = await club.click(first, "page:next")
+    shown = second.text()
+    assert "Results 6–" in shown and shown.count("📝") == 1
+    notes_at, papers_at = shown.index("The group's notes"), shown.index("Papers the group knows")
+    assert notes_at < shown.index("📝") < papers_at < shown.index("📄")
+    assert "Active Fuzzing for Testing" in shown.split("Papers the group knows")[1].split("📄")[1]  # the best paper
+    assert "note #1 " not in shown  # the note that does not say the word is not found
+
+
 async def test_search_survives_hostile_queries(club: Club) -> None:
     await club.run("note add", paper=NOTED, text='Scaled dot-product: $QK^T$ and "quotes" (NEAR) * stars')
     for query in ['"', "NEAR(", "*", "title:", "a AND", "dot-product", "$QK^T$", "\\(\\alpha\\)", "(((", "'; --"]:
