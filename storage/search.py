@@ -488,18 +488,14 @@ class SearchService:
         match = fts_query(query)
         want = offset + limit + 1  # one more than shown tells whether there is a next page
 
-        async def run(kind: str, wanted: int) -> list[SearchHit]:
-            async with self.sessions() as session:
-                conn = await session.connection()
-                backend = backend_for(conn.dialect.name)
-                found: list[SearchHit] = await getattr(backend, kind)(
-                    conn, guild_id=guild_id, match=match, filters=filters, limit=wanted
+        async with self.sessions() as session:
+            conn = await session.connection()
+            backend = backend_for(conn.dialect.name)
+            hits = await backend.notes(conn, guild_id=guild_id, match=match, filters=filters, limit=want)
+            if len(hits) < want and not filters.notes_only:  # every note is in: papers fill the rest
+                hits += await backend.papers(
+                    conn, guild_id=guild_id, match=match, filters=filters, limit=want - len(hits)
                 )
-                return found
-
-        hits = await run("notes", want)
-        if len(hits) < want and not filters.notes_only:  # every note is in: papers fill the rest
-            hits += await run("papers", want - len(hits))
         return SearchPage(
             hits=tuple(hits[offset : offset + limit]), offset=offset, limit=limit, has_more=len(hits) > offset + limit
         )
