@@ -1,5 +1,5 @@
 """The CPU each command's reading of the database costs, in this process: what the bot's services do for
-``/note show``, ``/notes``, ``/paper`` (the paper by its id, then its card's five notes) and ``/search``, on
+``/note show``, ``/notes``, ``/paper`` (the paper by its arXiv id, then its card's five notes) and ``/search``, on
 bench/burst.py's group (200 notes on 100 papers), without Discord.
 
 Prints, for each command, the process's CPU time (every thread: the event loop's and SQLite's) per call,
