@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,7 +22,8 @@ from storage.locks import hold_guild
 from storage.message_links import jump_url
 from storage.models import Note, NoteOrigin, NoteRevision, NoteTag, Paper, Tag, utcnow
 from storage.note_text import clean_body
-from storage.papers import PaperView, mark_known, papers_by_id
+from storage.papers import PAPER_VIEW_COLUMNS, PaperView, mark_known
+from storage.tables import NOTE_TAGS, NOTES, PAPERS, TAGS
 
 log = logging.getLogger(__name__)
 
@@ -181,35 +185,131 @@ async def group_tags(session: AsyncSession, *, guild_id: int) -> list[tuple[str,
     return [(name, count) for name, count in (await session.exec(query)).all()]
 
 
-async def _views(session: AsyncSession, *, guild_id: int, notes: list[Note]) -> list[NoteView]:
-    tags = await note_tags(session, guild_id=guild_id, note_ids=[n.id for n in notes if n.id is not None])
-    papers = await papers_by_id(session, paper_ids={n.paper_id for n in notes})
+# A note's view is read in one query: the note, its paper and its tags, one row per tag (one row if it has none),
+# tags in the order they were given. Plain rows, no ORM objects; the statements are built once, so SQLAlchemy
+# reuses their compiled forms.
+_VIEW_COLUMNS = (
+    NOTES.c.id,
+    NOTES.c.guild_id,
+    NOTES.c.author_id,
+    NOTES.c.author_name,
+    NOTES.c.body,
+    NOTES.c.revision,
+    NOTES.c.created_at,
+    NOTES.c.updated_at,
+    NOTES.c.channel_id,
+    NOTES.c.message_id,
+    NOTES.c.thread_id,
+    NOTES.c.status,
+    NOTES.c.undated,
+    NOTES.c.origin,
+    NOTES.c.message_ids,
+    TAGS.c.name,
+    *PAPER_VIEW_COLUMNS,
+)
+_VIEW_SOURCE = (
+    NOTES.join(PAPERS, PAPERS.c.id == NOTES.c.paper_id)
+    .outerjoin(NOTE_TAGS, (NOTE_TAGS.c.note_id == NOTES.c.id) & (NOTE_TAGS.c.guild_id == NOTES.c.guild_id))
+    .outerjoin(TAGS, TAGS.c.id == NOTE_TAGS.c.tag_id)
+)
+_VIEWS_BY_ID = (
+    core_select(*_VIEW_COLUMNS)
+    .select_from(_VIEW_SOURCE)
+    .where(NOTES.c.guild_id == bindparam("guild_id"), NOTES.c.id.in_(bindparam("note_ids", expanding=True)))
+    .order_by(NOTES.c.id, TAGS.c.id)
+)
+
+
+def _views_of_rows(rows: Sequence[Sequence[Any]]) -> list[NoteView]:
+    """Views of the notes in ``rows`` (as :data:`_VIEW_COLUMNS`, a note's rows together), in their order."""
+    tags: dict[int, list[str]] = {}
+    firsts: list[Sequence[Any]] = []
+    for row in rows:
+        if row[0] not in tags:
+            tags[row[0]] = []
+            firsts.append(row)
+        if row[15] is not None:
+            tags[row[0]].append(row[15])
     views = []
-    for note in notes:
-        assert note.id is not None
+    for row in firsts:
+        (nid, guild_id, author_id, author_name, body, revision, created, updated, channel_id, message_id) = row[:10]
+        thread_id, status, undated, origin, message_ids = row[10:15]
         views.append(
             NoteView(
-                id=note.id,
-                guild_id=note.guild_id,
-                author_id=note.author_id,
-                author_name=note.author_name,
-                body=note.body,
-                tags=tuple(tags.get(note.id, ())),
-                revision=note.revision,
-                created_at=note.created_at,
-                updated_at=note.updated_at,
-                channel_id=note.channel_id,
-                message_id=note.message_id,
-                thread_id=note.thread_id,
-                paper=PaperView.of(papers[note.paper_id]),
-                status=note.status,
-                undated=note.undated,
-                origin=note.origin,
+                id=nid,
+                guild_id=guild_id,
+                author_id=author_id,
+                author_name=author_name,
+                body=body,
+                tags=tuple(tags[nid]),
+                revision=revision,
+                created_at=created,
+                updated_at=updated,
+                channel_id=channel_id,
+                message_id=message_id,
+                thread_id=thread_id,
+                paper=PaperView.of_row(row[16:]),
+                status=status,
+                undated=undated,
+                origin=origin,
                 # Notes posted before every part was kept know only their first message.
-                message_ids=tuple(note.message_ids or ([note.message_id] if note.message_id else [])),
+                message_ids=tuple(message_ids or ([message_id] if message_id else [])),
             )
         )
     return views
+
+
+async def note_views(session: AsyncSession, *, guild_id: int, note_ids: Sequence[int]) -> list[NoteView]:
+    """Views of the group's notes with these ids, in the order given (an id not found is left out)."""
+    found: dict[int, NoteView] = {}
+    for chunk in chunked(list(note_ids)):
+        rows = (
+            await (await session.connection()).execute(_VIEWS_BY_ID, {"guild_id": guild_id, "note_ids": list(chunk)})
+        ).all()
+        found.update((view.id, view) for view in _views_of_rows(rows))
+    return [found[nid] for nid in note_ids if nid in found]
+
+
+async def _view(session: AsyncSession, *, guild_id: int, note: Note) -> NoteView:
+    assert note.id is not None
+    return (await note_views(session, guild_id=guild_id, note_ids=[note.id]))[0]
+
+
+@functools.cache
+def _page_query(*, author: bool, paper: bool, since: bool, tag: bool) -> Select[Any]:
+    """One page of the group's notes, newest first, as :data:`_VIEW_COLUMNS` after how many notes match in all;
+    filtered by the parameters named (``author_id``, ``paper_id``, ``since``, ``tag``), ``offset`` and ``limit``.
+    Made once for each set of filters."""
+    where: list[ColumnElement[bool]] = [NOTES.c.guild_id == bindparam("guild_id")]
+    if author:
+        where.append(NOTES.c.author_id == bindparam("author_id"))
+    if paper:
+        where.append(NOTES.c.paper_id == bindparam("paper_id"))
+    if since:
+        where.append(NOTES.c.created_at >= bindparam("since", type_=NOTES.c.created_at.type))
+    if tag:
+        tagged = (
+            core_select(NOTE_TAGS.c.note_id)
+            .join(TAGS, TAGS.c.id == NOTE_TAGS.c.tag_id)
+            .where(
+                TAGS.c.guild_id == bindparam("guild_id"),
+                or_(TAGS.c.name == bindparam("tag"), TAGS.c.name.startswith(bindparam("tag_prefix"))),
+            )
+        )
+        where.append(NOTES.c.id.in_(tagged))
+    page = (
+        core_select(NOTES.c.id, NOTES.c.created_at, func.count().over().label("total"))
+        .where(*where)
+        .order_by(NOTES.c.created_at.desc(), NOTES.c.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    return (
+        core_select(page.c.total, *_VIEW_COLUMNS)
+        .select_from(page.join(_VIEW_SOURCE, NOTES.c.id == page.c.id))
+        .order_by(page.c.created_at.desc(), page.c.id.desc(), TAGS.c.id)
+    )
 
 
 class NoteService:
@@ -258,7 +358,7 @@ class NoteService:
             await mark_known(session, guild_id=guild_id, paper_id=paper_id, source="note")
             await session.commit()
             log.info("guild=%s note=%s added on paper=%s by %s", guild_id, note.id, paper_id, author_id)
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            return await _view(session, guild_id=guild_id, note=note)
 
     async def edit(
         self,
@@ -277,7 +377,7 @@ class NoteService:
             new_body = clean_body(body) if body is not None else note.body
             new_tags = tags if tags is not None else old_tags
             if new_body == note.body and new_tags == old_tags:
-                return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+                return await _view(session, guild_id=guild_id, note=note)
             await revise_note(
                 session,
                 guild_id=guild_id,
@@ -289,7 +389,7 @@ class NoteService:
             )
             await session.commit()
             log.info("guild=%s note=%s edited to revision %s", guild_id, note.id, note.revision)
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            return await _view(session, guild_id=guild_id, note=note)
 
     async def check_delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
         """The note a member is about to delete, if they may."""
@@ -297,7 +397,7 @@ class NoteService:
             note = await self._deletable(
                 session, guild_id=guild_id, note_id=note_id, member_id=member_id, moderator=moderator
             )
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            return await _view(session, guild_id=guild_id, note=note)
 
     async def delete(self, *, guild_id: int, note_id: int, member_id: int, moderator: bool) -> NoteView:
         """Delete a note with its earlier versions and tags. Its author or a moderator may."""
@@ -305,7 +405,7 @@ class NoteService:
             note = await self._deletable(
                 session, guild_id=guild_id, note_id=note_id, member_id=member_id, moderator=moderator
             )
-            view = (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            view = await _view(session, guild_id=guild_id, note=note)
             await session.delete(note)
             await session.commit()
             log.info("guild=%s note=%s deleted by %s", guild_id, note_id, member_id)
@@ -314,14 +414,13 @@ class NoteService:
     async def get(self, *, guild_id: int, note_id: int) -> NoteView:
         """One of the group's notes."""
         async with self.sessions() as session:
-            note = await self._get(session, guild_id=guild_id, note_id=note_id)
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0]
+            return await self._get_view(session, guild_id=guild_id, note_id=note_id)
 
     async def find(self, *, guild_id: int, paper_id: int, author_id: int) -> NoteView | None:
         """A member's note on a paper, if they have one."""
         async with self.sessions() as session:
             note = await find_note(session, guild_id=guild_id, paper_id=paper_id, author_id=author_id)
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0] if note else None
+            return await _view(session, guild_id=guild_id, note=note) if note else None
 
     async def find_by_key(self, *, guild_id: int, key: str, author_id: int) -> NoteView | None:
         """A member's note on the paper with this key, if they have one."""
@@ -332,7 +431,7 @@ class NoteService:
                 .where(Note.guild_id == guild_id, Note.author_id == author_id, Paper.key == key)
             )
             note = (await session.exec(query)).first()
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0] if note else None
+            return await _view(session, guild_id=guild_id, note=note) if note else None
 
     async def revisions(self, *, guild_id: int, note_id: int) -> list[NoteRevision]:
         """Earlier versions of a note, oldest first."""
@@ -343,9 +442,8 @@ class NoteService:
     async def history(self, *, guild_id: int, note_id: int) -> tuple[NoteView, list[NoteRevision]]:
         """A note as it is now and its earlier versions, oldest first, read together."""
         async with self.sessions() as session:
-            note = await self._get(session, guild_id=guild_id, note_id=note_id)
-            revisions = await note_revisions(session, guild_id=guild_id, note_id=note_id)
-            return (await _views(session, guild_id=guild_id, notes=[note]))[0], revisions
+            view = await self._get_view(session, guild_id=guild_id, note_id=note_id)
+            return view, await note_revisions(session, guild_id=guild_id, note_id=note_id)
 
     async def page(
         self,
@@ -359,26 +457,28 @@ class NoteService:
         limit: int = 10,
     ) -> NotePage:
         """The group's notes, newest first, filtered as asked."""
-        where: list[ColumnElement[bool]] = [col(Note.guild_id) == guild_id]
-        if author_id is not None:
-            where.append(col(Note.author_id) == author_id)
-        if paper_id is not None:
-            where.append(col(Note.paper_id) == paper_id)
-        if since is not None:
-            where.append(col(Note.created_at) >= since)
+        query = _page_query(
+            author=author_id is not None, paper=paper_id is not None, since=since is not None, tag=tag is not None
+        )
+        params = {
+            "guild_id": guild_id,
+            "author_id": author_id,
+            "paper_id": paper_id,
+            "since": since,
+            "tag": tag,
+            "tag_prefix": None if tag is None else tag + "/",
+            "offset": offset,
+            "limit": limit,
+        }
+        given = {name: value for name, value in params.items() if value is not None}
         async with self.sessions() as session:
-            if tag is not None:
-                tagged = (
-                    select(NoteTag.note_id)
-                    .join(Tag, col(Tag.id) == col(NoteTag.tag_id))
-                    .where(Tag.guild_id == guild_id, or_(col(Tag.name) == tag, col(Tag.name).startswith(tag + "/")))
-                )
-                where.append(col(Note.id).in_(tagged))
-            total = (await session.exec(select(func.count()).select_from(Note).where(*where))).one()
-            query = select(Note).where(*where).order_by(col(Note.created_at).desc(), col(Note.id).desc())
-            notes = list((await session.exec(query.offset(offset).limit(limit))).all())
-            views = await _views(session, guild_id=guild_id, notes=notes)
-            return NotePage(notes=tuple(views), total=total, offset=offset, limit=limit)
+            rows = (await (await session.connection()).execute(query, given)).all()
+            total = rows[0][0] if rows else 0
+            if not rows and offset:  # past the last page: the first page still tells how many there are
+                first = (await (await session.connection()).execute(query, {**given, "offset": 0, "limit": 1})).first()
+                total = first[0] if first else 0
+        views = _views_of_rows([row[1:] for row in rows])
+        return NotePage(notes=tuple(views), total=total, offset=offset, limit=limit)
 
     async def tags(self, *, guild_id: int) -> list[tuple[str, int]]:
         """The group's tags with their note counts, most used first."""
@@ -463,6 +563,12 @@ class NoteService:
             f"You've added {len(recent)} notes in this server in the last 24 hours, and this bot allows "
             f"{self.max_per_day}. You can add another in about {hours} hour{'s' if hours > 1 else ''}."
         )
+
+    async def _get_view(self, session: AsyncSession, *, guild_id: int, note_id: int) -> NoteView:
+        found = await note_views(session, guild_id=guild_id, note_ids=[note_id])
+        if not found:
+            raise NotFoundError(NOT_FOUND.format(id=note_id))
+        return found[0]
 
     async def _get(self, session: AsyncSession, *, guild_id: int, note_id: int) -> Note:
         note = await get_note(session, guild_id=guild_id, note_id=note_id)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,7 +20,7 @@ from storage.errors import NotFoundError, UserFacingError
 from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
 from storage.models import GuildPaper, MetadataStatus, Paper, utcnow
-from storage.tables import GUILD_PAPERS
+from storage.tables import GUILD_PAPERS, PAPERS
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,40 @@ class PaperView:
             updated=paper.updated,
         )
 
+    @classmethod
+    def of_row(cls, values: Sequence[Any]) -> PaperView:
+        """A view of a paper read as the values of :data:`PAPER_VIEW_COLUMNS`, in that order."""
+        pid, key, version, title, authors, abstract, categories, published, status, updated = values
+        return cls(
+            id=pid,
+            key=key,
+            version=version,
+            title=title,
+            authors=tuple(authors or ()),
+            abstract=abstract,
+            categories=tuple(categories or ()),
+            published=published,
+            metadata_status=status,
+            updated=updated,
+        )
+
+
+# What a PaperView holds, for queries that read papers as plain rows (no ORM objects to build and track).
+PAPER_VIEW_COLUMNS = (
+    PAPERS.c.id,
+    PAPERS.c.key,
+    PAPERS.c.version,
+    PAPERS.c.title,
+    PAPERS.c.authors,
+    PAPERS.c.abstract,
+    PAPERS.c.categories,
+    PAPERS.c.published,
+    PAPERS.c.metadata_status,
+    PAPERS.c.updated,
+)
+# Built once: SQLAlchemy then reuses its compiled form for every lookup by key.
+_VIEW_BY_KEY = core_select(*PAPER_VIEW_COLUMNS).where(PAPERS.c.key == bindparam("key"))
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -130,6 +166,12 @@ def apply_metadata(paper: Paper, meta: PaperMetadata) -> None:
 async def get_paper(session: AsyncSession, *, key: str) -> Paper | None:
     """The stored paper with this key."""
     return (await session.exec(select(Paper).where(Paper.key == key))).first()
+
+
+async def paper_view(session: AsyncSession, *, key: str) -> PaperView | None:
+    """The stored paper with this key, as a view."""
+    row = (await (await session.connection()).execute(_VIEW_BY_KEY, {"key": key})).first()
+    return PaperView.of_row(row) if row is not None else None
 
 
 async def papers_by_id(session: AsyncSession, *, paper_ids: Collection[int]) -> dict[int, Paper]:
@@ -183,10 +225,10 @@ class PaperService:
     async def get_by_key(self, key: str) -> PaperView:
         """A stored paper by its canonical key."""
         async with self.sessions() as session:
-            paper = await get_paper(session, key=key)
-            if paper is None:
-                raise NotFoundError("That paper is not known here yet.")
-            return PaperView.of(paper)
+            paper = await paper_view(session, key=key)
+        if paper is None:
+            raise NotFoundError("That paper is not known here yet.")
+        return paper
 
     async def resolve(
         self, *, guild_id: int, text: str | PaperKey | TitleQuery, before_remote: BeforeRemote | None = None
@@ -211,9 +253,9 @@ class PaperService:
         right before arXiv is asked (see :meth:`resolve`).
         """
         async with self.sessions() as session:
-            paper = await get_paper(session, key=key.key)
-            if paper is not None and paper.metadata_status != MetadataStatus.PENDING and metadata is None:
-                return PaperView.of(paper)
+            paper = await paper_view(session, key=key.key)
+        if paper is not None and not paper.pending and metadata is None:
+            return paper
         if metadata is None and key.scheme == "arxiv":
             metadata, known = await self._lookup(key, before_remote=before_remote)
             if not known and paper is None:

@@ -176,6 +176,30 @@ async def test_list_filters_and_pages_newest_first(papers: PaperService, notes: 
     assert await notes.tags(guild_id=GUILD) == [("rl", 8), ("llms/prompting", 4)]
 
 
+async def test_a_later_page_keeps_each_notes_tags_in_their_order_and_a_page_past_the_end_still_counts(
+    papers: PaperService, notes: NoteService
+) -> None:
+    for i in range(4):
+        paper = await papers.ensure(paper_key(f"https://example.org/q{i}"))
+        await notes.add(
+            guild_id=GUILD,
+            paper_id=paper.id,
+            author_id=ANN,
+            author_name="Ann",
+            body=f"q{i}",
+            tags=["zeta", "alpha", f"t{i}"],
+        )
+    second = await notes.page(guild_id=GUILD, offset=2, limit=2)
+    assert [(n.body, n.tags, n.paper.key) for n in second.notes] == [
+        ("q1", ("zeta", "alpha", "t1"), paper_key("https://example.org/q1").key),
+        ("q0", ("zeta", "alpha", "t0"), paper_key("https://example.org/q0").key),
+    ]
+    assert (second.total, second.page, second.pages) == (4, 2, 2)
+    beyond = await notes.page(guild_id=GUILD, offset=10, limit=2)
+    assert (beyond.notes, beyond.total) == ((), 4)
+    assert (await notes.page(guild_id=OTHER_GUILD, offset=10)).total == 0
+
+
 async def test_a_version_a_member_types_never_changes_the_shared_paper(sessions: Sessions, source: FakeSource) -> None:
     papers = PaperService(sessions, source)
     stored = await papers.ensure(paper_key("2403.17887"))
