@@ -188,7 +188,7 @@ async def group_tags(session: AsyncSession, *, guild_id: int) -> list[tuple[str,
 # A note's view is read in one query: the note, its paper and its tags, one row per tag (one row if it has none),
 # tags in the order they were given. Plain rows, no ORM objects; the statements are built once, so SQLAlchemy
 # reuses their compiled forms.
-_VIEW_COLUMNS = (
+_NOTE_COLUMNS = (
     NOTES.c.id,
     NOTES.c.guild_id,
     NOTES.c.author_id,
@@ -204,9 +204,10 @@ _VIEW_COLUMNS = (
     NOTES.c.undated,
     NOTES.c.origin,
     NOTES.c.message_ids,
-    TAGS.c.name,
-    *PAPER_VIEW_COLUMNS,
 )
+_VIEW_COLUMNS = (*_NOTE_COLUMNS, TAGS.c.name, *PAPER_VIEW_COLUMNS)
+_TAG = len(_NOTE_COLUMNS)  # where a row's tag is; its paper follows
+
 _VIEW_SOURCE = (
     NOTES.join(PAPERS, PAPERS.c.id == NOTES.c.paper_id)
     .outerjoin(NOTE_TAGS, (NOTE_TAGS.c.note_id == NOTES.c.id) & (NOTE_TAGS.c.guild_id == NOTES.c.guild_id))
@@ -228,12 +229,12 @@ def _views_of_rows(rows: Sequence[Sequence[Any]]) -> list[NoteView]:
         if row[0] not in tags:
             tags[row[0]] = []
             firsts.append(row)
-        if row[15] is not None:
-            tags[row[0]].append(row[15])
+        if row[_TAG] is not None:
+            tags[row[0]].append(row[_TAG])
     views = []
     for row in firsts:
         (nid, guild_id, author_id, author_name, body, revision, created, updated, channel_id, message_id) = row[:10]
-        thread_id, status, undated, origin, message_ids = row[10:15]
+        thread_id, status, undated, origin, message_ids = row[10:_TAG]  # the rest of _NOTE_COLUMNS
         views.append(
             NoteView(
                 id=nid,
@@ -248,7 +249,7 @@ def _views_of_rows(rows: Sequence[Sequence[Any]]) -> list[NoteView]:
                 channel_id=channel_id,
                 message_id=message_id,
                 thread_id=thread_id,
-                paper=PaperView.of_row(row[16:]),
+                paper=PaperView.of_row(row[_TAG + 1 :]),
                 status=status,
                 undated=undated,
                 origin=origin,
