@@ -99,6 +99,8 @@ class Note(SQLModel, table=True):
         UniqueConstraint("guild_id", "paper_id", "author_id", name="uq_note_guild_paper_author"),
         Index("ix_notes_guild_created", "guild_id", "created_at"),
         Index("ix_notes_guild_author", "guild_id", "author_id"),
+        # Search scores every match of a word and keeps the group's: this checks a note's group without its row.
+        Index("ix_notes_guild_id", "guild_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

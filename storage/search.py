@@ -44,14 +44,12 @@ STOP_WORDS = frozenset(
 _PHRASE = re.compile(r'"([^"]*)"?')
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
-RANK_WINDOW = 100  # a broad query is ranked among the group's newest matches, this many deep
 NOTE_SCORE = "bm25(notes_fts)"
 PAPER_SCORE = "bm25(papers_fts, 8.0, 3.0, 1.0)"  # a word in a title counts for much more than one in an abstract
 
 # PostgreSQL (migration 0002 makes the configuration and the columns).
 TS_CONFIG = "paperclub"
 PG_PAPER_WEIGHTS = "'{0.1, 0.125, 0.375, 1.0}'::real[]"  # D, C abstract, B authors, A title: PAPER_SCORE's 1:3:8
-PG_WALK = 10  # a search first walks this many times RANK_WINDOW of the group's newest rows for its matches
 PG_RANK_NORMALIZATION = 1  # divide by 1 + log(length): a long text matches more words but is not more relevant
 PG_HEADLINE = (
     f'StartSel="{HIT_START}", StopSel="{HIT_END}", MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'
@@ -255,21 +253,21 @@ async def _ranked(
     where: str,
     params: dict[str, Any],
 ) -> list[tuple[float, tuple[Any, ...]]]:
-    """The best ``params["limit"]`` matches by bm25 among the group's newest RANK_WINDOW, with their details.
+    """The best ``params["limit"]`` of all the group's matches by bm25, ties newest first, with their details.
 
-    FTS5 walks matches newest first cheaply (in rowid order, stopping early), but ORDER BY rank computes
-    bm25 for every match: for a word in half the notes that alone takes several times the 20 ms a search
-    may take. So one pass scores the group's newest matches, the best are kept here, and a second query
-    fetches the snippets and details of just those.
+    One pass scores every match of the group (FTS5 computes bm25 only for rows that pass the group's filters,
+    and SQLite keeps just the best few while sorting); a second query fetches the snippets, the costly part,
+    of just those.
     """
-    window = max(RANK_WINDOW, params["limit"])
-    scored = (
+    best = (
         await conn.execute(
-            text(f"SELECT {table}.rowid, {score} FROM {source} WHERE {where} ORDER BY {table}.rowid DESC LIMIT :w"),
-            {**params, "w": window},
+            text(
+                f"SELECT {table}.rowid, {score} AS score FROM {source} WHERE {where} "
+                f"ORDER BY score, {table}.rowid DESC LIMIT :limit"
+            ),
+            params,
         )
     ).all()
-    best = sorted(scored, key=lambda row: row[1])[: params["limit"]]
     if not best:
         return []
     ids = ", ".join(str(int(rowid)) for rowid, _ in best)
@@ -286,15 +284,8 @@ async def _ranked(
 class PgSearch:
     """PostgreSQL's full-text search: the generated ``search_vector`` columns and their GIN indexes.
 
-    Like :class:`SqliteSearch`, a query is ranked (``ts_rank_cd``) among the group's newest RANK_WINDOW matches,
-    and only the best few get a headline, the costly part. Which are the newest matches is found in one of two
-    ways, as a search cannot know beforehand how common its words are (the planner's guess is far off for a
-    phrase of two common words, which it takes to be as common as both words anywhere in a note):
-
-    - walking the group's newest notes (or known papers), PG_WALK times the window at most, and stopping once
-      the window is full: right for a common word, which fills it in a few hundred rows;
-    - when the walk comes back short and there was more to walk, all the group's matches through the GIN
-      index, newest first: right for a rare word or phrase, which the walk would look for far and wide.
+    Like :class:`SqliteSearch`, every one of the group's matches is ranked (``ts_rank_cd``, with the papers'
+    column weights) and only the best few get a headline, the costly part.
     """
 
     async def notes(
@@ -305,27 +296,19 @@ class PgSearch:
         if not query:
             return []
         narrowed, extra = _note_filters(filters, _aware(filters.since))
-        group = " AND ".join(["n.guild_id = :guild_id", *narrowed])  # the notes searched, whatever they say
-        params = {**extra, "query": query, "guild_id": guild_id}
-        ids = await _pg_window(
-            conn,
-            newest=f"SELECT n.id, n.search_vector FROM notes AS n WHERE {group} ORDER BY n.id DESC",
-            matching=f"SELECT n.id FROM notes AS n WHERE {group} AND n.search_vector @@ CAST(:query AS tsquery)",
-            params=params,
-            window=max(RANK_WINDOW, limit),
-        )
-        if not ids:
-            return []
+        group = " AND ".join(["n.guild_id = :guild_id", *narrowed])
         sql = f"""
             WITH best AS (
                 SELECT n.id, ts_rank_cd(n.search_vector, CAST(:query AS tsquery), {PG_RANK_NORMALIZATION}) AS rank
-                FROM notes AS n WHERE n.id = ANY(:ids) ORDER BY rank DESC, n.id DESC LIMIT :limit
+                FROM notes AS n WHERE {group} AND n.search_vector @@ CAST(:query AS tsquery)
+                ORDER BY rank DESC, n.id DESC LIMIT :limit
             )
             SELECT b.rank, n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
                    {_pg_headline("n.body")}
             FROM best AS b JOIN notes AS n ON n.id = b.id JOIN papers AS p ON p.id = n.paper_id
             ORDER BY b.rank DESC, b.id DESC"""
-        rows = (await conn.execute(text(sql), {**_pg_headline_params(query), "ids": ids, "limit": limit})).all()
+        params = {**extra, **_pg_headline_params(query), "guild_id": guild_id, "limit": limit}
+        rows = (await conn.execute(text(sql), params)).all()
         return [_note_hit(-row[0], row[1:]) for row in rows]
 
     async def papers(
@@ -336,22 +319,10 @@ class PgSearch:
         if not query:
             return []
         group = "gp.guild_id = :guild_id"  # the papers searched: the ones the group knows
-        params: dict[str, Any] = {"query": query, "guild_id": guild_id}
+        params: dict[str, Any] = {**_pg_headline_params(query), "guild_id": guild_id, "limit": limit}
         if filters.since is not None:
             group += " AND gp.first_seen >= :since"
             params["since"] = _aware(filters.since)
-        ids = await _pg_window(
-            conn,
-            newest=f"""SELECT p.id, p.search_vector FROM (
-                    SELECT gp.paper_id FROM guild_papers AS gp WHERE {group} ORDER BY gp.paper_id DESC LIMIT :walk
-                ) AS known JOIN papers AS p ON p.id = known.paper_id ORDER BY p.id DESC""",
-            matching=f"""SELECT p.id FROM guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id
-                WHERE {group} AND p.search_vector @@ CAST(:query AS tsquery)""",
-            params=params,
-            window=max(RANK_WINDOW, limit),
-        )
-        if not ids:
-            return []
         # The headline reads the title, the authors as a list and the abstract, as one text.
         authors = (
             "CASE WHEN jsonb_typeof(p.authors::jsonb) = 'array' THEN "
@@ -361,41 +332,20 @@ class PgSearch:
             WITH best AS (
                 SELECT p.id, ts_rank_cd({PG_PAPER_WEIGHTS}, p.search_vector, CAST(:query AS tsquery),
                                         {PG_RANK_NORMALIZATION}) AS rank
-                FROM papers AS p WHERE p.id = ANY(:ids) ORDER BY rank DESC, p.id DESC LIMIT :limit
+                FROM guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id
+                WHERE {group} AND p.search_vector @@ CAST(:query AS tsquery)
+                ORDER BY rank DESC, p.id DESC LIMIT :limit
             )
             SELECT b.rank, p.id, p.key, p.title, {_pg_headline(f"concat_ws(' · ', p.title, {authors}, p.abstract)")}
             FROM best AS b JOIN papers AS p ON p.id = b.id
             ORDER BY b.rank DESC, b.id DESC"""
-        rows = (await conn.execute(text(sql), {**_pg_headline_params(query), "ids": ids, "limit": limit})).all()
+        rows = (await conn.execute(text(sql), params)).all()
         return [
             SearchHit(
                 kind="paper", score=-row[0], paper_id=row[1], paper_key=row[2], paper_title=row[3], snippet=row[4]
             )
             for row in rows
         ]
-
-
-async def _pg_window(
-    conn: AsyncConnection, *, newest: str, matching: str, params: dict[str, Any], window: int
-) -> list[int]:
-    """The ids of the newest ``window`` matches, newest first (see :class:`PgSearch`).
-
-    ``newest`` lists the rows searched, newest first, as ``id, search_vector`` (it may use ``:walk`` to stop
-    early itself); ``matching`` selects the ids of all of them that match ``:query``.
-    """
-    walk = window * PG_WALK
-    walked = f"""SELECT walked.id FROM ({newest} LIMIT :walk) AS walked
-        WHERE walked.search_vector @@ CAST(:query AS tsquery) ORDER BY walked.id DESC LIMIT :window"""
-    values = {**params, "walk": walk, "window": window}
-    ids = [row[0] for row in (await conn.execute(text(walked), values)).all()]
-    if len(ids) == window:
-        return ids
-    searched = f"SELECT count(*) FROM ({newest} LIMIT :walk) AS walked"
-    if (await conn.execute(text(searched), values)).scalar_one() < walk:
-        return ids  # the walk saw every row there is to search
-    # The planner must not see a LIMIT here, or it may walk the whole table newest first for a rare phrase.
-    everything = f"WITH matches AS MATERIALIZED ({matching}) SELECT id FROM matches ORDER BY id DESC LIMIT :window"
-    return [row[0] for row in (await conn.execute(text(everything), values)).all()]
 
 
 def _pg_headline(document: str) -> str:

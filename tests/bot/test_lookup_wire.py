@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.identity import paper_key
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, OTHER_GUILD, Club
 
 NOTED = "1111.2011"
@@ -96,6 +97,26 @@ async def test_search_shows_the_groups_notes_before_papers_and_pages_on_into_the
     assert notes_at < shown.index("📝") < papers_at < shown.index("📄")
     assert "Active Fuzzing for Testing" in shown.split("Papers the group knows")[1].split("📄")[1]  # the best paper
     assert "note #1 " not in shown  # the note that does not say the word is not found
+
+
+async def test_search_finds_the_best_note_however_many_newer_ones_mention_the_word(club: Club) -> None:
+    early, later = club.arxiv.catalog.ids(2)
+    await club.run("note add", paper=early, text="Pruning: magnitude pruning, then pruning again. " + "pruning " * 2)
+    paper = await club.bot.services.papers.ensure(paper_key(later))
+    padding = " ".join(f"aside{i}" for i in range(30))
+    for member in range(200):  # two hundred newer notes, each mentioning it once
+        await club.bot.services.notes.add(
+            guild_id=GUILD,
+            paper_id=paper.id,
+            author_id=5_000 + member,
+            author_name=f"member{member}",
+            body=f"{padding} pruning {padding}",
+            tags=[],
+        )
+    first = await club.run("search", query="pruning")
+    text = first.original.text()
+    assert "Results 1–5" in text and text.count("📝") == 5
+    assert "note #1 " in text.split("📝")[1]  # the early note that says it five times leads
 
 
 async def test_search_survives_hostile_queries(club: Club) -> None:

@@ -228,29 +228,28 @@ async def test_pages_do_not_overlap(sessions: Sessions, world: tuple) -> None:
     assert first.has_more and second.has_more and not third.has_more
 
 
-async def test_broad_query_is_ranked_among_newest_yet_far_pages_and_old_notes_are_found(
-    world: tuple, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import storage.search
-
+async def test_every_match_is_ranked_so_an_old_note_that_says_it_most_comes_first(world: tuple) -> None:
     papers, notes, search = world
-    monkeypatch.setattr(storage.search, "RANK_WINDOW", 3)
-    for i in range(8):
+    for i in range(170):  # more matches than any first pass of newest ones would look at
         p = await papers.ensure(paper_key(f"https://example.org/w{i}"))
+        body = "numbat " * 6 if i == 0 else f"numbat and some other words, {i}"
         await notes.add(
-            guild_id=OTHER if i >= 4 else G,
+            guild_id=OTHER if i % 3 == 2 else G,
             paper_id=p.id,
-            author_id=ANN,
+            author_id=1_000 + i,
             author_name="Ann",
-            body=f"numbat {i}",
+            body=body,
             tags=[],
         )
-    # the newest matches belong to the other server; this group's older ones are still found, all of them
-    page = await search.search(guild_id=G, query="numbat", limit=10)
-    assert sorted(h.paper_key for h in page.hits) == [f"url:https://example.org/w{i}" for i in range(4)]
-    # and a page past the window still comes back whole
-    second = await search.search(guild_id=G, query="numbat", offset=2, limit=2)
-    assert len(second.hits) == 2 and not second.has_more
+    page = await search.search(guild_id=G, query="numbat", limit=5)
+    assert page.hits[0].paper_key == "url:https://example.org/w0"  # the oldest note, which says it six times
+    everything = await search.search(guild_id=G, query="numbat", limit=200)
+    assert len(everything.hits) == 114 and not everything.has_more  # every match of this group, none of the other's
+    assert {h.paper_key for h in everything.hits}.isdisjoint(
+        {f"url:https://example.org/w{i}" for i in range(2, 170, 3)}
+    )
+    far = await search.search(guild_id=G, query="numbat", offset=112, limit=5)
+    assert len(far.hits) == 2 and not far.has_more
 
 
 CAPYBARA = PaperMetadata(
