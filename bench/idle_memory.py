@@ -5,6 +5,11 @@ no cogs and the bot's intents) against a fresh loopback Discord with the same se
 has its resident memory read.
 Budget (PRODUCT.md): the bot at most 1.5× the bare client.
 
+A third process (``python -m bench.idle_memory floor``) is the bare client again, having first imported the
+libraries the bot is built on (``STACK``: SQLAlchemy's ORM and asyncio extension with the SQLite driver,
+SQLModel, APScheduler, aiosqlite, filelock) and nothing of the bot's own: the least any bot on that stack holds.
+All three start the same way (the same interpreter and flags, the same environment).
+
     .venv/bin/python -m bench.idle_memory
 """
 
@@ -25,6 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 GUILDS = 25
 SETTLE = 5.0  # seconds after READY: guilds cached, jobs scheduled, commands synced
 BUDGET = 1.5
+STACK = (
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "sqlmodel",
+    "sqlmodel.ext.asyncio.session",
+    "apscheduler.schedulers.asyncio",
+    "aiosqlite",
+    "filelock",
+)
 
 
 def rss_mb(pid: int) -> float:
@@ -86,13 +101,26 @@ async def bare_client(prepare: Callable[[commands.Bot], None] | None = None) -> 
         await client.start(token)
 
 
+async def floor_client() -> None:
+    """The bare client, having imported the bot's libraries first."""
+    import importlib
+
+    for name in STACK:
+        importlib.import_module(name)
+    await bare_client()
+
+
 async def main() -> None:
     bot = await idle_rss(["-m", "bot"])
     bare = await idle_rss(["-m", "bench.idle_memory", "bare"])
+    floor = await idle_rss(["-m", "bench.idle_memory", "floor"])
     print(f"idle RSS in {GUILDS} servers: python -m bot {bot:.1f} MB, a bare discord.py client {bare:.1f} MB")
+    print(f"  the bare client with the bot's libraries imported: {floor:.1f} MB ({floor / bare:.2f}x)")
+    print("  (each started as `python -m ...`: the same interpreter, no flags, the same environment)")
     verdict = "within" if bot <= BUDGET * bare else "over"
     print(f"ratio: {bot / bare:.2f}x   (budget: <= {BUDGET}x a bare discord.py client: {verdict})")
 
 
 if __name__ == "__main__":
-    asyncio.run(bare_client() if sys.argv[1:] == ["bare"] else main())
+    mode = sys.argv[1:]
+    asyncio.run(bare_client() if mode == ["bare"] else floor_client() if mode == ["floor"] else main())

@@ -23,22 +23,24 @@ import math
 import re
 import time
 import unicodedata
-import xml.sax
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import yarl
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
 from schedules.ratelimit import ArxivLimiter, default_limiter, is_rate_exceeded, requester
 from storage.errors import PaperInputError
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
 from storage.plain_text import collapse
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+    from tenacity.wait import wait_base
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -219,6 +221,8 @@ def parse_api_feed(body: bytes) -> list[PaperMetadata]:
         raise ArxivUnavailable("arXiv sent an empty response")
     if is_rate_exceeded(body):
         raise ArxivUnavailable("arXiv says: Rate exceeded.")
+    import xml.sax  # with feedparser, which loads it anyway
+
     import feedparser  # here, not at the top: a bot that looks nothing up does not hold it (bench/idle_memory.py)
 
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.
@@ -319,7 +323,7 @@ class ArxivClient:
         self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._headers = {"User-Agent": user_agent}
-        self._backoff = wait_exponential(multiplier=backoff, max=max_backoff) + wait_random(0, backoff)
+        self._backoff_base, self._max_backoff = backoff, max_backoff
         self._rate_exceeded_pause = rate_exceeded_pause
         self._max_retry_after = max_retry_after
         self._pending: dict[str, _Lookup] = {}
@@ -533,6 +537,8 @@ class ArxivClient:
                 chosen = make_params()
             return chosen
 
+        from tenacity import AsyncRetrying, retry_if_exception_type  # loaded on first use (bench/idle_memory.py)
+
         retrying = AsyncRetrying(
             stop=self._should_stop,
             wait=self._wait,
@@ -609,6 +615,14 @@ class ArxivClient:
         if getattr(error, "retry_after", None) is not None:
             return 0.0  # the limiter is already paused for as long as arXiv asked
         return self._backoff(state)
+
+    @functools.cached_property
+    def _backoff(self) -> wait_base:
+        from tenacity import wait_exponential, wait_random
+
+        return wait_exponential(multiplier=self._backoff_base, max=self._max_backoff) + wait_random(
+            0, self._backoff_base
+        )
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None

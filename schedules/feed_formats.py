@@ -8,12 +8,10 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import hashlib
-import html
 import io
 import logging
 import re
 import time
-import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,8 +130,14 @@ class Listing:
 # Text helpers
 
 
+def _unescape(text: str) -> str:
+    import html  # loaded on first use, not held from start (bench/idle_memory.py)
+
+    return html.unescape(text)
+
+
 def _strip_tags(text: str) -> str:
-    return html.unescape(_TAG.sub(" ", text))
+    return _unescape(_TAG.sub(" ", text))
 
 
 def _when(parsed: object) -> datetime | None:
@@ -197,7 +201,7 @@ def _not_a_feed(body: bytes, *, quote: bool) -> FeedError:
     """
     if _HTML_START.match(body[:2048]):
         title = _HTML_TITLE.search(body[:4096])
-        shown = collapse(html.unescape(title["title"].decode("utf-8", "replace")))[:80] if title and quote else ""
+        shown = collapse(_unescape(title["title"].decode("utf-8", "replace")))[:80] if title and quote else ""
         transient = bool(title and _ERROR_PAGE.search(title["title"]))
         what = f"an HTML page ({shown!r})" if shown else "an HTML page"
         return FeedError(f"The feed sent {what}, not RSS or Atom.", retryable=transient)
@@ -266,7 +270,7 @@ def _api_listing(body: bytes, *, quote: bool) -> Listing:
         )
         for paper in papers
     ]
-    title = collapse(html.unescape(title_match["title"])) if title_match else ""
+    title = collapse(_unescape(title_match["title"])) if title_match else ""
     return _listing(items, title=title, built=built, partial=False, kind=ARXIV_QUERY)
 
 
@@ -390,6 +394,8 @@ def parse_listing(body: bytes, *, quote: bool = False) -> Listing:
     head = body[:8192]
     if API_MARK in head and b"<feed" in head:
         return _api_listing(body, quote=quote)
+    import xml.sax  # with feedparser, which loads it anyway
+
     import feedparser  # here, not at the top: a bot that looks nothing up does not hold it (bench/idle_memory.py)
 
     # A stream, not the bytes themselves: feedparser tries to open() a bytes argument as a local file first.

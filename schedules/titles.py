@@ -25,7 +25,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Protocol
 
 from schedules.arxiv import ArxivQueryError, ArxivUnavailable, title_search_queries
@@ -112,6 +111,8 @@ def _same_words(cited: str, found: str) -> bool:
     (:data:`WORD_RATIO`): ``pre training`` / ``pretraining`` and ``transformer`` / ``transformers`` pass;
     ``small`` / ``large``, or a word only one title has (``not``, ``for code``), do not.
     """
+    from difflib import SequenceMatcher  # loaded on first use, not held from start (bench/idle_memory.py)
+
     from rapidfuzz import fuzz  # loaded on first use, not held from start (bench/idle_memory.py)
 
     a, b = cited.split(), found.split()
