@@ -15,7 +15,15 @@ from storage.metadata import PaperMetadata
 from storage.models import Note
 from storage.notes import NoteService
 from storage.papers import PaperService
-from storage.search import HIT_END, HIT_START, SearchFilters, SearchQueryError, SearchService, fts_query
+from storage.search import (
+    HIT_END,
+    HIT_START,
+    SearchFilters,
+    SearchQueryError,
+    SearchService,
+    SqliteSearch,
+    fts_query,
+)
 
 G, OTHER = 1, 2
 ANN, BOB = 10, 20
@@ -228,18 +236,18 @@ async def test_pages_do_not_overlap(sessions: Sessions, world: tuple) -> None:
     assert first.has_more and second.has_more and not third.has_more
 
 
+async def note_by_many(papers: PaperService, notes: NoteService, i: int, *, guild_id: int, url: str, body: str) -> None:
+    """The ``i``-th of many notes, each by a member of its own on a paper of its own (``url`` + ``i``)."""
+    p = await papers.ensure(paper_key(f"{url}{i}"))
+    await notes.add(guild_id=guild_id, paper_id=p.id, author_id=1_000 + i, author_name="Ann", body=body, tags=[])
+
+
 async def test_every_match_is_ranked_so_an_old_note_that_says_it_most_comes_first(world: tuple) -> None:
     papers, notes, search = world
     for i in range(170):  # more matches than any first pass of newest ones would look at
-        p = await papers.ensure(paper_key(f"https://example.org/w{i}"))
         body = "numbat " * 6 if i == 0 else f"numbat and some other words, {i}"
-        await notes.add(
-            guild_id=OTHER if i % 3 == 2 else G,
-            paper_id=p.id,
-            author_id=1_000 + i,
-            author_name="Ann",
-            body=body,
-            tags=[],
+        await note_by_many(
+            papers, notes, i, guild_id=OTHER if i % 3 == 2 else G, url="https://example.org/w", body=body
         )
     page = await search.search(guild_id=G, query="numbat", limit=5)
     assert page.hits[0].paper_key == "url:https://example.org/w0"  # the oldest note, which says it six times
@@ -317,3 +325,21 @@ async def test_pages_run_through_the_notes_then_the_papers_each_best_first(sessi
     assert found_papers[0].score < found_notes[-1].score  # by score alone the papers would lead
     past = await search.search(guild_id=G, query="wombat", offset=10, limit=4)
     assert past.hits == () and not past.has_more
+
+
+@pytest.mark.sqlite_only("FTS5 scores a common word's matches in two halves side by side")
+async def test_matches_scored_in_two_halves_rank_exactly_as_in_one_pass(sessions: Sessions, world: tuple) -> None:
+    papers, notes, _ = world
+    for i in range(40):
+        body = f"quokka {'quokka ' * (i % 7)} and {'filler ' * (i % 5)}"  # ties and near-ties on both sides
+        await note_by_many(
+            papers, notes, i, guild_id=OTHER if i % 4 == 3 else G, url="https://example.org/q", body=body
+        )
+    async with sessions() as session:
+        conn = await session.connection()
+        for limit in (1, 6, 11, 40):
+            args = {"guild_id": G, "match": fts_query("quokka"), "filters": SearchFilters(), "limit": limit}
+            whole = await SqliteSearch().notes(conn, **args)
+            halves = await SqliteSearch(split_at=2).notes(conn, **args)
+            assert [(h.note_id, h.score) for h in halves] == [(h.note_id, h.score) for h in whole]
+            assert len(whole) == min(limit, 30)
