@@ -19,12 +19,15 @@ and a digest build.
     .venv/bin/python -m bench.burst                 # or: bench.burst 200 --during digest
     BURST_PROFILE=/tmp/bot.prof .venv/bin/python -m bench.burst 200 --during alone   # the bot's CPU profile
     BURST_LOG=/tmp/bot.log BURST_LOG_LEVEL=INFO .venv/bin/python -m bench.burst 50   # the last bot's log, kept
+    BURST_SPY=/tmp/spy.txt .venv/bin/python -m bench.burst 200 --during digest   # py-spy's samples of the bot
+        # and its child processes over the burst's first BURST_SPY_SECONDS (2), every thread (pip install py-spy)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -178,9 +181,9 @@ class Result:
     first command sent), the bot's longest loop stall in that window (s), unanswered commands, refused
     requests, (during a poll) seconds from the listing's sending to the poll's first post, and errors the bot
     logged, how long the loopback Discord itself took to send the whole burst (s), the CPU seconds the bot
-    process (every thread) and the loopback Discord spent until the last answer, and (during a digest build) how
-    the digest's run ended: its state, the parts it posted of how many, and seconds from the job firing to its
-    last part."""
+    process (every thread, and its child processes) and the loopback Discord spent until the last answer, and
+    (during a digest build) how the digest's run ended: its state, the parts it posted of how many, and seconds
+    from the job firing to its last part."""
 
     acks: list[float]
     answers: list[float]
@@ -193,6 +196,7 @@ class Result:
     sending: float
     bot_cpu: float
     fake_cpu: float
+    loop_cpu: float = float("nan")
     digest: tuple[str, int, int, float] | None = None
 
 
@@ -316,6 +320,27 @@ async def run(size: int, template: Path, *, poll: bool, digest: DigestData | Non
                 if digest is not None:
                     proc.send_signal(signal.SIGUSR1)  # the digest job fires now
                 bot_cpu, own_cpu = cpu_seconds(proc.pid), time.process_time()
+                loop_cpu = thread_cpu(proc.pid, proc.pid)
+                if os.environ.get("BURST_SPY"):
+                    await asyncio.create_subprocess_exec(  # it stops by itself
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "-p",
+                        str(proc.pid),
+                        "-r",
+                        "500",
+                        "-d",
+                        os.environ.get("BURST_SPY_SECONDS", "2"),
+                        "--threads",
+                        "--nonblocking",
+                        "-s",
+                        "-f",
+                        "raw",
+                        "-o",
+                        os.environ["BURST_SPY"],
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
                 inters = await asyncio.gather(
                     *(
                         fake.slash(name, guild_id=GUILD, channel_id=CHANNEL, user_id=MEMBERS[i % 100], options=opts)
@@ -324,6 +349,7 @@ async def run(size: int, template: Path, *, poll: bool, digest: DigestData | Non
                 )
                 await wait_answered(inters)
                 bot_cpu, own_cpu = cpu_seconds(proc.pid) - bot_cpu, time.process_time() - own_cpu
+                loop_cpu = thread_cpu(proc.pid, proc.pid) - loop_cpu
                 first_post = await wait_posted(fake, released, digest=digest is not None) if poll else None
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -333,6 +359,7 @@ async def run(size: int, template: Path, *, poll: bool, digest: DigestData | Non
                 shutil.copy(Path(tmp) / "bot.log", os.environ["BURST_LOG"])
             errors = (Path(tmp) / "bot.log").read_text().count(" ERROR ")
             result = measure(fake, inters, stalls, first_post, errors, (bot_cpu, own_cpu))
+            result.loop_cpu = loop_cpu
             if digest is not None:
                 result.digest = await digest_run(db, digest.guild_id)
             return result
@@ -360,10 +387,26 @@ def measure(
     return Result(acks, answers, end - start, stall, unanswered, len(fake.rejected), first_post, errors, sending, *cpu)
 
 
+def ticks(stat: Path, fields: slice) -> float:
+    """Seconds of CPU time in these fields of a /proc stat file."""
+    values = stat.read_text().rsplit(")", 1)[1].split()[fields]
+    return sum(int(v) for v in values) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int, tid: int) -> float:
+    """CPU time (user + system) one thread of a process has used so far (the main thread: ``tid`` = ``pid``)."""
+    return ticks(Path(f"/proc/{pid}/task/{tid}/stat"), slice(11, 13))
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, every thread) a process has used so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system, every thread) a process and its child processes (a feed's parse) have used so
+    far, in seconds."""
+    seconds = ticks(Path(f"/proc/{pid}/stat"), slice(11, 15))  # its own, then its children's that ended
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):  # ended meanwhile: counted by the next look
+                seconds += cpu_seconds(int(child))
+    return seconds
 
 
 def ms(values: tuple[float, float, float]) -> str:
@@ -415,7 +458,8 @@ async def main(sizes: tuple[int, ...], backgrounds: tuple[str, ...], *, bare: bo
                     flush=True,
                 )
                 print(
-                    f"      bot CPU {r.bot_cpu / size * 1000:.1f} ms a command; the loopback Discord sent the burst "
+                    f"      bot CPU {r.bot_cpu / size * 1000:.1f} ms a command, of which its event loop's thread "
+                    f"{r.loop_cpu / size * 1000:.1f}; the loopback Discord sent the burst "
                     f"over {r.sending * 1000:,.0f} ms and used {r.fake_cpu / size * 1000:.1f} ms of CPU a command",
                     flush=True,
                 )
