@@ -4,21 +4,30 @@ The bot runs as its own process (``python -m bench.burst bot``: the bot as ``pyt
 bench/loop.py's watcher on its event loop) against the loopback Discord, in a server whose group has 200
 notes on 100 papers the bot already knows (so arXiv is never asked). Bursts of 50, 200 and 500 commands,
 the same mix of ``/note show``, ``/notes``, ``/paper`` and ``/search`` from 100 members, arrive at once:
-alone, and while a feed poll of a 2,000-item listing for 20 channels is being stored and handed out. Each
-run starts a fresh bot on a fresh copy of the database. Prints, from the moment Discord sends each
-interaction: the first acknowledgement's p50/p95/p99, the answer's (the reply itself, or after a defer the
-message that replaces "thinking…"), when the last answer arrived, and the bot's longest event-loop stall
-during the burst.
-Budget (issue 14): acknowledgements p99 <= 100 ms and answers p99 <= 1 s at 200 commands.
+alone; while a feed poll of a 2,000-item listing for 20 channels is being stored and handed out; and during
+that poll and another group's weekly digest build at once. That group's week is bench/digest.py's (500 notes,
+5,000 feed papers, seeded the same way; its feeds are not due); its digest job is the bot's own scheduler job,
+moved to fire as the burst starts (SIGUSR1 to the bot process), and reads, picks, renders and posts the digest
+as it would on the hour. Each run starts a fresh bot on a fresh copy of the database. Prints, from the moment
+Discord sends each interaction: the first acknowledgement's p50/p95/p99, the answer's (the reply itself, or
+after a defer the message that replaces "thinking…"), when the last answer arrived, the bot's longest
+event-loop stall during the burst, and what the background work did (the poll's first post, the digest's
+state and parts).
+Budget (issue 14): acknowledgements p99 <= 100 ms and answers p99 <= 1 s at 200 commands, during a feed poll
+and a digest build.
 
-    .venv/bin/python -m bench.burst                 # or: bench.burst 200 --poll alone
-    BURST_PROFILE=/tmp/bot.prof .venv/bin/python -m bench.burst 200 --poll alone   # the bot's CPU profile
+    .venv/bin/python -m bench.burst                 # or: bench.burst 200 --during digest
+    BURST_PROFILE=/tmp/bot.prof .venv/bin/python -m bench.burst 200 --during alone   # the bot's CPU profile
+    BURST_LOG=/tmp/bot.log BURST_LOG_LEVEL=INFO .venv/bin/python -m bench.burst 50   # the last bot's log, kept
+    BURST_SPY=/tmp/spy.txt .venv/bin/python -m bench.burst 200 --during digest   # py-spy's samples of the bot
+        # and its child processes over the burst's first BURST_SPY_SECONDS (2), every thread (pip install py-spy)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -30,8 +39,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -39,6 +50,7 @@ from bench.loop import LoopWatch
 from bench.notes import InstantArxiv, note_body
 
 if TYPE_CHECKING:
+    from storage.digests.content import DigestData
     from tests.fakediscord import FakeDiscord
     from tests.fakediscord.models import Interaction
 
@@ -51,7 +63,10 @@ LISTING = 2_000
 BURSTS = (50, 200, 500)
 WORDS = ("merging", "model", "loss", "propose", "results", "data", "alpha", "summary")
 ANSWER_WAIT = 60.0  # seconds a burst may take to be answered before the run gives up
+SETTLE = 4.0  # seconds from the commands' sync to the burst
 POLL_QUIET = 2.0  # seconds without a new feed post after which the poll is taken as done
+DIGEST_CHANNEL = 6_000  # where the other group's digest is posted
+BACKGROUNDS = {"alone": (False, False), "poll": (True, False), "digest": (True, True)}  # (poll?, digest?)
 
 
 def paper_key(n: int) -> str:
@@ -59,10 +74,16 @@ def paper_key(n: int) -> str:
     return f"24{n % 12 + 1:02d}.{10_000 + n}"
 
 
-async def seed(path: Path) -> None:
-    """A group with 200 notes on 100 papers, through the bot's migrations and services."""
+async def seed(path: Path, week: DigestData | None = None) -> None:
+    """A group with 200 notes on 100 papers, through the bot's migrations and services; with ``week``, first
+    another group's week as bench.digest stores it, and that group's digest schedule (see :func:`digest_week`)."""
+    from sqlalchemy import update
+
+    from bench.digest import store_week
     from storage import migrations
     from storage.db import make_engine, make_sessions
+    from storage.digests.schedule import DigestSchedules
+    from storage.models import Feed
     from storage.notes import NoteService
     from storage.papers import Ambiguous, PaperService
 
@@ -70,6 +91,20 @@ async def seed(path: Path) -> None:
     await migrations.upgrade(url)
     engine = make_engine(url)
     sessions = make_sessions(engine)
+    if week is not None:
+        await store_week(engine, week)  # its rows numbered from 1: before the burst's group's
+        async with engine.begin() as conn:  # its feeds were just fetched: not due during the burst
+            await conn.execute(update(Feed).values(next_fetch_at=datetime.now(UTC) + timedelta(days=1)))
+        local = week.end.astimezone(ZoneInfo(week.timezone))
+        await DigestSchedules(sessions).set_schedule(
+            guild_id=week.guild_id,
+            channel_id=DIGEST_CHANNEL,
+            weekday=local.weekday(),
+            hour=local.hour,
+            minute=local.minute,
+            timezone=week.timezone,
+            updated_by=MEMBERS[0],
+        )
     papers, notes = PaperService(sessions, InstantArxiv()), NoteService(sessions)
     rng = random.Random(14)
     paper_ids = []
@@ -111,6 +146,15 @@ async def subscribe(path: Path, url: str) -> None:
     await engine.dispose()
 
 
+def digest_week() -> DigestData:
+    """bench.digest's busy week for another group, ending at this week's digest time, an hour ago: set just now,
+    the schedule has no missed digest to catch up on at start-up, and its job, fired, posts this week."""
+    from bench.digest import make_week
+
+    end = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    return make_week(start=end - timedelta(days=7))
+
+
 def command(i: int) -> tuple[str, dict[str, str]]:
     """The ``i``th command of a burst: the mix cycles through /note show, /notes, /paper and /search."""
     kind = i % 4
@@ -136,8 +180,10 @@ class Result:
     """One burst: acknowledgement and answer times (s, from Discord's sending), the last answer (s, from the
     first command sent), the bot's longest loop stall in that window (s), unanswered commands, refused
     requests, (during a poll) seconds from the listing's sending to the poll's first post, and errors the bot
-    logged, how long the loopback Discord itself took to send the whole burst (s), and the CPU seconds the bot
-    process (every thread) and the loopback Discord spent until the last answer."""
+    logged, how long the loopback Discord itself took to send the whole burst (s), the CPU seconds the bot
+    process (every thread, and its child processes) and the loopback Discord spent until the last answer, and
+    (during a digest build) how the digest's run ended: its state, the parts it posted of how many, and seconds
+    from the job firing to its last part."""
 
     acks: list[float]
     answers: list[float]
@@ -150,6 +196,8 @@ class Result:
     sending: float
     bot_cpu: float
     fake_cpu: float
+    loop_cpu: float = float("nan")
+    digest: tuple[str, int, int, float] | None = None
 
 
 async def wait_answered(inters: list[Interaction]) -> None:
@@ -159,14 +207,16 @@ async def wait_answered(inters: list[Interaction]) -> None:
         await asyncio.sleep(0.02)
 
 
-async def wait_polled(fake: FakeDiscord, released: float) -> float | None:
-    """Once the burst is answered, wait for the poll's posts to stop coming (a poll cut short by stopping the bot
-    would not be a poll); seconds from the listing's sending to the first feed post, None if none came."""
+async def wait_posted(fake: FakeDiscord, released: float, *, digest: bool) -> float | None:
+    """Once the burst is answered, wait for the poll's posts (and the digest's) to stop coming (a poll or digest
+    cut short by stopping the bot would not be one); seconds from the listing's sending to the first feed post,
+    None if none came."""
     first, count, still_since = None, -1, time.monotonic()
     deadline = time.monotonic() + ANSWER_WAIT
     while time.monotonic() < deadline and time.monotonic() - still_since < POLL_QUIET:
-        now = sum(len(fake.channel_messages(c)) for c in FEED_CHANNELS)
-        if now and first is None:
+        posted = sum(len(fake.channel_messages(c)) for c in FEED_CHANNELS)
+        now = posted + (len(fake.channel_messages(DIGEST_CHANNEL)) if digest else 0)
+        if posted and first is None:
             first = time.monotonic() - released
         if now != count or not now:
             count, still_since = now, time.monotonic()
@@ -174,17 +224,40 @@ async def wait_polled(fake: FakeDiscord, released: float) -> float | None:
     return first
 
 
-async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> Result:
-    """A fresh bot on a copy of ``template``; one burst of ``size`` commands, during a feed poll if ``poll``.
-    With ``bare``, a bare discord.py client answering ``/ping`` at once stands in for the bot."""
+async def digest_run(path: Path, guild_id: int) -> tuple[str, int, int, float] | None:
+    """The group's digest run, once the bot stopped: state, parts posted, parts, seconds from start to finish."""
+    from sqlmodel import col, select
+
+    from storage.db import make_engine
+    from storage.models import DigestRun
+
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(DigestRun).where(col(DigestRun.guild_id) == guild_id))).first()
+    finally:
+        await engine.dispose()
+    if row is None:
+        return None
+    took = (row.finished_at - row.created_at).total_seconds() if row.finished_at else float("nan")
+    return row.state, len(row.message_ids), row.parts, took
+
+
+async def run(size: int, template: Path, *, poll: bool, digest: DigestData | None = None, bare: bool = False) -> Result:
+    """A fresh bot on a copy of ``template``; one burst of ``size`` commands, during a feed poll if ``poll``, and
+    during ``digest``'s group's digest build if given (``template`` holds its week and schedule). With ``bare``,
+    a bare discord.py client answering ``/ping`` at once stands in for the bot."""
+    from schedules.digests import job_id
     from tests.fakediscord import running_fake
     from tests.feed_listings import generate_listing
     from tests.loopback import serving
 
     listing = generate_listing(LISTING, seed=11) if poll else b""
     release = asyncio.Event()  # the listing is sent as the burst starts: the poll stores it during the burst
+    asked = asyncio.Event()  # the bot, ready, asked for the listing
 
     async def feed(request: web.Request) -> web.Response:
+        asked.set()
         await release.wait()
         return web.Response(body=listing, content_type="application/rss+xml")
 
@@ -202,6 +275,9 @@ async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> R
                 fake.add_channel(GUILD, channel, name=f"feed-{channel}")
             for member in MEMBERS:
                 fake.add_member(GUILD, member, name=f"member{member}")
+            if digest is not None:
+                fake.add_guild(digest.guild_id, owner_id=MEMBERS[0])
+                fake.add_channel(digest.guild_id, DIGEST_CHANNEL, name="digest")
             env = {
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
@@ -212,8 +288,10 @@ async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> R
                 "ARXIV_API_BASE": "http://127.0.0.1:9/api/query",  # never asked: every paper is known
                 "ARXIV_RSS_BASE": rss_base,
                 "HEARTBEAT_FILE": str(Path(tmp) / "heartbeat"),
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": os.environ.get("BURST_LOG_LEVEL", "WARNING"),
             }
+            if digest is not None:
+                env["BURST_DIGEST_JOB"] = job_id(digest.guild_id)
             log = (Path(tmp) / "bot.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -232,10 +310,37 @@ async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> R
                     if len(fake.commands.get(GUILD, [])) >= (1 if bare else 10):
                         break
                     await asyncio.sleep(0.05)
-                await asyncio.sleep(2.0)  # settled: start-up jobs done
+                # Settled: discord.py announces ready 2 s after the last server arrived, then the start-up jobs
+                # (the first poll, which waits for the listing; the digests' jobs planned) run.
+                await asyncio.sleep(SETTLE)
+                if poll:
+                    await asyncio.wait_for(asked.wait(), ANSWER_WAIT)
                 release.set()
                 released = time.monotonic()
+                if digest is not None:
+                    proc.send_signal(signal.SIGUSR1)  # the digest job fires now
                 bot_cpu, own_cpu = cpu_seconds(proc.pid), time.process_time()
+                loop_cpu = thread_cpu(proc.pid, proc.pid)
+                if os.environ.get("BURST_SPY"):
+                    await asyncio.create_subprocess_exec(  # it stops by itself
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "-p",
+                        str(proc.pid),
+                        "-r",
+                        "500",
+                        "-d",
+                        os.environ.get("BURST_SPY_SECONDS", "2"),
+                        "--threads",
+                        "--nonblocking",
+                        "-s",
+                        "-f",
+                        "raw",
+                        "-o",
+                        os.environ["BURST_SPY"],
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
                 inters = await asyncio.gather(
                     *(
                         fake.slash(name, guild_id=GUILD, channel_id=CHANNEL, user_id=MEMBERS[i % 100], options=opts)
@@ -244,13 +349,20 @@ async def run(size: int, template: Path, *, poll: bool, bare: bool = False) -> R
                 )
                 await wait_answered(inters)
                 bot_cpu, own_cpu = cpu_seconds(proc.pid) - bot_cpu, time.process_time() - own_cpu
-                first_post = await wait_polled(fake, released) if poll else None
+                loop_cpu = thread_cpu(proc.pid, proc.pid) - loop_cpu
+                first_post = await wait_posted(fake, released, digest=digest is not None) if poll else None
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await proc.wait()
                 log.close()
+            if os.environ.get("BURST_LOG"):
+                shutil.copy(Path(tmp) / "bot.log", os.environ["BURST_LOG"])
             errors = (Path(tmp) / "bot.log").read_text().count(" ERROR ")
-            return measure(fake, inters, stalls, first_post, errors, (bot_cpu, own_cpu))
+            result = measure(fake, inters, stalls, first_post, errors, (bot_cpu, own_cpu))
+            result.loop_cpu = loop_cpu
+            if digest is not None:
+                result.digest = await digest_run(db, digest.guild_id)
+            return result
 
 
 def measure(
@@ -275,21 +387,46 @@ def measure(
     return Result(acks, answers, end - start, stall, unanswered, len(fake.rejected), first_post, errors, sending, *cpu)
 
 
+def ticks(stat: Path, fields: slice) -> float:
+    """Seconds of CPU time in these fields of a /proc stat file."""
+    values = stat.read_text().rsplit(")", 1)[1].split()[fields]
+    return sum(int(v) for v in values) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int, tid: int) -> float:
+    """CPU time (user + system) one thread of a process has used so far (the main thread: ``tid`` = ``pid``)."""
+    return ticks(Path(f"/proc/{pid}/task/{tid}/stat"), slice(11, 13))
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, every thread) a process has used so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system, every thread) a process and its child processes (a feed's parse) have used so
+    far, in seconds."""
+    seconds = ticks(Path(f"/proc/{pid}/stat"), slice(11, 15))  # its own, then its children's that ended
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):  # ended meanwhile: counted by the next look
+                seconds += cpu_seconds(int(child))
+    return seconds
 
 
 def ms(values: tuple[float, float, float]) -> str:
     return " / ".join(f"{v * 1000:,.0f}" for v in values)
 
 
-async def main(sizes: tuple[int, ...], polls: tuple[bool, ...], *, bare: bool) -> None:
+async def main(sizes: tuple[int, ...], backgrounds: tuple[str, ...], *, bare: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.db"
         await seed(template)
+        week = None
+        if "digest" in backgrounds:
+            week, with_week = digest_week(), Path(tmp) / "with-week.db"
+            await seed(with_week, week)
         print(f"{NOTES} notes on {PAPERS} papers; mix: /note show, /notes, /paper, /search from {len(MEMBERS)} members")
+        if week is not None:
+            print(
+                f"digest: another group's week of {len(week.notes)} notes and {len(week.papers):,} feed papers "
+                "(bench.digest's), its scheduler job fired as the burst starts"
+            )
         print("times from Discord sending each command; ack and answer as p50 / p95 / p99 in ms")
         for size in sizes if bare else ():
             r = await run(size, template, poll=False, bare=True)
@@ -297,13 +434,20 @@ async def main(sizes: tuple[int, ...], polls: tuple[bool, ...], *, bare: bool) -
                 f"{size:>4} /ping to a bare discord.py client answering at once: ack {ms(percentiles(r.acks))}",
                 flush=True,
             )
-        for poll in polls:
+        for background in backgrounds:
+            poll, digest = BACKGROUNDS[background]
             for size in sizes:
-                r = await run(size, template, poll=poll)
+                r = await run(size, with_week if digest else template, poll=poll, digest=week if digest else None)
                 when = "alone"
                 if poll:
                     posted = f"first post {r.first_post:.1f} s" if r.first_post is not None else "no post"
                     when = f"in a poll (listing sent with the burst, {posted})"
+                if digest:
+                    if r.digest is None:
+                        when += " and a digest build that did not run"
+                    else:
+                        state, sent, parts, took = r.digest
+                        when += f" and a digest build ({state}: {sent} of {parts} parts, {took:.1f} s)"
                 stall = f"{r.stall * 1000:,.0f} ms" if r.stall is not None else "n/a"
                 extra = f"; {r.missing} unanswered" if r.missing else ""
                 extra += f"; {r.rejected} requests refused" if r.rejected else ""
@@ -314,7 +458,8 @@ async def main(sizes: tuple[int, ...], polls: tuple[bool, ...], *, bare: bool) -
                     flush=True,
                 )
                 print(
-                    f"      bot CPU {r.bot_cpu / size * 1000:.1f} ms a command; the loopback Discord sent the burst "
+                    f"      bot CPU {r.bot_cpu / size * 1000:.1f} ms a command, of which its event loop's thread "
+                    f"{r.loop_cpu / size * 1000:.1f}; the loopback Discord sent the burst "
                     f"over {r.sending * 1000:,.0f} ms and used {r.fake_cpu / size * 1000:.1f} ms of CPU a command",
                     flush=True,
                 )
@@ -346,7 +491,8 @@ def bare_bot() -> None:
 def watched_bot(stalls: str) -> None:
     """The bot as ``python -m bot`` runs it, with the loop watcher on; its wake-ups and lags written at exit.
 
-    With BURST_PROFILE set to a file name, the process's CPU profile (cProfile) is written there at exit.
+    With BURST_PROFILE set to a file name, the process's CPU profile (cProfile) is written there at exit. With
+    BURST_DIGEST_JOB set to a digest job's id, SIGUSR1 makes the bot's scheduler fire that job now.
     """
     from bot.cli.base import load_settings
     from bot.cli.run import run_bot
@@ -355,6 +501,9 @@ def watched_bot(stalls: str) -> None:
     settings.configure_logging()
 
     watch = LoopWatch()
+    digest_job = os.environ.get("BURST_DIGEST_JOB")
+    if digest_job:
+        fire_on_signal(digest_job)
 
     async def watched() -> None:
         with watch:
@@ -373,6 +522,25 @@ def watched_bot(stalls: str) -> None:
             profiler.dump_stats(profile)
 
 
+def fire_on_signal(job: str) -> None:
+    """On SIGUSR1, the bot's scheduler runs ``job`` now, as it would at its time (the bot is caught as it is made)."""
+    import bot.app
+    from bot.app import PaperClub
+    from bot.settings import Settings
+
+    made: list[PaperClub] = []
+    make_bot = bot.app.make_bot
+
+    def making(settings: Settings) -> PaperClub:
+        made.append(make_bot(settings))
+        loop = asyncio.get_running_loop()
+        scheduler = made[0].services.scheduler
+        loop.add_signal_handler(signal.SIGUSR1, lambda: scheduler.modify_job(job, next_run_time=datetime.now(UTC)))
+        return made[0]
+
+    bot.app.make_bot = making
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bot"]:
         watched_bot(sys.argv[2])
@@ -381,8 +549,18 @@ if __name__ == "__main__":
     else:
         parser = argparse.ArgumentParser(description="Bursts of slash commands at the real bot process.")
         parser.add_argument("sizes", nargs="*", type=int, default=BURSTS, help="burst sizes (default: 50 200 500)")
-        parser.add_argument("--poll", choices=("both", "alone", "during"), default="both", help="with a feed poll?")
+        parser.add_argument(
+            "--during",
+            choices=("all", *BACKGROUNDS),
+            default="all",
+            help="the bursts alone, during a feed poll, or during a poll and a digest build (default: each in turn)",
+        )
+        parser.add_argument(
+            "--poll", choices=("both", "alone", "during"), help="as before: alone and in a poll, alone, or in a poll"
+        )
         parser.add_argument("--bare", action="store_true", help="first, a bare discord.py client's floor")
         args = parser.parse_args()
-        polls = {"both": (False, True), "alone": (False,), "during": (True,)}[args.poll]
-        asyncio.run(main(tuple(args.sizes), polls, bare=args.bare))
+        backgrounds = tuple(BACKGROUNDS) if args.during == "all" else (args.during,)
+        if args.poll:
+            backgrounds = {"both": ("alone", "poll"), "alone": ("alone",), "during": ("poll",)}[args.poll]
+        asyncio.run(main(tuple(args.sizes), backgrounds, bare=args.bare))

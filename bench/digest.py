@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import discord
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.loop import LoopWatch
 from bot.digest_post import build_digest
@@ -83,7 +84,7 @@ QUESTIONS = (
 )
 
 
-def _paper(generated: GeneratedPaper, index: int) -> DigestPaper:
+def _paper(generated: GeneratedPaper, index: int, start: datetime) -> DigestPaper:
     return DigestPaper(
         paper_id=index + 1,
         key=generated.key,
@@ -91,22 +92,25 @@ def _paper(generated: GeneratedPaper, index: int) -> DigestPaper:
         url=f"https://arxiv.org/abs/{generated.arxiv_id}",
         abstract=generated.abstract,
         categories=generated.categories,
-        first_seen=START + timedelta(minutes=index),
+        first_seen=start + timedelta(minutes=index),
     )
 
 
-def feed_papers(n: int = PAPERS) -> list[DigestPaper]:
-    """The week's feed papers: five generated category listings, ids unique across them."""
+def feed_papers(n: int = PAPERS, start: datetime = START) -> list[DigestPaper]:
+    """The week's feed papers, first seen from ``start`` on: five generated category listings, ids unique across
+    them."""
     per = n // len(CATEGORIES)
     generated: list[GeneratedPaper] = []
     for i, category in enumerate(CATEGORIES):
         count = n - per * (len(CATEGORIES) - 1) if i == 0 else per
         generated += listing_papers(count, category=category, start_id=i * 20_000, seed=i)
-    return [_paper(paper, index) for index, paper in enumerate(generated)]
+    return [_paper(paper, index, start) for index, paper in enumerate(generated)]
 
 
-def week_notes(rng: random.Random, papers: list[DigestPaper], n: int = NOTES) -> list[DigestNote]:
-    """``n`` notes by ``MEMBERS`` members, oldest first, some with open questions."""
+def week_notes(
+    rng: random.Random, papers: list[DigestPaper], n: int = NOTES, start: datetime = START
+) -> list[DigestNote]:
+    """``n`` notes by ``MEMBERS`` members from ``start`` on, oldest first, some with open questions."""
     firsts = "Ada Wei Priya Lukas Sofia Kenji Amara Mateo Yuki Olga Jonas Chloé Rahul Ingrid Tomás".split()
     lasts = """Chen Kumar Schmidt Müller Sørensen Nakamura García Okafor Rossi Dubois Tanaka Muñoz Nguyen Zhang Haddad
         Ivanova Andersson Kowalski Novak Silva Costa Hughes Walsh Berg Moreau Ito Park Khan Ali Lopez""".split()
@@ -128,17 +132,17 @@ def week_notes(rng: random.Random, papers: list[DigestPaper], n: int = NOTES) ->
                 first_line=f"TL;DR: {sentence}",
                 questions=asked,
                 jump_url=f"https://discord.com/channels/1/2/{3_000_000 + i}",
-                created_at=START + timedelta(minutes=20 * i),
+                created_at=start + timedelta(minutes=20 * i),
             )
         )
     return notes
 
 
-def make_week(seed: int = 0) -> DigestData:
-    """A busy week for one group, all in memory."""
+def make_week(seed: int = 0, start: datetime = START) -> DigestData:
+    """A busy week for one group, all in memory: the week from ``start``."""
     rng = random.Random(seed)
-    papers = feed_papers()
-    notes = week_notes(rng, papers)
+    papers = feed_papers(start=start)
+    notes = week_notes(rng, papers, start=start)
     filters = tuple(
         FeedFilter(i + 1, source, keywords, exclude) for i, (source, keywords, exclude) in enumerate(FILTERS)
     )
@@ -149,8 +153,8 @@ def make_week(seed: int = 0) -> DigestData:
     members = {note.author_id for note in notes}
     return DigestData(
         guild_id=1,
-        start=START,
-        end=END,
+        start=start,
+        end=start + (END - START),
         timezone="Europe/Berlin",
         notes=tuple(notes),
         papers=tuple(papers),
@@ -196,6 +200,13 @@ async def stored_week(data: DigestData, folder: Path) -> tuple[DigestContent, An
     """The same week in a real SQLite file, as the bot would have stored it (picks made as ingest makes them)."""
     engine = make_engine(f"sqlite:///{folder / 'digest.db'}")
     await create_schema(engine)
+    await store_week(engine, data)
+    return DigestContent(make_sessions(engine)), engine
+
+
+async def store_week(engine: AsyncEngine, data: DigestData) -> None:
+    """Write the week into the database behind ``engine`` with its own row ids (papers, feeds, subscriptions,
+    tags and notes numbered from 1: a database without them), as the bot would have stored it."""
     papers = data.papers
     note_papers = {note.paper_url: note for note in data.notes}
     kept = pick_papers(papers, data.filters, ())  # what the subscriptions' keywords kept when each was listed
@@ -283,7 +294,6 @@ async def stored_week(data: DigestData, folder: Path) -> tuple[DigestContent, An
         ]
         if tagged:
             await conn.execute(insert(NoteTag.__table__), tagged)  # type: ignore[attr-defined]
-    return DigestContent(make_sessions(engine)), engine
 
 
 async def timed_builds(data: DigestData, runs: int = RUNS) -> tuple[list[float], list[float], DigestData, Any]:

@@ -1,12 +1,14 @@
 """Reading a feed's body: arXiv's RSS 2.0, Atom and old RSS 1.0 listings, the arXiv API, and any other RSS/Atom feed.
 
-Pure functions (feedparser is blocking: run :func:`parse_listing` in a worker thread).
+Pure functions (feedparser is blocking: run :func:`parse_listing` off the event loop, as
+:func:`schedules.fetching.read_listing` does).
 """
 
 from __future__ import annotations
 
 import calendar
 import dataclasses
+import functools
 import hashlib
 import io
 import logging
@@ -68,6 +70,10 @@ class FeedError(UserFacingError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Rebuilt whole in another process (a large listing is parsed in a worker process): message, attributes."""
+        return functools.partial(type(self), retryable=self.retryable), self.args, self.__dict__
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +387,7 @@ def _entry_item(entry: Mapping[str, Any], *, listed: str | None) -> FeedItem | N
 def parse_listing(body: bytes, *, quote: bool = False) -> Listing:
     """Read a feed body: arXiv's RSS 2.0, Atom and old RSS 1.0 listings, the arXiv API, or any RSS/Atom feed.
 
-    Blocking (feedparser); run it in a worker thread. An empty listing (arXiv on a weekend) is a normal, empty
+    Blocking (feedparser); run it off the event loop. An empty listing (arXiv on a weekend) is a normal, empty
     :class:`Listing`. A body cut off after some complete items gives those items with ``partial=True``.
     Raises :class:`FeedError` for bodies that are not feeds (an HTML error page, ``Rate exceeded.``, nothing
     at all, an arXiv API error feed, a cut-off body with no complete item); their messages quote the body

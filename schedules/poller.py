@@ -18,7 +18,7 @@ import aiohttp
 from schedules.addresses import AddressGuard
 from schedules.arxiv_calendar import backoff_seconds, next_fetch_delay
 from schedules.feed_formats import FeedError, FeedItem
-from schedules.fetching import fetch_feed, listing_from
+from schedules.fetching import fetch_feed, read_listing
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds.filters import matches
 from storage.feeds.plans import Candidate, plan_fan_out
@@ -208,7 +208,7 @@ class FeedPoller:
                 arxiv=self.arxiv,
                 guard=self.guard,
             )
-            listing = await asyncio.to_thread(listing_from, result)  # feedparser stays off the event loop
+            listing = await read_listing(result)  # feedparser stays off the event loop (a large body: off the process)
             if listing is not None and self.catch_up is not None:  # days the feed missed go first; may raise
                 await self.catch_up.before_listing(self, feed, listing, report)
         except FeedError as exc:

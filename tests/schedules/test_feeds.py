@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schedules.addresses import AddressGuard
 from schedules.arxiv_calendar import ARXIV_TZ, DEFAULT_POLL_INTERVAL, backoff_seconds, next_poll_delay
 from schedules.feed_formats import FeedError, FeedItem, parse_listing
-from schedules.fetching import RATE_LIMIT_PAUSE, FetchResult, fetch_feed, listing_from
+from schedules.fetching import IN_PROCESS_FROM, RATE_LIMIT_PAUSE, FetchResult, fetch_feed, listing_from, read_listing
 from schedules.ratelimit import ArxivLimiter
 from storage.errors import ValidationError
 from storage.feeds.categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
@@ -637,6 +637,44 @@ async def test_fetch_then_parse_a_real_listing(feeds: FeedServer, session: aioht
     listing = await asyncio.to_thread(listing_from, result)
     assert listing is not None and len(listing.items) == 81
     assert "paperclub" in feeds.seen[0].headers["User-Agent"]
+
+
+async def test_a_large_listing_is_read_in_a_process_of_its_own_as_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[Any, ...]] = []
+    start = asyncio.create_subprocess_exec
+
+    async def starting(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        started.append(args)
+        return await start(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", starting)
+    small = FetchResult(200, generate_listing(20, seed=5), None, None, None, False)
+    assert await read_listing(small) == listing_from(small)
+    assert started == []  # a small body: a worker thread
+    body = generate_listing(300, seed=5)
+    assert len(body) >= IN_PROCESS_FROM
+    result = FetchResult(200, body, None, None, None, False)
+    apart = await read_listing(result)
+    assert len(started) == 1 and started[0][1:] == ("-m", "schedules.fetching")
+    assert apart == listing_from(result)
+    assert apart is not None and len(apart.items) == 300
+
+
+async def test_a_large_page_that_is_no_feed_comes_back_from_its_process_as_the_same_error() -> None:
+    page = b"<html><head><title>Maintenance</title></head><body>" + b"<p>soon</p>" * 30_000 + b"</body></html>"
+    assert len(page) >= IN_PROCESS_FROM
+    result = FetchResult(200, page, None, None, 30.0, False, from_arxiv=True)
+    with pytest.raises(FeedError) as here:
+        listing_from(result)
+    with pytest.raises(FeedError) as apart:
+        await read_listing(result)
+    assert (apart.value.message, apart.value.retryable, apart.value.retry_after, apart.value.status) == (
+        here.value.message,
+        here.value.retryable,
+        here.value.retry_after,
+        here.value.status,
+    )
+    assert "Maintenance" in apart.value.message
 
 
 async def test_etag_and_last_modified_make_the_second_fetch_conditional(
