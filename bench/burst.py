@@ -128,8 +128,8 @@ async def seed(path: Path, week: DigestData | None = None) -> None:
 async def subscribe(path: Path, url: str) -> None:
     """20 channels of the group follow the listing at ``url`` (half of them with keywords)."""
     from storage.db import make_engine, make_sessions
+    from storage.feeds.kinds import FeedKind
     from storage.feeds.subscriptions import SubscriptionService
-    from storage.models import FeedKind
 
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     feeds = SubscriptionService(make_sessions(engine))

@@ -33,9 +33,9 @@ from schedules.addresses import AddressGuard
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter
 from storage.db import create_schema, make_engine, make_sessions
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
-from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.feed_listings import generate_listing
 from tests.loopback import serving

@@ -12,11 +12,11 @@ from bot.render import COLOUR, EMBED_TITLE, FIELD_VALUE, clip
 from schedules.feed_formats import Listing
 from schedules.source_check import Preview, PreviewRow
 from storage.feeds.filters import keyword_terms
+from storage.feeds.kinds import FeedKind
 from storage.feeds.plans import POSTED_TYPES
 from storage.feeds.polls import StuckPapers
 from storage.feeds.sources import Source, shown_url
 from storage.feeds.subscriptions import SubscriptionView
-from storage.models import FeedKind
 
 __all__ = [
     "added_embed",

@@ -1,7 +1,7 @@
 """Reading a feed's body: arXiv's RSS 2.0, Atom and old RSS 1.0 listings, the arXiv API, and any other RSS/Atom feed.
 
 Pure functions (feedparser is blocking: run :func:`parse_listing` off the event loop, as
-:func:`schedules.fetching.read_listing` does).
+:func:`schedules.feed_answers.read_listing` does).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from schedules.arxiv import ArxivQueryError, ArxivUnavailable, is_arxiv_category, parse_api_feed
+from schedules.arxiv_answers import ArxivQueryError, ArxivUnavailable, is_arxiv_category, parse_api_feed
 from schedules.ratelimit import is_rate_exceeded
 from storage.errors import PaperInputError, UserFacingError
+from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.feeds.categories import CATEGORIES, canonical_category
-from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.feeds.sources import ARXIV_LISTING, ARXIV_QUERY, WEB
 from storage.identity import PaperKey, paper_key
 from storage.metadata import PaperMetadata
@@ -130,7 +130,7 @@ class Listing:
     built: datetime | None  # when the feed says it was built (lastBuildDate, updated), aware UTC
     fingerprint: str  # the same for two listings with the same papers, versions and announce types
     partial: bool = False  # the body was cut off or not well-formed, and these are the items recovered
-    kind: str = WEB  # arxiv-listing, arxiv-query or web (the spelling of storage.models.FeedKind)
+    kind: str = WEB  # arxiv-listing, arxiv-query or web (the spelling of storage.feeds.kinds.FeedKind)
 
 
 # Text helpers

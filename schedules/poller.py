@@ -17,8 +17,9 @@ import aiohttp
 
 from schedules.addresses import AddressGuard
 from schedules.arxiv_calendar import backoff_seconds, next_fetch_delay
+from schedules.feed_answers import read_listing
 from schedules.feed_formats import FeedError, FeedItem
-from schedules.fetching import fetch_feed, read_listing
+from schedules.fetching import fetch_feed
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds.filters import matches
 from storage.feeds.plans import Candidate, plan_fan_out

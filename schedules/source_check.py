@@ -20,8 +20,9 @@ import aiohttp
 
 from schedules.addresses import AddressGuard
 from schedules.arxiv_calendar import next_fetch_delay
+from schedules.feed_answers import FetchResult, listing_from
 from schedules.feed_formats import FeedError, FeedItem, Listing
-from schedules.fetching import FetchResult, fetch_feed, listing_from
+from schedules.fetching import fetch_feed
 from schedules.ratelimit import ArxivLimiter
 from storage.errors import ValidationError
 from storage.feeds.filters import keyword_terms, matches

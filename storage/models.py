@@ -272,14 +272,6 @@ class GuildSettings(Table, table=True):
     created_at: datetime = _when()
 
 
-class FeedKind:
-    """What a feed URL serves."""
-
-    ARXIV_LISTING = "arxiv-listing"  # rss.arxiv.org category listing
-    ARXIV_QUERY = "arxiv-query"  # the arXiv API with a search query
-    WEB = "web"  # any other RSS or Atom feed
-
-
 class Feed(Table, table=True):
     """One distinct source URL, fetched once per cycle however many subscriptions use it."""
 

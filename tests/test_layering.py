@@ -86,3 +86,16 @@ def test_only_the_command_line_starts_the_app() -> None:
 def test_cogs_open_no_http_session_of_their_own() -> None:
     """A cog translates: fetching goes through a service it is given (schedules/), never aiohttp of its own."""
     assert imported_from("bot/cogs", ("aiohttp",)) == []
+
+
+def test_a_listing_read_apart_starts_a_process_with_no_http_and_no_database_code() -> None:
+    """A large listing is parsed in a process of its own, started for it: it must not pay for the bot's imports."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, schedules.feed_answers; print(' '.join(sorted(sys.modules)))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    heavy = {"aiohttp", "sqlalchemy", "sqlmodel", "pydantic", "discord", "apscheduler", "storage.models", "yarl"}
+    assert heavy.isdisjoint(loaded), sorted(heavy.intersection(loaded))

@@ -18,17 +18,15 @@ from sqlalchemy import select as sa_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import chunked, insert_ignoring_duplicates
+from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
+from storage.feeds.kinds import FeedKind
 from storage.metadata import PaperMetadata
-from storage.models import FeedKind, MetadataStatus, utcnow
+from storage.models import MetadataStatus, utcnow
 from storage.tables import FEED_ENTRIES, PAPERS
 
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
 ARXIV_FEEDS = frozenset({FeedKind.ARXIV_LISTING, FeedKind.ARXIV_QUERY})
-# A listed title or abstract beyond these is stored cut, with an ellipsis: arXiv's longest are a few hundred and
-# 1,920 characters, and what a stranger's feed sends must not grow every row (and what reads it) without end.
-MAX_TITLE_CHARS = 1_000
-MAX_ABSTRACT_CHARS = 5_000
 
 
 # Metadata from a listing replaces what was stored when that was pending or an older version.
@@ -56,11 +54,6 @@ def speaks_for(kind: str, key: str) -> bool:
     """Whether a feed of this kind may write this paper's shared metadata: arXiv's feeds for arXiv papers,
     any feed for papers that are not on arXiv."""
     return kind in ARXIV_FEEDS or not key.startswith("arxiv:")
-
-
-def capped(text: str, limit: int) -> str:
-    """The text, or its first ``limit`` characters with an ellipsis as the last when it is longer."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:

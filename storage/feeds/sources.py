@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from storage.errors import ValidationError
 from storage.feeds.categories import canonical_category, parse_category_source
-from storage.models import FeedKind
+from storage.feeds.kinds import FeedKind
 
 __all__ = [
     "ARXIV_LISTING",
@@ -27,7 +27,7 @@ __all__ = [
     "shown_url",
 ]
 
-# Kinds of feed (storage.models.FeedKind).
+# Kinds of feed (storage.feeds.kinds.FeedKind).
 ARXIV_LISTING = FeedKind.ARXIV_LISTING
 ARXIV_QUERY = FeedKind.ARXIV_QUERY
 WEB = FeedKind.WEB

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schedules.feed_formats import parse_listing
-from storage.models import FeedKind
+from storage.feeds.kinds import FeedKind
 from tests.arxiv_standin import FakeArxiv, entry_xml
 from tests.bot.conftest import MOD, OTHER_CHANNEL, OTHER_GUILD, Club, running_club
 

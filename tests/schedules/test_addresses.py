@@ -19,8 +19,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from schedules.addresses import AddressGuard, is_forbidden, literal_address
+from schedules.feed_answers import FetchResult, listing_from
 from schedules.feed_formats import FeedError
-from schedules.fetching import FetchResult, fetch_feed, listing_from
+from schedules.fetching import fetch_feed
 from schedules.ratelimit import ArxivLimiter
 from storage.feeds.sources import resolve_source, shown_url
 from tests.feed_listings import generate_listing

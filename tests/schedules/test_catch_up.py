@@ -30,9 +30,9 @@ from schedules.feed_formats import parse_listing
 from schedules.poller import Batch, FeedPoller, OnSent
 from schedules.ratelimit import ArxivLimiter, requester
 from storage.db import Sessions
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
-from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.arxiv_standin import FakeArxiv, Reply, capture
 from tests.feed_listings import GeneratedPaper, listing_papers, render_listing

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from schedules.addresses import AddressGuard
 from schedules.arxiv_calendar import ARXIV_TZ, DEFAULT_POLL_INTERVAL, backoff_seconds, next_poll_delay
+from schedules.feed_answers import IN_PROCESS_FROM, FetchResult, listing_from, read_listing
 from schedules.feed_formats import FeedError, FeedItem, parse_listing
-from schedules.fetching import IN_PROCESS_FROM, RATE_LIMIT_PAUSE, FetchResult, fetch_feed, listing_from, read_listing
+from schedules.fetching import RATE_LIMIT_PAUSE, fetch_feed
 from schedules.ratelimit import ArxivLimiter
 from storage.errors import ValidationError
 from storage.feeds.categories import ARCHIVES, CATEGORIES, canonical_category, category_feed_url, parse_category_source
@@ -655,7 +656,7 @@ async def test_a_large_listing_is_read_in_a_process_of_its_own_as_in_a_thread(mo
     assert len(body) >= IN_PROCESS_FROM
     result = FetchResult(200, body, None, None, None, False)
     apart = await read_listing(result)
-    assert len(started) == 1 and started[0][1:] == ("-m", "schedules.fetching")
+    assert len(started) == 1 and started[0][1:] == ("-m", "schedules.feed_answers")
     assert apart == listing_from(result)
     assert apart is not None and len(apart.items) == 300
 

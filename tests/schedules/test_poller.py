@@ -18,9 +18,9 @@ from schedules.poller import Batch, ChannelUnavailable, FeedPoller, OnSent, Send
 from schedules.ratelimit import ArxivLimiter
 from storage.db import Sessions
 from storage.feeds.filters import matches
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PlannedDelivery, PollRecords
 from storage.feeds.subscriptions import SubscriptionService
-from storage.models import FeedKind
 from storage.papers import PaperView
 from tests.feed_listings import listing_papers, render_listing
 from tests.loopback import serving

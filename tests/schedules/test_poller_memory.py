@@ -11,11 +11,12 @@ from sqlmodel import select
 from schedules.feed_formats import parse_listing
 from schedules.poller import FEEDS_AT_ONCE
 from storage.db import Sessions
-from storage.feeds.listed_papers import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
+from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.metadata import PaperMetadata
-from storage.models import FeedKind, Paper
+from storage.models import Paper
 from tests.loopback import serving
 from tests.schedules.test_poller import NOW, Channels, poller
 

@@ -9,9 +9,9 @@ from sqlalchemy import text
 
 from storage.db import Sessions
 from storage.errors import LimitReachedError
+from storage.feeds.kinds import FeedKind
 from storage.feeds.subscriptions import MAX_FEEDS, MAX_SUBSCRIPTIONS, SubscriptionService, SubscriptionView
 from storage.metadata import PaperMetadata
-from storage.models import FeedKind
 
 G, OTHER = 1, 2
 PAIRS = 8

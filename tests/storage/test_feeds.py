@@ -7,10 +7,10 @@ from sqlalchemy import text
 
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.metadata import PaperMetadata
-from storage.models import FeedKind
 
 G, OTHER = 1, 2
 URL = "https://rss.arxiv.org/rss/cs.LG"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from storage.db import Sessions
+from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PollRecords
 from storage.feeds.subscriptions import SubscriptionService
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
-from storage.models import FeedKind, MetadataStatus
+from storage.models import MetadataStatus
 from storage.papers import PaperService
 
 A, B = 1, 2
