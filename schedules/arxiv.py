@@ -33,8 +33,6 @@ from schedules.arxiv_answers import (
     ArxivQueryError,
     ArxivUnavailable,
     body_snippet,
-    entry_to_metadata,
-    is_arxiv_category,
     parse_api_feed,
 )
 from schedules.ratelimit import ArxivLimiter, default_limiter, is_rate_exceeded, requester
@@ -51,12 +49,6 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "MAX_QUERY_RESULTS",
     "ArxivClient",
-    "ArxivError",
-    "ArxivQueryError",
-    "ArxivUnavailable",
-    "entry_to_metadata",
-    "is_arxiv_category",
-    "parse_api_feed",
     "parse_retry_after",
     "title_search_queries",
 ]

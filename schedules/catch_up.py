@@ -25,7 +25,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from schedules.arxiv import ArxivClient, ArxivQueryError, ArxivUnavailable
+from schedules.arxiv import ArxivClient
+from schedules.arxiv_answers import ArxivQueryError, ArxivUnavailable
 from schedules.arxiv_calendar import ARXIV_TZ
 from schedules.feed_formats import FeedError, FeedItem, Listing
 from schedules.ratelimit import asking_as

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from schedules.arxiv import ArxivQueryError, ArxivUnavailable, title_search_queries
+from schedules.arxiv import title_search_queries
+from schedules.arxiv_answers import ArxivQueryError, ArxivUnavailable
 from storage.imports.plan import normalise_title
 from storage.metadata import PaperMetadata
 from storage.titles import ImportProgressView, PendingTitle, TitleOutcome, TitleService

@@ -18,16 +18,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schedules.arxiv import (
-    DEFAULT_USER_AGENT,
-    ArxivClient,
+from schedules.arxiv import DEFAULT_USER_AGENT, ArxivClient, parse_retry_after, title_search_queries
+from schedules.arxiv_answers import (
     ArxivQueryError,
     ArxivUnavailable,
     entry_to_metadata,
     is_arxiv_category,
     parse_api_feed,
-    parse_retry_after,
-    title_search_queries,
 )
 from schedules.ratelimit import ArxivLimiter, default_limiter
 from storage.metadata import MetadataSource, PaperMetadata

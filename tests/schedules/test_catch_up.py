@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from schedules.addresses import AddressGuard
-from schedules.arxiv import ArxivClient, parse_api_feed
+from schedules.arxiv import ArxivClient
+from schedules.arxiv_answers import parse_api_feed
 from schedules.catch_up import (
     CatchUp,
     CaughtUp,

@@ -10,7 +10,8 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import col, func, select
 
-from schedules.arxiv import ArxivClient, parse_api_feed
+from schedules.arxiv import ArxivClient
+from schedules.arxiv_answers import parse_api_feed
 from schedules.jobs import RESOLVE_TITLES_JOB, TITLES_LEASE, register_jobs, resolve_titles
 from schedules.titles import ImportProgressView, TitleResolver, best_match, title_batch_query
 from storage.db import Sessions
