@@ -5,7 +5,8 @@ Builds the SQLite file once (cached under the system temp folder; ``--rebuild`` 
 service's search as a member's first page is asked for, and checks each query's top 10 against the exact
 ranking: every one of the group's matches scored the same way and sorted in full (see :class:`Exact`).
 Prints p50/p95/p99 of both and the recall@10. Budget (PRODUCT.md): top 10 exact (recall@10 >= 0.99),
-p95 <= 50 ms.
+p95 <= 50 ms. Each run first applies any migration the database lacks (on PostgreSQL with the rum extension,
+0009 builds the RUM indexes: about a minute, once) and says whether PostgreSQL ranked inside them.
 
     .venv/bin/python -m bench.search [--db sqlite|postgresql|both] [--rebuild]
 """
