@@ -15,7 +15,7 @@ from storage.metadata import PaperMetadata
 from storage.models import Note
 from storage.notes import NoteService, set_tags
 from storage.papers import PaperService
-from storage.search import HIT_END, HIT_START, SearchFilters, SearchQueryError, SearchService, fts_query
+from storage.search import HIT_END, HIT_START, PgQuery, SearchFilters, SearchQueryError, SearchService, fts_query
 
 G, OTHER = 1, 2
 ANN, BOB = 10, 20
@@ -369,3 +369,9 @@ async def test_filters_keep_the_ranking_over_every_match(sessions: Sessions, wor
         guild_id=G, query="quoll", filters=SearchFilters(since=datetime.now(UTC) - timedelta(days=30)), limit=100
     )
     assert [h.note_id for h in recent.hits] == ids[1:][::-1]
+
+
+def test_postgresql_ranks_by_any_of_the_words_the_match_needs() -> None:
+    query = PgQuery.of("'fine' <-> 'tune' & 'o''brien' & 'alig':* & 'fine'")
+    assert query.ranking == "'fine' | 'tune' | 'o''brien' | 'alig':*"
+    assert (query.words, query.prefixes) == (("fine", "tune", "o'brien"), ("alig",))
