@@ -6,8 +6,9 @@ English. What members type never reaches FTS5 as syntax: :func:`fts_query` turns
 
 On PostgreSQL it is the database's own: a generated ``search_vector`` (tsvector) column on ``notes`` and
 ``papers`` with a GIN index, in the text search configuration ``paperclub`` (English stemming, diacritics
-folded); see migration 0002. The same quoted terms become a tsquery through :func:`pg_tsquery`, every word a
-quoted lexeme, so what members type is never tsquery syntax there either.
+folded); see migration 0002. Where the server has the ``rum`` extension, RUM indexes on the same columns
+(migration 0009) rank the matches inside the index. The same quoted terms become a tsquery through
+:func:`pg_tsquery`, every word a quoted lexeme, so what members type is never tsquery syntax there either.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import Sessions
@@ -134,7 +136,7 @@ class SearchHit:
     """One result: a note, or a paper the group knows."""
 
     kind: str  # "note" or "paper"
-    score: float  # lower is better (bm25)
+    score: float  # lower is better (bm25; on PostgreSQL see pg_distance)
     paper_id: int
     paper_key: str
     paper_title: str | None
@@ -311,70 +313,219 @@ async def _scored(
 
 
 class PgSearch:
-    """PostgreSQL's full-text search: the generated ``search_vector`` columns and their GIN indexes.
+    """PostgreSQL's full-text search: the generated ``search_vector`` columns and their indexes.
 
-    Like :class:`SqliteSearch`, every one of the group's matches is ranked (``ts_rank_cd``, with the papers'
-    column weights) and only the best few get a headline, the costly part.
+    Like :class:`SqliteSearch`, the best of all the group's matches come first, ties newest first, and only the
+    best few get a headline, the costly part. Where the RUM indexes are (migration 0009), the index hands the
+    matches over best first by RUM's score (:func:`pg_distance`), so a common word costs little more than a rare
+    one; without them, every match is scored with ``ts_rank_cd`` and sorted: an exact top too, by a different
+    score, and slower on large groups.
     """
 
     async def notes(
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
     ) -> list[SearchHit]:
         """The group's notes matching ``match``, best first."""
-        query = await _pg_query(conn, match)
-        if not query:
+        query = await pg_query(conn, match)
+        if query is None:
             return []
         narrowed, extra = _note_filters(filters, _aware(filters.since))
         group = " AND ".join(["n.guild_id = :guild_id", *narrowed])
+        params = {**extra, **query.params(), "guild_id": guild_id}
+        best = await _pg_best(conn, "n", "notes AS n", group, params, query=query, limit=limit, paper=False)
+        if not best:
+            return []
         sql = f"""
-            WITH best AS (
-                SELECT n.id, ts_rank_cd(n.search_vector, CAST(:query AS tsquery), {PG_RANK_NORMALIZATION}) AS rank
-                FROM notes AS n WHERE {group} AND n.search_vector @@ CAST(:query AS tsquery)
-                ORDER BY rank DESC, n.id DESC LIMIT :limit
-            )
-            SELECT b.rank, n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
+            SELECT n.id, n.author_name, n.created_at, n.channel_id, n.message_id, p.id, p.key, p.title,
                    {_pg_headline("n.body")}
-            FROM best AS b JOIN notes AS n ON n.id = b.id JOIN papers AS p ON p.id = n.paper_id
-            ORDER BY b.rank DESC, b.id DESC"""
-        params = {**extra, **_pg_headline_params(query), "guild_id": guild_id, "limit": limit}
-        rows = (await conn.execute(text(sql), params)).all()
-        return [_note_hit(-row[0], row[1:]) for row in rows]
+            FROM notes AS n JOIN papers AS p ON p.id = n.paper_id
+            WHERE n.guild_id = :guild_id AND n.id = ANY(CAST(:ids AS bigint[]))"""
+        details = {**_pg_headline_params(query.match), "guild_id": guild_id, "ids": list(best)}
+        by_id = {row[0]: row for row in await conn.execute(text(sql), details)}
+        return [_note_hit(distance, by_id[ident]) for ident, distance in best.items() if ident in by_id]
 
     async def papers(
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
     ) -> list[SearchHit]:
         """The papers the group knows matching ``match``, best first."""
-        query = await _pg_query(conn, match)
-        if not query:
+        query = await pg_query(conn, match)
+        if query is None:
             return []
         group = "gp.guild_id = :guild_id"  # the papers searched: the ones the group knows
-        params: dict[str, Any] = {**_pg_headline_params(query), "guild_id": guild_id, "limit": limit}
+        params: dict[str, Any] = {**query.params(), "guild_id": guild_id}
         if filters.since is not None:
             group += " AND gp.first_seen >= :since"
             params["since"] = _aware(filters.since)
+        source = "guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id"
+        best = await _pg_best(conn, "p", source, group, params, query=query, limit=limit, paper=True)
+        if not best:
+            return []
         # The headline reads the title, the authors as a list and the abstract, as one text.
         authors = (
             "CASE WHEN jsonb_typeof(p.authors::jsonb) = 'array' THEN "
             "array_to_string(ARRAY(SELECT jsonb_array_elements_text(p.authors::jsonb)), ', ') END"
         )
         sql = f"""
-            WITH best AS (
-                SELECT p.id, ts_rank_cd({PG_PAPER_WEIGHTS}, p.search_vector, CAST(:query AS tsquery),
-                                        {PG_RANK_NORMALIZATION}) AS rank
-                FROM guild_papers AS gp JOIN papers AS p ON p.id = gp.paper_id
-                WHERE {group} AND p.search_vector @@ CAST(:query AS tsquery)
-                ORDER BY rank DESC, p.id DESC LIMIT :limit
-            )
-            SELECT b.rank, p.id, p.key, p.title, {_pg_headline(f"concat_ws(' · ', p.title, {authors}, p.abstract)")}
-            FROM best AS b JOIN papers AS p ON p.id = b.id
-            ORDER BY b.rank DESC, b.id DESC"""
-        rows = (await conn.execute(text(sql), params)).all()
+            SELECT p.id, p.key, p.title, {_pg_headline(f"concat_ws(' · ', p.title, {authors}, p.abstract)")}
+            FROM papers AS p WHERE p.id = ANY(CAST(:ids AS bigint[]))"""
+        details = {**_pg_headline_params(query.match), "ids": list(best)}
+        by_id = {row[0]: row for row in await conn.execute(text(sql), details)}
         return [
             SearchHit(
-                kind="paper", score=-row[0], paper_id=row[1], paper_key=row[2], paper_title=row[3], snippet=row[4]
+                kind="paper",
+                score=distance,
+                paper_id=ident,
+                paper_key=by_id[ident][1],
+                paper_title=by_id[ident][2],
+                snippet=by_id[ident][3],
             )
-            for row in rows
+            for ident, distance in best.items()
+            if ident in by_id
         ]
+
+
+_OPERAND = re.compile(r"'((?:[^']|'')*)'(:\*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class PgQuery:
+    """A search as PostgreSQL runs it: the tsquery every result matches, and the one RUM ranks by.
+
+    Inside the index, RUM's score is not always its ``<=>`` operator's: for a phrase, or for three words or more
+    that must all be there, the index counts differently from the operator on the row. So the index ranks by any
+    of the query's words (``'a' | 'b' | 'c':*``), which it counts as the operator does, while the match
+    (``'a' <-> 'b' & 'c':*``) says which notes are results. One difference stays, prefixes: see
+    :func:`pg_distance`.
+    """
+
+    match: str  # tsquery, as text
+    ranking: str  # tsquery, as text: any of the match's words and prefixes
+    words: tuple[str, ...]  # the ranking's whole words (lexemes)...
+    prefixes: tuple[str, ...]  # ...and its prefixes
+
+    @classmethod
+    def of(cls, match: str) -> PgQuery:
+        """The search for a tsquery, as text."""
+        operands = dict.fromkeys(_OPERAND.findall(match))
+        return cls(
+            match=match,
+            ranking=" | ".join(f"'{lexeme}'{star}" for lexeme, star in operands),
+            words=tuple(lexeme.replace("''", "'") for lexeme, star in operands if not star),
+            prefixes=tuple(lexeme.replace("''", "'") for lexeme, star in operands if star),
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The parameters :func:`pg_distance`'s SQL takes."""
+        return {
+            "query": self.match,
+            "ranking": self.ranking,
+            "words": list(self.words),
+            "prefixes": list(self.prefixes),
+        }
+
+
+async def pg_query(conn: AsyncConnection, match: str) -> PgQuery | None:
+    """The tsqueries for ``match``; None when every word is one the index leaves out (stop words)."""
+    expression, params = pg_tsquery(match)
+    query = str((await conn.execute(text(f"SELECT CAST({expression} AS text)"), params)).scalar_one() or "")
+    return PgQuery.of(query) if query else None
+
+
+# A row's tsvector as RUM's index reads it for a query with prefixes: every word that one of the prefixes matches
+# written as that prefix, and none of the words the ranking does not ask for (they count for nothing). Unnesting a
+# row costs, so only rows holding two words or more that prefixes match, the only ones it changes, are rewritten.
+_JOINED = """CASE WHEN (SELECT count(*) FROM unnest(tsvector_to_array({vector})) AS l
+                 WHERE l ^@ ANY(CAST(:prefixes AS text[]))) < 2 THEN {vector}
+    ELSE (SELECT coalesce(string_agg(
+              '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || ''':' || positions, ' '), '')::tsvector
+          FROM (SELECT coalesce((SELECT max(pre) FROM unnest(CAST(:prefixes AS text[])) AS pre
+                                 WHERE u.lexeme ^@ pre), u.lexeme) AS lexeme,
+                       string_agg(x.pos || x.w, ',' ORDER BY x.pos) AS positions
+                FROM unnest({vector}) AS u(lexeme, positions, weights), unnest(u.positions, u.weights) AS x(pos, w)
+                WHERE u.lexeme ^@ ANY(CAST(:prefixes AS text[])) OR u.lexeme = ANY(CAST(:words AS text[]))
+                GROUP BY 1) AS joined) END"""
+
+
+def pg_distance(vector: str, *, in_index: bool, paper: bool, joined: bool) -> str:
+    """SQL for how far the tsvector ``vector`` is from a search (the parameters of :meth:`PgQuery.params`):
+    lower is better.
+
+    With the RUM indexes, RUM's score for the ranking query as the index computes it: one over a sum, for each of
+    the query's words, of its occurrences' weights, the k-th occurrence of a word counting 1/k² (a word said again
+    counts less and less), with PostgreSQL's default weights A 1, B 0.4, C 0.2, D 0.1 (the index takes no others:
+    a word in a paper's title counts five times one in its abstract, one in its authors twice). The index takes
+    all the words a prefix matches as one word; ``joined`` (the query has prefixes) has the row's tsvector read
+    the same way.
+
+    Without RUM: ``ts_rank_cd`` of the match query, with the papers' weights and the length normalisation, negated.
+    """
+    if not in_index:
+        weights = f"{PG_PAPER_WEIGHTS}, " if paper else ""
+        return f"-ts_rank_cd({weights}{vector}, CAST(:query AS tsquery), {PG_RANK_NORMALIZATION})"
+    if joined:
+        vector = f"({_JOINED.format(vector=vector)})"
+    return f"{vector} <=> CAST(:ranking AS tsquery)"
+
+
+async def _pg_best(
+    conn: AsyncConnection,
+    table: str,
+    source: str,
+    group: str,
+    params: dict[str, Any],
+    *,
+    query: PgQuery,
+    limit: int,
+    paper: bool,
+) -> dict[int, float]:
+    """The ``limit`` best of the group's matches in ``source`` (``table`` the alias of the notes or papers), by
+    id, with their distance: best first, ties newest first."""
+    in_index = await pg_ranks_in_index(conn)
+    joined = bool(query.prefixes)
+    distance = pg_distance(f"{table}.search_vector", in_index=in_index, paper=paper, joined=joined)
+    matches = (
+        f"SELECT {table}.id, {distance} AS distance FROM {source} "
+        f"WHERE {group} AND {table}.search_vector @@ CAST(:query AS tsquery)"
+    )
+    if not in_index:
+        every = f"{matches} ORDER BY distance, {table}.id DESC LIMIT :limit"
+        return {ident: score for ident, score in await conn.execute(text(every), {**params, "limit": limit})}
+    # The index hands the matches over best first but ties in no set order: read on to the end of the tie at the
+    # cut, then put those in order.
+    order = f"{table}.search_vector <=> CAST(:ranking AS tsquery)"
+    if not joined:  # the distances read are the index's: the database reads on through the tie itself
+        ties = f"{matches} ORDER BY {order} FETCH FIRST (:limit) ROWS WITH TIES"
+        rows = [(ident, score) for ident, score in await conn.execute(text(ties), {**params, "limit": limit})]
+    else:  # the index's order, but a distance the database cannot see as the order's: read a window, and more
+        window = 4 * limit + 16
+        while True:
+            ordered = text(f"{matches} ORDER BY {order} LIMIT :window")
+            rows = [(ident, score) for ident, score in await conn.execute(ordered, {**params, "window": window})]
+            if len(rows) < window or rows[-1][1] != rows[limit - 1][1]:
+                break
+            window *= 4
+    return dict(sorted(rows, key=lambda row: (row[1], -row[0]))[:limit])
+
+
+_RANKS_IN_INDEX: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+# Whether rum's operator is at hand and both tables have a valid RUM index (migration 0009 makes them if it can).
+_RUM_READY = """
+    SELECT to_regoperator('<=>(tsvector,tsquery)') IS NOT NULL AND (
+        SELECT count(DISTINCT i.indrelid) FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+        JOIN pg_am AS a ON a.oid = c.relam
+        WHERE a.amname = 'rum' AND i.indisvalid AND i.indrelid IN (to_regclass('notes'), to_regclass('papers'))
+    ) = 2"""
+
+
+async def pg_ranks_in_index(conn: AsyncConnection) -> bool:
+    """Whether this PostgreSQL database ranks matches inside RUM indexes: asked once per engine, then remembered
+    (the schema is settled by the migrations before anything searches)."""
+    engine = conn.sync_engine
+    known = _RANKS_IN_INDEX.get(engine)
+    if known is None:
+        known = bool((await conn.execute(text(_RUM_READY))).scalar())
+        _RANKS_IN_INDEX[engine] = known
+    return known
 
 
 def _pg_headline(document: str) -> str:
@@ -401,12 +552,6 @@ def _pg_headline_params(query: str) -> dict[str, str]:
         "punctuation": PG_PUNCTUATION,
         "spaces": " " * len(PG_PUNCTUATION),
     }
-
-
-async def _pg_query(conn: AsyncConnection, match: str) -> str:
-    """The tsquery for ``match``, as text; empty when every word is one the index leaves out (stop words)."""
-    expression, params = pg_tsquery(match)
-    return str((await conn.execute(text(f"SELECT CAST({expression} AS text)"), params)).scalar_one() or "")
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -182,7 +182,7 @@ def test_compose_bot_service(compose: str) -> None:
 def test_compose_postgres_profile(compose: str) -> None:
     pg = block(compose, "services", "postgres")
     assert pg, "a postgres service"
-    assert re.search(r"image:\s*postgres:16", pg)
+    assert re.search(r"^\s*build:\s*docker/postgres\s*$", pg, re.M), "PostgreSQL with rum, from its own Dockerfile"
     assert re.search(r"profiles:\s*\[\s*\"?postgres\"?\s*\]", pg) or re.search(
         r"profiles:\s*\n\s*-\s*\"?postgres\"?", pg
     )
@@ -195,3 +195,15 @@ def test_compose_postgres_profile(compose: str) -> None:
     dep = block(compose, "services", "bot", "depends_on", "postgres")
     assert "condition: service_healthy" in dep
     assert "required: false" in dep
+
+
+def test_the_postgres_image_is_debian_postgresql_16_with_rum() -> None:
+    dockerfile = (ROOT / "docker" / "postgres" / "Dockerfile").read_text()
+    parts = stages(dockerfile)
+    assert len(parts) == 1
+    base = parts[0][0][1].split()[0]
+    assert base.startswith("postgres:16") and "alpine" not in base, "Debian: PGDG's apt repository has rum"
+    runs = " ".join(args for keyword, args in parts[0] if keyword == "RUN")
+    assert "apt-get install" in runs and "postgresql-${PG_MAJOR}-rum" in runs
+    assert "rm -rf /var/lib/apt/lists" in runs
+    assert "--link" not in dockerfile and "<<" not in dockerfile, "nothing buildah 1.28 rejects"

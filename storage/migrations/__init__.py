@@ -12,11 +12,14 @@ from typing import Any
 __all__ = ["FULL_TEXT_TABLES", "MigrationStatus", "include_object", "status", "upgrade"]
 
 FULL_TEXT_TABLES = ("notes_fts", "papers_fts")  # SQLite FTS5 tables and their shadow tables, made by migrations
+# PostgreSQL's indexes on the search_vector columns: GIN (0002), and RUM where the server has it (0009)
+FULL_TEXT_INDEXES = ("ix_notes_search_vector", "ix_papers_search_vector", "ix_notes_search_rum", "ix_papers_search_rum")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Leave the full-text index out of comparisons with the models: SQLite's FTS5 tables, and PostgreSQL's
-    generated ``search_vector`` columns on notes and papers with their GIN indexes (migration 0002)."""
+    generated ``search_vector`` columns on notes and papers with their GIN indexes (migration 0002) and, where
+    the server has the ``rum`` extension, their RUM indexes (migration 0009)."""
     if name is None:
         return True
     if type_ == "table":
@@ -24,7 +27,7 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     if type_ == "column":
         return name != "search_vector"
     if type_ == "index":
-        return name not in ("ix_notes_search_vector", "ix_papers_search_vector")
+        return name not in FULL_TEXT_INDEXES
     return True
 
 

@@ -13,11 +13,12 @@ from storage.db import Sessions
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
 from storage.models import Note
-from storage.notes import NoteService
+from storage.notes import NoteService, set_tags
 from storage.papers import PaperService
 from storage.search import (
     HIT_END,
     HIT_START,
+    PgQuery,
     SearchFilters,
     SearchQueryError,
     SearchService,
@@ -343,3 +344,61 @@ async def test_matches_scored_in_two_halves_rank_exactly_as_in_one_pass(sessions
             halves = await SqliteSearch(split_at=2).notes(conn, **args)
             assert [(h.note_id, h.score) for h in halves] == [(h.note_id, h.score) for h in whole]
             assert len(whole) == min(limit, 30)
+
+
+async def add_notes(papers: PaperService, notes: NoteService, bodies: list[str], *, key: str) -> list[int]:
+    """One note per body, each on a paper of its own by a member of its own, oldest first; their ids."""
+    ids = []
+    for i, body in enumerate(bodies):
+        p = await papers.ensure(paper_key(f"https://example.org/{key}{i}"))
+        note = await notes.add(guild_id=G, paper_id=p.id, author_id=2_000 + i, author_name="Ann", body=body, tags=[])
+        ids.append(note.id)
+    return ids
+
+
+@pytest.mark.parametrize("query", ["numbat", "numb*"])
+async def test_ties_come_newest_first_however_many_share_the_score(world: tuple, query: str) -> None:
+    papers, notes, search = world
+    ids = await add_notes(papers, notes, ["A numbat."] * 60, key="tie")
+    first = await search.search(guild_id=G, query=query, limit=5)
+    assert [h.note_id for h in first.hits] == ids[::-1][:5]
+    everything = await search.search(guild_id=G, query=query, limit=100)
+    assert [h.note_id for h in everything.hits] == ids[::-1]
+
+
+async def test_the_words_a_prefix_matches_count_as_one_word(world: tuple) -> None:
+    """ "numbat number" says ``numb*`` twice, as "numbat numbat" does: a tie, so the newer comes first."""
+    papers, notes, search = world
+    two_words, one_word = await add_notes(papers, notes, ["numbat number", "numbat numbat"], key="prefix")
+    page = await search.search(guild_id=G, query="numb*")
+    assert [h.note_id for h in page.hits] == [one_word, two_words]
+
+
+async def test_filters_keep_the_ranking_over_every_match(sessions: Sessions, world: tuple) -> None:
+    papers, notes, search = world
+    bodies = ["quoll " * 5] + [f"a quoll, {i}" for i in range(80)]
+    ids = await add_notes(papers, notes, bodies, key="filtered")
+    oldest, newest = ids[0], ids[-1]
+    async with sessions() as session:  # the oldest is by Bob, tagged, and from last year
+        await session.exec(  # type: ignore[call-overload]
+            update(Note)
+            .where(Note.id == oldest)
+            .values(author_id=BOB, created_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=400))
+        )
+        await session.exec(update(Note).where(Note.id == newest).values(author_id=BOB))  # type: ignore[call-overload]
+        await set_tags(session, guild_id=G, note_id=oldest, names=["marsupials"])
+        await session.commit()
+    by_bob = await search.search(guild_id=G, query="quoll", filters=SearchFilters(author_id=BOB))
+    assert [h.note_id for h in by_bob.hits] == [oldest, newest]
+    tagged = await search.search(guild_id=G, query="quoll", filters=SearchFilters(tag="marsupials"))
+    assert [h.note_id for h in tagged.hits] == [oldest]
+    recent = await search.search(
+        guild_id=G, query="quoll", filters=SearchFilters(since=datetime.now(UTC) - timedelta(days=30)), limit=100
+    )
+    assert [h.note_id for h in recent.hits] == ids[1:][::-1]
+
+
+def test_postgresql_ranks_by_any_of_the_words_the_match_needs() -> None:
+    query = PgQuery.of("'fine' <-> 'tune' & 'o''brien' & 'alig':* & 'fine'")
+    assert query.ranking == "'fine' | 'tune' | 'o''brien' | 'alig':*"
+    assert (query.words, query.prefixes) == (("fine", "tune", "o'brien"), ("alig",))
