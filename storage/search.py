@@ -13,7 +13,6 @@ folded); see migration 0002. Where the server has the ``rum`` extension, RUM ind
 
 from __future__ import annotations
 
-import asyncio
 import re
 import string
 from collections.abc import Sequence
@@ -48,7 +47,6 @@ _PHRASE = re.compile(r'"([^"]*)"?')
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
 NOTE_SCORE = "bm25(notes_fts)"
-SPLIT_AT = 8_000  # from this many matches on the instance, they are scored in two halves side by side
 PAPER_SCORE = "bm25(papers_fts, 8.0, 3.0, 1.0)"  # a word in a title counts for much more than one in an abstract
 
 # PostgreSQL (migration 0002 makes the configuration and the columns).
@@ -209,10 +207,7 @@ def _note_filters(filters: SearchFilters, since: Any) -> tuple[list[str], dict[s
 
 
 class SqliteSearch:
-    """FTS5 on SQLite. From ``split_at`` matches on the instance, they are scored in two halves side by side."""
-
-    def __init__(self, *, split_at: int = SPLIT_AT) -> None:
-        self.split_at = split_at
+    """FTS5 on SQLite."""
 
     async def notes(
         self, conn: AsyncConnection, *, guild_id: int, match: str, filters: SearchFilters, limit: int
@@ -226,9 +221,7 @@ class SqliteSearch:
                    snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
         source = "notes_fts CROSS JOIN notes AS n INDEXED BY ix_notes_guild_id ON n.id = notes_fts.rowid"
         shown = "JOIN papers AS p ON p.id = n.paper_id"
-        rows = await _ranked(
-            conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params, split_at=self.split_at
-        )
+        rows = await _ranked(conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params)
         return [_note_hit(score, row) for score, row in rows]
 
     async def papers(
@@ -245,9 +238,7 @@ class SqliteSearch:
             "papers_fts CROSS JOIN guild_papers AS gp ON gp.paper_id = papers_fts.rowid AND gp.guild_id = :guild_id"
         )
         shown = "JOIN papers AS p ON p.id = papers_fts.rowid"
-        rows = await _ranked(
-            conn, "papers_fts", PAPER_SCORE, select, source, shown, " AND ".join(where), params, split_at=self.split_at
-        )
+        rows = await _ranked(conn, "papers_fts", PAPER_SCORE, select, source, shown, " AND ".join(where), params)
         return [
             SearchHit(kind="paper", score=score, paper_id=row[0], paper_key=row[1], paper_title=row[2], snippet=row[3])
             for score, row in rows
@@ -263,33 +254,17 @@ async def _ranked(
     shown: str,
     where: str,
     params: dict[str, Any],
-    *,
-    split_at: int,
 ) -> list[tuple[float, tuple[Any, ...]]]:
     """The best ``params["limit"]`` of all the group's matches by bm25, ties newest first, with their details.
 
-    Scoring every match is what costs (FTS5 computes bm25 row by row, about a microsecond each, only for rows
-    that pass the group's filters; SQLite keeps just the best few while sorting). A common word matches tens of
-    thousands of rows, so then the matches are scored in two halves side by side, each on its own connection
-    (SQLite works without Python's lock held, so the halves use two cores), and the best of both kept. A second
-    query fetches the snippets, the other costly part, of just those.
+    One pass scores every match of the group (FTS5 computes bm25 row by row, about a microsecond each, only for
+    rows that pass the group's filters; SQLite keeps just the best few while sorting); a second query fetches
+    the snippets, the other costly part, of just those.
     """
-    matches = (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {table} MATCH :match"), params)).scalar()
-    if not matches:
-        return []
-    if matches < split_at:
-        best = await _scored(conn, table, score, source, where, params)
-    else:  # split at the middle match, so that each half scores as many rows
-        middle = f"SELECT rowid FROM {table} WHERE {table} MATCH :match ORDER BY rowid LIMIT 1 OFFSET :half"
-        split = (await conn.execute(text(middle), {**params, "half": matches // 2})).scalar()
-        async with conn.engine.connect() as other:
-            halves = await asyncio.gather(
-                _scored(conn, table, score, source, f"{where} AND {table}.rowid < :split", {**params, "split": split}),
-                _scored(
-                    other, table, score, source, f"{where} AND {table}.rowid >= :split", {**params, "split": split}
-                ),
-            )
-        best = sorted(halves[0] + halves[1], key=lambda row: (row[1], -row[0]))[: params["limit"]]
+    order = f"ORDER BY score, {table}.rowid DESC LIMIT :limit"
+    best = (
+        await conn.execute(text(f"SELECT {table}.rowid, {score} AS score FROM {source} WHERE {where} {order}"), params)
+    ).all()
     if not best:
         return []
     ids = ", ".join(str(int(rowid)) for rowid, _ in best)
@@ -301,15 +276,6 @@ async def _ranked(
     ).all()
     by_id = {row[0]: tuple(row[1:]) for row in details}
     return [(rank, by_id[rowid]) for rowid, rank in best if rowid in by_id]
-
-
-async def _scored(
-    conn: AsyncConnection, table: str, score: str, source: str, where: str, params: dict[str, Any]
-) -> list[tuple[int, float]]:
-    """The rowids and scores of the best ``params["limit"]`` matches, best first, ties newest first."""
-    order = f"ORDER BY score, {table}.rowid DESC LIMIT :limit"
-    sql = f"SELECT {table}.rowid, {score} AS score FROM {source} WHERE {where} {order}"
-    return [(int(rowid), float(rank)) for rowid, rank in (await conn.execute(text(sql), params)).all()]
 
 
 class PgSearch:

@@ -22,7 +22,6 @@ from storage.search import (
     SearchFilters,
     SearchQueryError,
     SearchService,
-    SqliteSearch,
     fts_query,
 )
 
@@ -326,24 +325,6 @@ async def test_pages_run_through_the_notes_then_the_papers_each_best_first(sessi
     assert found_papers[0].score < found_notes[-1].score  # by score alone the papers would lead
     past = await search.search(guild_id=G, query="wombat", offset=10, limit=4)
     assert past.hits == () and not past.has_more
-
-
-@pytest.mark.sqlite_only("FTS5 scores a common word's matches in two halves side by side")
-async def test_matches_scored_in_two_halves_rank_exactly_as_in_one_pass(sessions: Sessions, world: tuple) -> None:
-    papers, notes, _ = world
-    for i in range(40):
-        body = f"quokka {'quokka ' * (i % 7)} and {'filler ' * (i % 5)}"  # ties and near-ties on both sides
-        await note_by_many(
-            papers, notes, i, guild_id=OTHER if i % 4 == 3 else G, url="https://example.org/q", body=body
-        )
-    async with sessions() as session:
-        conn = await session.connection()
-        for limit in (1, 6, 11, 40):
-            args = {"guild_id": G, "match": fts_query("quokka"), "filters": SearchFilters(), "limit": limit}
-            whole = await SqliteSearch().notes(conn, **args)
-            halves = await SqliteSearch(split_at=2).notes(conn, **args)
-            assert [(h.note_id, h.score) for h in halves] == [(h.note_id, h.score) for h in whole]
-            assert len(whole) == min(limit, 30)
 
 
 async def add_notes(papers: PaperService, notes: NoteService, bodies: list[str], *, key: str) -> list[int]:
