@@ -221,7 +221,13 @@ class SqliteSearch:
                    snippet(notes_fts, 0, '{HIT_START}', '{HIT_END}', '…', 24)"""
         source = "notes_fts CROSS JOIN notes AS n INDEXED BY ix_notes_guild_id ON n.id = notes_fts.rowid"
         shown = "JOIN papers AS p ON p.id = n.paper_id"
-        rows = await _ranked(conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params)
+        # When every note on the instance is this group's (a bot for one group), scoring needs no look at the
+        # notes at all; the details are read through the group's check either way.
+        alone = not narrowed and await _sole_group(conn, guild_id)
+        scored = ("notes_fts", "notes_fts MATCH :match") if alone else None
+        rows = await _ranked(
+            conn, "notes_fts", NOTE_SCORE, select, source, shown, " AND ".join(where), params, scored=scored
+        )
         return [_note_hit(score, row) for score, row in rows]
 
     async def papers(
@@ -254,17 +260,20 @@ async def _ranked(
     shown: str,
     where: str,
     params: dict[str, Any],
+    *,
+    scored: tuple[str, str] | None = None,
 ) -> list[tuple[float, tuple[Any, ...]]]:
     """The best ``params["limit"]`` of all the group's matches by bm25, ties newest first, with their details.
 
     One pass scores every match of the group (FTS5 computes bm25 row by row, about a microsecond each, only for
     rows that pass the group's filters; SQLite keeps just the best few while sorting); a second query fetches
-    the snippets, the other costly part, of just those.
+    the snippets, the other costly part, of just those, through ``source`` and ``where`` again. ``scored``, a
+    FROM and WHERE of its own for the scoring pass, may leave out checks that cannot fail.
     """
     order = f"ORDER BY score, {table}.rowid DESC LIMIT :limit"
-    best = (
-        await conn.execute(text(f"SELECT {table}.rowid, {score} AS score FROM {source} WHERE {where} {order}"), params)
-    ).all()
+    scored_from, scored_where = scored or (source, where)
+    scoring = f"SELECT {table}.rowid, {score} AS score FROM {scored_from} WHERE {scored_where} {order}"
+    best = (await conn.execute(text(scoring), params)).all()
     if not best:
         return []
     ids = ", ".join(str(int(rowid)) for rowid, _ in best)
@@ -276,6 +285,13 @@ async def _ranked(
     ).all()
     by_id = {row[0]: tuple(row[1:]) for row in details}
     return [(rank, by_id[rowid]) for rowid, rank in best if rowid in by_id]
+
+
+async def _sole_group(conn: AsyncConnection, guild_id: int) -> bool:
+    """Whether every note on the instance is this group's: two seeks in the (group, id) index."""
+    ends = "SELECT (SELECT min(guild_id) FROM notes), (SELECT max(guild_id) FROM notes)"
+    row = (await conn.execute(text(ends))).one()
+    return bool(row[0] == guild_id == row[1])
 
 
 class PgSearch:

@@ -383,3 +383,18 @@ def test_postgresql_ranks_by_any_of_the_words_the_match_needs() -> None:
     query = PgQuery.of("'fine' <-> 'tune' & 'o''brien' & 'alig':* & 'fine'")
     assert query.ranking == "'fine' | 'tune' | 'o''brien' | 'alig':*"
     assert (query.words, query.prefixes) == (("fine", "tune", "o'brien"), ("alig",))
+
+
+async def test_a_group_alone_on_the_instance_finds_the_same_notes_once_another_group_arrives(world: tuple) -> None:
+    papers, notes, search = world
+    for i in range(8):
+        body = f"echidna {'echidna ' * (i % 3)} in the notes of this group, {i}"
+        await note_by_many(papers, notes, i, guild_id=G, url="https://example.org/e", body=body)
+    alone = await search.search(guild_id=G, query="echidna", limit=5)
+    for i in range(8, 16):  # the other group's notes say it far more often: they would lead anywhere they count
+        await note_by_many(papers, notes, i, guild_id=OTHER, url="https://example.org/e", body="echidna " * 9)
+    shared = await search.search(guild_id=G, query="echidna", limit=5)
+    assert len(alone.hits) == len(shared.hits) == 5
+    assert [h.note_id for h in shared.hits] == [h.note_id for h in alone.hits]
+    theirs = await search.search(guild_id=OTHER, query="echidna", limit=20)
+    assert len(theirs.hits) == 8 and not {h.note_id for h in theirs.hits} & {h.note_id for h in alone.hits}
