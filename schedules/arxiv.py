@@ -33,9 +33,10 @@ from schedules.arxiv_answers import (
     ArxivQueryError,
     ArxivUnavailable,
     body_snippet,
+    is_rate_exceeded,
     parse_api_feed,
 )
-from schedules.ratelimit import ArxivLimiter, default_limiter, is_rate_exceeded, requester
+from schedules.ratelimit import ArxivLimiter, default_limiter, requester
 from storage.errors import PaperInputError
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata

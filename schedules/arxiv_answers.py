@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schedules.ratelimit import is_rate_exceeded
 from storage.errors import PaperInputError
 from storage.identity import paper_key
 from storage.metadata import PaperMetadata
@@ -28,6 +27,7 @@ __all__ = [
     "ArxivUnavailable",
     "entry_to_metadata",
     "is_arxiv_category",
+    "is_rate_exceeded",
     "parse_api_feed",
 ]
 
@@ -38,6 +38,11 @@ log = logging.getLogger("schedules.arxiv")
 _CATEGORY = re.compile(r"[a-z]+(?:-[a-z]+)?(?:\.[A-Za-z]+(?:-[A-Za-z]+)?)?", re.ASCII)
 _ABS_ID = re.compile(r"/abs/(?P<id>[^?#]+?)/*$")
 _BAD_ID = re.compile(r"incorrect[ _]id[ _]format[ _]for[ _](?P<id>\S+)$")
+
+
+def is_rate_exceeded(body: bytes) -> bool:
+    """True for arXiv's plain-text answer ``Rate exceeded.``, whatever the HTTP status that came with it."""
+    return body[:64].lstrip().lower().startswith(b"rate exceeded")
 
 
 class ArxivError(Exception):

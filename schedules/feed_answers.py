@@ -8,16 +8,14 @@ HTTP and no database code, only the feed formats.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pickle
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+from schedules.arxiv_answers import is_rate_exceeded
 from schedules.feed_formats import API_MARK, FeedError, Listing, parse_listing
-from schedules.ratelimit import is_rate_exceeded
 
 __all__ = ["IN_PROCESS_FROM", "FetchResult", "listing_from", "read_listing"]
 
@@ -26,7 +24,8 @@ __all__ = ["IN_PROCESS_FROM", "FetchResult", "listing_from", "read_listing"]
 # papers, 4 MB, takes 1.5 s). A smaller body (a blog's feed) takes tens of milliseconds: a thread is enough.
 IN_PROCESS_FROM = 256 * 1024
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
-_ROOT = str(Path(__file__).resolve().parents[1])  # where the process finds this package, however the bot was started
+# Where the process finds this package, however the bot was started (os.path: pathlib is one import more).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +78,8 @@ async def read_listing(result: FetchResult) -> Listing | None:
     answered: nothing is kept between polls. A fresh interpreter costs about a tenth of a second of imports
     (this module loads no HTTP and no database code), spent on another core or while the bot leaves the CPU
     idle."""
+    import asyncio  # here: the bot has it loaded already, and the listing's own process never needs it
+
     if result.body is None or len(result.body) < IN_PROCESS_FROM:
         return await asyncio.to_thread(listing_from, result)
     proc = await asyncio.create_subprocess_exec(

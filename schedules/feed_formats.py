@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from schedules.arxiv_answers import ArxivQueryError, ArxivUnavailable, is_arxiv_category, parse_api_feed
-from schedules.ratelimit import is_rate_exceeded
+from schedules.arxiv_answers import (
+    ArxivQueryError,
+    ArxivUnavailable,
+    is_arxiv_category,
+    is_rate_exceeded,
+    parse_api_feed,
+)
 from storage.errors import PaperInputError, UserFacingError
 from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
 from storage.feeds.categories import CATEGORIES, canonical_category

@@ -30,13 +30,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from schedules.arxiv_answers import is_rate_exceeded
+
 __all__ = [
     "DEFAULT_MIN_INTERVAL",
     "ArxivLimiter",
     "asking_as",
     "default_limiter",
     "is_arxiv_url",
-    "is_rate_exceeded",
     "requester",
 ]
 
@@ -78,11 +79,6 @@ def is_arxiv_url(url: str) -> bool:
         return False
     host = host.rstrip(".").lower()
     return host == "arxiv.org" or host.endswith(".arxiv.org")
-
-
-def is_rate_exceeded(body: bytes) -> bool:
-    """True for arXiv's plain-text answer ``Rate exceeded.``, whatever the HTTP status that came with it."""
-    return body[:64].lstrip().lower().startswith(b"rate exceeded")
 
 
 class ArxivLimiter:
