@@ -99,7 +99,7 @@ async def read_listing(result: FetchResult) -> Listing | None:
         raise
     if proc.returncode != 0:
         raise RuntimeError(f"parsing the listing failed: {err.decode(errors='replace').strip()[-2000:]}")
-    answer: Listing | FeedError | None = pickle.loads(out)
+    answer: Listing | FeedError | None = await asyncio.to_thread(pickle.loads, out)  # megabytes: not on the loop
     if isinstance(answer, FeedError):
         raise answer
     return answer
