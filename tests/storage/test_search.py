@@ -236,19 +236,27 @@ async def test_pages_do_not_overlap(sessions: Sessions, world: tuple) -> None:
     assert first.has_more and second.has_more and not third.has_more
 
 
-async def note_by_many(papers: PaperService, notes: NoteService, i: int, *, guild_id: int, url: str, body: str) -> None:
-    """The ``i``-th of many notes, each by a member of its own on a paper of its own (``url`` + ``i``)."""
-    p = await papers.ensure(paper_key(f"{url}{i}"))
-    await notes.add(guild_id=guild_id, paper_id=p.id, author_id=1_000 + i, author_name="Ann", body=body, tags=[])
+async def add_notes(
+    papers: PaperService, notes: NoteService, bodies: list[str], *, key: str, guilds: list[int] | None = None
+) -> list[int]:
+    """One note per body (in ``guilds``, one each, or all in G), each on a paper of its own by a member of its own,
+    oldest first; their ids."""
+    ids = []
+    for i, body in enumerate(bodies):
+        p = await papers.ensure(paper_key(f"https://example.org/{key}{i}"))
+        guild_id = guilds[i] if guilds is not None else G
+        note = await notes.add(
+            guild_id=guild_id, paper_id=p.id, author_id=2_000 + i, author_name="Ann", body=body, tags=[]
+        )
+        ids.append(note.id)
+    return ids
 
 
 async def test_every_match_is_ranked_so_an_old_note_that_says_it_most_comes_first(world: tuple) -> None:
     papers, notes, search = world
-    for i in range(170):  # more matches than any first pass of newest ones would look at
-        body = "numbat " * 6 if i == 0 else f"numbat and some other words, {i}"
-        await note_by_many(
-            papers, notes, i, guild_id=OTHER if i % 3 == 2 else G, url="https://example.org/w", body=body
-        )
+    # more matches than any first pass of newest ones would look at; the oldest says it six times
+    bodies = ["numbat " * 6] + [f"numbat and some other words, {i}" for i in range(1, 170)]
+    await add_notes(papers, notes, bodies, key="w", guilds=[OTHER if i % 3 == 2 else G for i in range(170)])
     page = await search.search(guild_id=G, query="numbat", limit=5)
     assert page.hits[0].paper_key == "url:https://example.org/w0"  # the oldest note, which says it six times
     everything = await search.search(guild_id=G, query="numbat", limit=200)
@@ -327,16 +335,6 @@ async def test_pages_run_through_the_notes_then_the_papers_each_best_first(sessi
     assert past.hits == () and not past.has_more
 
 
-async def add_notes(papers: PaperService, notes: NoteService, bodies: list[str], *, key: str) -> list[int]:
-    """One note per body, each on a paper of its own by a member of its own, oldest first; their ids."""
-    ids = []
-    for i, body in enumerate(bodies):
-        p = await papers.ensure(paper_key(f"https://example.org/{key}{i}"))
-        note = await notes.add(guild_id=G, paper_id=p.id, author_id=2_000 + i, author_name="Ann", body=body, tags=[])
-        ids.append(note.id)
-    return ids
-
-
 @pytest.mark.parametrize("query", ["numbat", "numb*"])
 async def test_ties_come_newest_first_however_many_share_the_score(world: tuple, query: str) -> None:
     papers, notes, search = world
@@ -387,12 +385,11 @@ def test_postgresql_ranks_by_any_of_the_words_the_match_needs() -> None:
 
 async def test_a_group_alone_on_the_instance_finds_the_same_notes_once_another_group_arrives(world: tuple) -> None:
     papers, notes, search = world
-    for i in range(8):
-        body = f"echidna {'echidna ' * (i % 3)} in the notes of this group, {i}"
-        await note_by_many(papers, notes, i, guild_id=G, url="https://example.org/e", body=body)
+    ours = [f"echidna {'echidna ' * (i % 3)} in the notes of this group, {i}" for i in range(8)]
+    await add_notes(papers, notes, ours, key="e")
     alone = await search.search(guild_id=G, query="echidna", limit=5)
-    for i in range(8, 16):  # the other group's notes say it far more often: they would lead anywhere they count
-        await note_by_many(papers, notes, i, guild_id=OTHER, url="https://example.org/e", body="echidna " * 9)
+    # the other group's notes say it far more often: they would lead anywhere they count
+    await add_notes(papers, notes, ["echidna " * 9] * 8, key="e-other", guilds=[OTHER] * 8)
     shared = await search.search(guild_id=G, query="echidna", limit=5)
     assert len(alone.hits) == len(shared.hits) == 5
     assert [h.note_id for h in shared.hits] == [h.note_id for h in alone.hits]

@@ -27,6 +27,15 @@ def _admin() -> str:
     return _admin_url().replace("postgresql+asyncpg://", "postgresql://")
 
 
+async def _as_admin(*statements: str) -> None:
+    admin = await asyncpg.connect(_admin())
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 async def _server_has_rum() -> bool:
     conn = await asyncpg.connect(_admin())
     try:
@@ -41,22 +50,14 @@ async def plain_role_url(postgres_template: str | None) -> AsyncIterator[str]:
     if postgres_template is None:
         pytest.skip("PostgreSQL's rum extension: the --db postgresql pass runs this")
     role, name, password = f"plain_{uuid.uuid4().hex[:12]}", f"t_{uuid.uuid4().hex[:16]}", uuid.uuid4().hex
-    admin = await asyncpg.connect(_admin())
-    try:
-        await admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER PASSWORD '{password}'")
-        await admin.execute(f"CREATE DATABASE {name} OWNER {role}")
-    finally:
-        await admin.close()
+    await _as_admin(
+        f"CREATE ROLE {role} LOGIN NOSUPERUSER PASSWORD '{password}'", f"CREATE DATABASE {name} OWNER {role}"
+    )
     url = make_url(_database(_admin_url(), name)).set(username=role, password=password)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        admin = await asyncpg.connect(_admin())
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            await admin.execute(f"DROP ROLE IF EXISTS {role}")
-        finally:
-            await admin.close()
+        await _as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"DROP ROLE IF EXISTS {role}")
 
 
 async def _old_note_and_many_newer(sessions: Sessions) -> tuple[int, list[int]]:
