@@ -92,6 +92,8 @@ class Paper(Table, table=True):
     created_at: datetime = _when()
     # In the full-text index: set once a group knows the paper.
     searchable: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # When arXiv was last asked for this paper's newest version (the daily check of the papers groups noted).
+    versions_checked_at: datetime | None = _when(nullable=True, default=False)
 
     @property
     def display_title(self) -> str:
@@ -270,6 +272,8 @@ class GuildSettings(Table, table=True):
     link_cards: bool = True  # answer pasted arXiv links with a paper card
     timezone: str = Field(default="UTC", max_length=64)
     created_at: datetime = _when()
+    # Besides Manage Server, members with this role may schedule, move and cancel reading sessions.
+    session_role_id: int | None = _snowflake(nullable=True)
 
 
 class Feed(Table, table=True):
@@ -439,3 +443,141 @@ class Lease(Table, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=200)  # which process: host, pid and a random part
     expires_at: datetime = _when()
+
+
+class QueueEntry(Table, table=True):
+    """A paper proposed for the group to read next: one per (group, paper), whatever how often it is proposed.
+
+    Taken off the queue by its proposer or a moderator (``removed_at``), or once a session was held on it; the row
+    stays either way, so the paper's history (who proposed it, why, its votes) is kept.
+    """
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "paper_id", name="uq_queue_entry_guild_paper"),
+        Index("ix_queue_entries_guild_removed", "guild_id", "removed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake()
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="RESTRICT"), nullable=False, index=True))
+    proposed_by: int = _snowflake()
+    proposer_name: str = Field(max_length=100)
+    why: str | None = Field(default=None, sa_type=Text)
+    source: str = Field(default="command", max_length=8)  # command, or pin (a 📌 reaction)
+    channel_id: int | None = _snowflake(nullable=True)  # the proposal's card, with its vote buttons
+    message_id: int | None = _snowflake(nullable=True)
+    created_at: datetime = _when()
+    removed_at: datetime | None = _when(nullable=True, default=False)
+    removed_by: int | None = _snowflake(nullable=True)
+
+
+class QueueVote(Table, table=True):
+    """One member's vote for a proposed paper: at most one per member and entry, taken back by deleting it."""
+
+    __tablename__ = "queue_votes"
+
+    entry_id: int = Field(sa_column=Column(ForeignKey("queue_entries.id", ondelete="CASCADE"), primary_key=True))
+    member_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    guild_id: int = _snowflake(index=True)
+    created_at: datetime = _when()
+
+
+class SessionState:
+    """Where a reading session stands (held is not a state: a scheduled session whose time has come was held)."""
+
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class ReadingSession(Table, table=True):
+    """A meeting of the group on one paper, at one time, with a presenter; announced, reminded, on the calendar."""
+
+    __tablename__ = "reading_sessions"
+    __table_args__ = (Index("ix_reading_sessions_guild_starts", "guild_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake()
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="RESTRICT"), nullable=False, index=True))
+    starts_at: datetime = _when(index=True)
+    timezone: str = Field(default="UTC", max_length=64)  # the group's zone when it was scheduled, for display
+    presenter_id: int | None = _snowflake(nullable=True)
+    presenter_name: str | None = Field(default=None, max_length=100)
+    location: str | None = Field(default=None, max_length=200)  # where: a room, a link, a voice channel's name
+    state: str = Field(default=SessionState.SCHEDULED, max_length=12)
+    channel_id: int = _snowflake()  # where it was announced; reminders go there too
+    message_id: int | None = _snowflake(nullable=True)  # the announcement
+    event_id: int | None = _snowflake(nullable=True)  # the Discord scheduled event, when the bot could make one
+    created_by: int = _snowflake()
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ReminderState:
+    """Where one reminder stands."""
+
+    SENDING = "sending"  # claimed before sending, so a crash is noticed and settled on restart
+    SENT = "sent"
+    SKIPPED = "skipped"  # its time passed while the bot was down, or the session was cancelled or moved
+
+
+class SessionReminder(Table, table=True):
+    """At most one per (session, kind, session time): recorded before it is sent, its message after."""
+
+    __tablename__ = "session_reminders"
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "starts_at", name="uq_session_reminder"),
+        Index("ix_session_reminders_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = _snowflake(index=True)
+    session_id: int = Field(
+        sa_column=Column(ForeignKey("reading_sessions.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    kind: str = Field(max_length=8)  # 24h, 1h
+    starts_at: datetime = _when()  # the session's time this reminder was for (a moved session is reminded anew)
+    state: str = Field(max_length=8)
+    channel_id: int | None = _snowflake(nullable=True)
+    message_id: int | None = _snowflake(nullable=True)
+    claimed_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True, default=False)
+
+
+class PresenterTurn(Table, table=True):
+    """A member in the group's presenter rotation: the next presenter is the one who presented longest ago."""
+
+    __tablename__ = "presenter_rotation"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    member_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    member_name: str = Field(max_length=100)
+    joined_at: datetime = _when()
+    last_presented_at: datetime | None = _when(nullable=True, default=False)
+
+
+class PaperThread(Table, table=True):
+    """A paper's one discussion thread in a group (when the group's threads setting is on)."""
+
+    __tablename__ = "paper_threads"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True))
+    channel_id: int = _snowflake()  # the channel the thread hangs off
+    thread_id: int = _snowflake()
+    created_at: datetime = _when()
+
+
+class VersionNotice(Table, table=True):
+    """At most one per (group, paper, version): "v3 is out", recorded before it is posted, its message after."""
+
+    __tablename__ = "version_notices"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    paper_id: int = Field(sa_column=Column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True))
+    version: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    state: str = Field(max_length=8)  # pending, sent, failed (DeliveryState's words)
+    channel_id: int | None = _snowflake(nullable=True)
+    message_id: int | None = _snowflake(nullable=True)
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True, default=False)

@@ -131,7 +131,24 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 
 
 # Tables a later revision made: the first revision has no rows for them.
-ADDED_LATER = {"leases": "0003", "imports": "0004", "paper_aliases": "0004", "title_lookups": "0004"}
+ADDED_LATER = {
+    "leases": "0003",
+    "imports": "0004",
+    "paper_aliases": "0004",
+    "title_lookups": "0004",
+    **dict.fromkeys(
+        (
+            "queue_entries",
+            "queue_votes",
+            "reading_sessions",
+            "session_reminders",
+            "presenter_rotation",
+            "paper_threads",
+            "version_notices",
+        ),
+        "0010",
+    ),
+}
 
 
 def table_of(name: str, row: dict[str, Any]) -> Any:
