@@ -21,8 +21,11 @@ ARXIV_CAPTURES = DATA / "arxiv"
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-# one template per xdist worker: a template being copied for one worker's test cannot be rebuilt by another
-TEMPLATE = "paperclub_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
+# one template per xdist worker: a template being copied for one worker's test cannot be rebuilt by another (and
+# per checkout, named by PAPERCLUB_TEST_CHECKOUT, when runs from several checkouts share the server)
+TEMPLATE = (
+    "paperclub_template" + os.environ.get("PAPERCLUB_TEST_CHECKOUT", "") + os.environ.get("PYTEST_XDIST_WORKER", "")
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
