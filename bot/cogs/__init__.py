@@ -15,6 +15,7 @@ from bot.cogs.notes import NoteLists, Notes
 from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
 from bot.note_flows import NoteFlows
+from bot.paper_choice import PaperChoice
 from bot.services import Services
 from bot.settings import Settings
 
@@ -24,6 +25,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
     flows = NoteFlows(  # the note form and posting, shared by /note and a paper card's button
         bot, posting=services.posting, notes=services.notes, papers=services.papers, guilds=services.group_settings
     )
+    choice = PaperChoice(papers=services.papers)  # the paper a command names; one member's arXiv lookups counted
     await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, posting=services.posting, flows=flows))
     await bot.add_cog(NoteLists(notes=services.notes, papers=services.papers))
     await bot.add_cog(ServerSettings(group_settings=services.group_settings))
@@ -36,6 +38,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
             search=services.search,
             similar=services.similar,
             flows=flows,
+            choice=choice,
         )
     )
     await bot.add_cog(Stats(stats=services.stats))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -13,12 +12,13 @@ from bot.autocomplete import paper_choices, tag_choices
 from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from bot.note_flows import AddNoteButton, NoteFlows
 from bot.options import parse_since, tag_filter
+from bot.paper_choice import PaperChoice
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
-from bot.views import PaperPicker, fitted_pages, send_pages
-from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
+from bot.views import fitted_pages, send_pages
+from storage.identity import PaperKey, display_title, parse_paper
 from storage.message_links import jump_url
 from storage.notes import NoteService
-from storage.papers import Ambiguous, PaperService, PaperView
+from storage.papers import PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService, fts_query
 from storage.similar import Similar, SimilarService
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 SEARCH_PAGE = 5
 SEARCHES_PER_MINUTE = 20  # per member: each search ranks the group's whole note index
 SIMILAR_PER_MINUTE = 6  # per member: each /similar scores the paper against every paper the group knows
-ARXIV_LOOKUPS_PER_MINUTE = 6  # per member: /paper and /similar asking arXiv (its API takes one request per 3 s)
 
 
 def search_item(hit: SearchHit, *, guild_id: int) -> str:
@@ -104,16 +103,17 @@ class Lookup(commands.Cog):
         search: SearchService,
         similar: SimilarService,
         flows: NoteFlows,
+        choice: PaperChoice,
     ) -> None:
         self.bot = bot
         self.flows = flows
+        self.choice = choice
         self.papers = papers
         self.notes = notes
         self.search_service = search
         self.similar_service = similar
         self.searches = MemberCooldown(SEARCHES_PER_MINUTE, 60.0)
         self.similars = MemberCooldown(SIMILAR_PER_MINUTE, 60.0)
-        self.arxiv_lookups = MemberCooldown(ARXIV_LOOKUPS_PER_MINUTE, 60.0)  # spent only when arXiv is asked
 
     # --- /paper ----------------------------------------------------------------------------------------------
 
@@ -123,40 +123,7 @@ class Lookup(commands.Cog):
     async def paper(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 1000]) -> None:
         """Show the card, asking which paper when the words match several."""
         wanted = parse_paper(query)  # a malformed id is told to its author alone, before the public answer starts
-        await self.resolve_then(interaction, wanted, self.send_card)
-
-    async def resolve_then(
-        self,
-        interaction: discord.Interaction,
-        wanted: PaperKey | TitleQuery,
-        then: Callable[[discord.Interaction, PaperView], Awaitable[None]],
-    ) -> None:
-        """Start the public answer, find the paper ``wanted`` names (asking which when several match), go on with it.
-
-        Asking arXiv counts one of the member's lookups; a paper the bot already has in full costs none, and is
-        shown even to a member with no lookups left. For such a member the paper is looked up (in the bot's own
-        store only) before the public answer starts, so "slow down" is told to them alone.
-        """
-        guild_id = guild_of(interaction)
-        asking = self.arxiv_lookups.spend_once(interaction)
-        out_of_lookups = self.arxiv_lookups.wait(guild_id, interaction.user.id) > 0
-        if not out_of_lookups:
-            await interaction.response.defer(thinking=True)
-        found = await self.papers.resolve(guild_id=guild_id, text=wanted, before_remote=asking)
-        if out_of_lookups:
-            await interaction.response.defer(thinking=True)
-        if isinstance(found, Ambiguous) and len(found.candidates) == 1:  # one match: nothing to choose between
-            only = found.candidates[0]
-            found = await self.papers.ensure(PaperKey(only.key), metadata=only.metadata, before_remote=asking)
-        if isinstance(found, Ambiguous):
-            picker = PaperPicker(owner_id=interaction.user.id, found=found, on_pick=then, papers=self.papers)
-            await interaction.followup.send(
-                f"Several papers match “{clip(found.query, 100)}”. Which one?",
-                view=picker,
-                allowed_mentions=NO_MENTIONS,
-            )
-            return
-        await then(interaction, found)
+        await self.choice.resolve_then(interaction, wanted, self.send_card)
 
     async def send_card(self, interaction: discord.Interaction, paper: PaperView) -> None:
         """The paper card, with a button to add a note for members who have none on it."""
@@ -215,7 +182,7 @@ class Lookup(commands.Cog):
         """Related papers, each with a line saying why."""
         wanted = parse_paper(paper)
         self.similars.check(interaction)
-        await self.resolve_then(interaction, wanted, self.send_similar)
+        await self.choice.resolve_then(interaction, wanted, self.send_similar)
 
     async def send_similar(self, interaction: discord.Interaction, found: PaperView) -> None:
         """The related papers, each with a line saying why."""

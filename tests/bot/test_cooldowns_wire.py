@@ -17,9 +17,10 @@ from discord import app_commands
 
 from bot.cogs.feeds import FEED_TESTS_PER_MINUTE
 from bot.cogs.links import CARD_MESSAGES_PER_MINUTE
-from bot.cogs.lookup import ARXIV_LOOKUPS_PER_MINUTE, SEARCHES_PER_MINUTE, SIMILAR_PER_MINUTE
+from bot.cogs.lookup import SEARCHES_PER_MINUTE, SIMILAR_PER_MINUTE
 from bot.errors import describe
 from bot.interactions import MemberCooldown
+from bot.paper_choice import ARXIV_LOOKUPS_PER_MINUTE
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, OWNER, Club, running_club
 from tests.bot.test_links_wire import card_reply, post, replies_to
