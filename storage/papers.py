@@ -21,6 +21,7 @@ from storage.identity import PaperKey, TitleQuery, display_title, parse_paper
 from storage.metadata import MetadataSource, PaperMetadata
 from storage.models import GuildPaper, MetadataStatus, Paper, utcnow
 from storage.tables import GUILD_PAPERS, PAPERS
+from storage.versions import record_new_versions
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,10 @@ class PaperService:
                 paper.metadata_status = MetadataStatus.PENDING if key.scheme == "arxiv" else MetadataStatus.MISSING
                 session.add(paper)
             if metadata is not None:
+                known = paper.version if paper.id is not None and paper.metadata_status == MetadataStatus.OK else None
                 apply_metadata(paper, metadata)
+                if paper.id is not None:  # a newer version found by a member's search: the groups are told too
+                    await record_new_versions(session, changes=[(paper.id, known, paper.version)])
             try:
                 await session.commit()
             except IntegrityError:  # another member added the same paper a moment ago

@@ -23,6 +23,7 @@ from storage.feeds.kinds import FeedKind
 from storage.metadata import PaperMetadata
 from storage.models import MetadataStatus, utcnow
 from storage.tables import FEED_ENTRIES, PAPERS
+from storage.versions import VersionChange, record_new_versions
 
 Listed = tuple[PaperMetadata, str | None]  # a paper and how the feed announced it (new, cross, replace, ...)
 
@@ -90,7 +91,8 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
 
     Metadata is written only where the feed speaks for the paper (:func:`speaks_for`). In bulk, a few hundred
     rows a statement: a daily arXiv listing has thousands of papers, and the event loop must keep answering
-    members meanwhile.
+    members meanwhile. A paper listed with a newer version than stored (a replacement) has its notices recorded
+    for the groups with notes on it (:mod:`storage.versions`), in the same transaction.
     """
     listed: dict[str, Listed] = {}
     for meta, announce in items:
@@ -113,6 +115,7 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
     for rows in chunked(fresh):
         await conn.execute(insert_papers, rows)
     refresh = []
+    changes: list[VersionChange] = []
     for key, (pid, version, status) in stored.items():
         meta = listed[key][0]
         if not speaks_for(kind, key):
@@ -124,8 +127,11 @@ async def store_listed(session: AsyncSession, *, feed_id: int, kind: str, items:
                 | {f"b_{name}": row[name] for name in ("updated", "doi", "journal_ref", "comment")}
                 | {"b_id": pid, "b_version": max(filter(None, (version, meta.version)), default=None), "b_checked": now}
             )
+            # A version stored from arXiv's word before, now newer: the groups with notes on it are told.
+            changes.append((pid, version if status == MetadataStatus.OK else None, meta.version))
     for rows in chunked(refresh):
         await conn.execute(_REFRESH, rows)
+    await record_new_versions(session, changes=changes)
     ids = {key: pid for key, (pid, _, _) in stored.items()}
     for keys in chunked([row["key"] for row in fresh]):
         for pid, key in await conn.execute(sa_select(PAPERS.c.id, PAPERS.c.key).where(PAPERS.c.key.in_(keys))):
