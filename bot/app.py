@@ -17,7 +17,7 @@ from bot.errors import install_error_handler
 from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
-from schedules.jobs import POLL_LEASE, poll_feeds_now, register_jobs, watch_imports
+from schedules.jobs import NOTICES_LEASE, POLL_LEASE, poll_feeds_now, post_notices_now, register_jobs, watch_imports
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class PaperClub(commands.Bot):
             settings=self.settings,
             leases=self.services.leases,  # several processes on one database: one polls at a time
             titles=self.services.imports.resolver,
+            versions=self.services.versions,
         )
         # Touches HEARTBEAT_FILE when ready and every 30 s, for `python -m bot health`.
         heartbeat.start(self, self.services.scheduler, self.settings.heartbeat_file)
@@ -96,6 +97,8 @@ class PaperClub(commands.Bot):
         if not self._frozen:
             # A cycle at once: deliveries a stopped process left pending are settled now that channels can be read.
             poll_feeds_now(self.services.scheduler)
+            # Version notices a stopped process claimed are settled (looked for, then sent) now too.
+            post_notices_now(self.services.scheduler)
             # Imports a stopped process left half-applied are rolled back, now and every minute; members are told.
             watch_imports(
                 self.services.scheduler,
@@ -127,10 +130,11 @@ class PaperClub(commands.Bot):
             waiting.cancel()
         if self.services.scheduler.running:
             self.services.scheduler.shutdown(wait=False)
-        try:
-            await self.services.leases.release(POLL_LEASE)  # another process may poll at once
-        except Exception:
-            log.warning("could not give back the feed-polling lease; it expires by itself", exc_info=True)
+        for lease in (POLL_LEASE, NOTICES_LEASE):
+            try:
+                await self.services.leases.release(lease)  # another process may poll, or post notices, at once
+            except Exception:
+                log.warning("could not give back the %s lease; it expires by itself", lease, exc_info=True)
         await self.services.arxiv.close()
         await self.services.feeds.checker.close()
         await super().close()

@@ -19,6 +19,7 @@ from bot.digest_post import DigestPublisher
 from bot.import_progress import DiscordImportProgress
 from bot.requesters import BotJobs
 from bot.settings import Settings
+from bot.version_post import DiscordVersionPoster
 from schedules.arxiv import ArxivClient
 from schedules.catch_up import CatchUp
 from schedules.digests import DigestRunner
@@ -26,6 +27,7 @@ from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
 from schedules.source_check import SourceChecker
 from schedules.titles import TitleResolver
+from schedules.versions import VersionWatch
 from storage.db import Sessions, make_engine, make_sessions
 from storage.digests.content import DigestContent
 from storage.digests.runs import DigestRuns
@@ -43,6 +45,8 @@ from storage.search import SearchService
 from storage.similar import SimilarService
 from storage.stats import StatsService
 from storage.titles import TitleService
+from storage.version_check import VersionCheck
+from storage.versions import VersionNotices
 
 __all__ = ["DigestServices", "FeedServices", "ImportServices", "Services", "build_services"]
 
@@ -99,6 +103,7 @@ class Services:
     feeds: FeedServices
     digests: DigestServices
     imports: ImportServices
+    versions: VersionWatch  # the noted papers' new versions: checked daily on arXiv, told where they were discussed
 
 
 def build_services(settings: Settings, client: discord.Client) -> Services:
@@ -172,6 +177,14 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
     notes = NoteService(sessions, max_per_day=settings.max_notes_per_day)
     posting = NotePosting(notes=notes, papers=papers, titles=titles)
 
+    # New versions of noted papers: recorded by feeds and a daily check on arXiv, told in the paper's place.
+    versions = VersionWatch(
+        check=VersionCheck(sessions),
+        notices=VersionNotices(sessions),
+        source=arxiv,
+        poster=DiscordVersionPoster(sender),
+    )
+
     return Services(
         engine=engine,
         sessions=sessions,
@@ -189,4 +202,5 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         feeds=FeedServices(subscriptions=subscriptions, polls=polls, poller=poller, checker=checker),
         digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
         imports=imports,
+        versions=versions,
     )

@@ -12,6 +12,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from schedules.poller import FeedPoller
 from schedules.titles import TitleResolver
+from schedules.versions import VersionWatch
 from storage.imports.importer import ImportService, StoppedImport
 from storage.leases import LeaseService
 from storage.papers import PaperService
@@ -29,6 +30,14 @@ TITLE_TICK = 60.0  # seconds between runs of the title resolver; a run sends at 
 MIN_LEASE = timedelta(seconds=15)
 METADATA_TICK = 30.0  # seconds between looks for pending papers whose retry is due; most looks ask arXiv nothing
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
+CHECK_VERSIONS_JOB = "versions:check"
+CHECK_VERSIONS_LEASE = "versions:check"
+CHECK_VERSIONS_TICK = timedelta(days=1)
+CHECK_VERSIONS_FIRST = timedelta(minutes=10)  # after start: a restart's first minutes are busy enough
+CHECK_VERSIONS_HOLD = timedelta(minutes=10)  # a run sends a few requests; a dead holder's day is taken over after this
+POST_NOTICES_JOB = "versions:post"
+NOTICES_LEASE = "versions:post"
+NOTICE_TICK = 60.0  # seconds between looks for version notices to post
 
 
 class StoppedImports(Protocol):
@@ -99,14 +108,45 @@ async def poll_feeds(poller: FeedPoller, leases: LeaseService | None = None, ttl
         )
 
 
-async def _renew(leases: LeaseService | None, ttl: timedelta) -> None:
-    """Keep the polling lease while a cycle runs (posting a busy day can take minutes)."""
+async def _renew(leases: LeaseService | None, ttl: timedelta, name: str = POLL_LEASE) -> None:
+    """Keep a lease while its work runs (posting a busy day can take minutes)."""
     while leases is not None:
         await asyncio.sleep(ttl.total_seconds() / 3)
         try:
-            await leases.hold(POLL_LEASE, ttl=ttl)
+            await leases.hold(name, ttl=ttl)
         except Exception:
-            log.exception("renewing the feed-polling lease failed")
+            log.exception("renewing the %s lease failed", name)
+
+
+async def check_versions(watch: VersionWatch, leases: LeaseService | None = None) -> None:
+    """The daily check of the noted papers' versions, a few requests to arXiv; by one process at a time. What it
+    finds is posted by the notices job, within a minute."""
+    try:
+        if leases is not None and not await leases.hold(CHECK_VERSIONS_LEASE, ttl=CHECK_VERSIONS_HOLD):
+            return
+        await watch.check()
+    except Exception:
+        log.exception("checking noted papers for new versions failed")
+
+
+async def post_version_notices(
+    watch: VersionWatch, leases: LeaseService | None = None, ttl: timedelta = MIN_LEASE
+) -> None:
+    """Post the version notices waiting; by one process at a time, which also settles the notices a stopped
+    process claimed (only the holder posts, so a notice another live process is sending is never looked at)."""
+    if leases is not None and not await leases.hold(NOTICES_LEASE, ttl=ttl):
+        return
+    renewing = asyncio.create_task(_renew(leases, ttl, NOTICES_LEASE)) if leases is not None else None
+    try:
+        sent = await watch.post_pending()
+    except Exception:
+        log.exception("posting version notices failed")
+        return
+    finally:
+        if renewing is not None:
+            renewing.cancel()
+    if sent:
+        log.info("posted %d new-version notices", sent)
 
 
 async def resolve_titles(
@@ -140,6 +180,7 @@ def register_jobs(
     settings: JobSettings,
     leases: LeaseService | None = None,
     titles: TitleResolver | None = None,
+    versions: VersionWatch | None = None,
 ) -> None:
     """Add (or replace) every background job."""
     if settings.metadata_retry_interval > 0:
@@ -173,6 +214,28 @@ def register_jobs(
             replace_existing=True,
             coalesce=True,
             max_instances=1,
+        )
+    if versions is not None:
+        scheduler.add_job(
+            check_versions,
+            "interval",
+            seconds=CHECK_VERSIONS_TICK.total_seconds(),
+            args=[versions, leases],
+            id=CHECK_VERSIONS_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC) + CHECK_VERSIONS_FIRST,
+        )
+        scheduler.add_job(
+            post_version_notices,
+            "interval",
+            seconds=NOTICE_TICK,
+            args=[versions, leases, lease_ttl(NOTICE_TICK)],
+            id=POST_NOTICES_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,  # one run at a time: a notice is never sent by two runs
         )
 
 
@@ -209,6 +272,13 @@ def watch_imports(scheduler: BaseScheduler, *, imports: ImportService, told: Sto
         max_instances=1,
         next_run_time=datetime.now(UTC),
     )
+
+
+def post_notices_now(scheduler: BaseScheduler) -> None:
+    """Post the waiting version notices now (at start-up, once channels can be read: notices a stopped process
+    claimed are settled within seconds, not a tick later)."""
+    if scheduler.get_job(POST_NOTICES_JOB) is not None:
+        scheduler.modify_job(POST_NOTICES_JOB, next_run_time=datetime.now(UTC))
 
 
 def poll_feeds_now(scheduler: BaseScheduler) -> None:
