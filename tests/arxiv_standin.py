@@ -43,6 +43,7 @@ _TITLE_PHRASE = re.compile(r'ti:"(?P<phrase>[^"]*)"')
 _SEARCH_WORD = re.compile(r"[^\W_]+")
 _CATEGORY_TERM = re.compile(r"\bcat:(?P<category>[\w.*-]+)")
 _SUBMITTED = re.compile(r"submittedDate:\[(?P<start>\d{12}) TO (?P<end>\d{12})\]")
+_COMMENT = re.compile(r"\s*<arxiv:comment>.*?</arxiv:comment>", re.S)
 _OPENSEARCH = re.compile(r"<opensearch:(?P<name>itemsPerPage|totalResults|startIndex)>\d+</opensearch:(?P=name)>")
 
 
@@ -200,6 +201,7 @@ class FakeArxiv:
         )
         self.added: dict[str, str] = {}  # entries a test invents, found by title_search like the catalog's
         self.submitted: list[Submitted] = []  # papers a test invents, found by category and submission date
+        self.revised: dict[str, str] = {}  # catalog entries a test gave a newer version, answered in id_list
         self.in_flight = 0
         self.max_in_flight = 0
         self.server: TestServer | None = None
@@ -240,10 +242,24 @@ class FakeArxiv:
                 if self.name_refused_id:
                     reply.body = re.sub(rb"(?<=format.for.)abc\b", refused[0].encode(), reply.body)
                 return reply
-            return Reply(body=self.catalog.feed(ids))
+            known = {**self.catalog.entries, **self.revised}
+            return Reply(body=self.catalog.feed_of([known[i] for i in ids if i in known]))
         if _SUBMITTED.search(query.get("search_query", "")):
             return self.date_search(query)
         return self.search_reply(query)
+
+    def revise(self, arxiv_id: str, *, version: int, comment: str | None = None) -> str:
+        """arXiv announces version ``version`` of a catalog paper, with the authors' ``comment`` (replacing the old
+        one; None: none); id_list answers carry it from now on. Returns the new entry."""
+        block = self.revised.get(arxiv_id) or self.catalog.entries[arxiv_id]
+        escaped = re.escape(arxiv_id)
+        block = re.sub(rf"(abs|pdf)/{escaped}(v\d+)?(?=[<\"])", rf"\g<1>/{arxiv_id}v{version}", block)
+        block = _COMMENT.sub("", block)
+        if comment is not None:
+            text = html.escape(comment)
+            block = block.replace("</entry>", f"  <arxiv:comment>{text}</arxiv:comment>\n  </entry>")
+        self.revised[arxiv_id] = block
+        return block
 
     def add_paper(self, arxiv_id: str, title: str, *, authors: list[str], published: str, summary: str = "") -> None:
         """Make a paper findable by title (see :func:`entry_xml`)."""

@@ -1,0 +1,147 @@
+"""A noted paper's new version told through the real bot: one "vN is out" message per version per group, in the
+paper's thread or its latest note's channel, whether a feed's replacement or the daily check on arXiv found it,
+and never twice across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from sqlmodel import select
+
+from schedules.jobs import CHECK_VERSIONS_JOB, POST_NOTICES_JOB
+from storage.models import DeliveryState, Note, PaperThread, VersionNotice
+from tests.arxiv_standin import FakeArxiv
+from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
+from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, settings
+
+PAPER = "2202.12139"  # in the loopback arXiv's catalog, at v1
+VERSION_MARK = "arXiv · new version"
+
+
+async def run_job(club: Club, job_id: str) -> None:
+    """The bot's own job runs now; returns once it finished and Discord went quiet."""
+    scheduler = club.bot.services.scheduler
+    job = scheduler.get_job(job_id)
+    assert job is not None, f"{job_id} is not scheduled"
+    done = asyncio.Event()
+
+    def finished(event: JobExecutionEvent) -> None:
+        if event.job_id == job_id:
+            done.set()
+
+    scheduler.add_listener(finished, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        job.modify(next_run_time=datetime.now(UTC))
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        scheduler.remove_listener(finished)
+    await club.discord.settle()
+
+
+def told(club: Club, channel: int) -> list[dict[str, Any]]:
+    """The version notices in a channel or thread: their embeds."""
+    return [
+        embed
+        for message in club.discord.channel_messages(channel)
+        if not message.ephemeral
+        for embed in message.embeds
+        if (embed.get("footer") or {}).get("text") == VERSION_MARK
+    ]
+
+
+async def notices(club: Club) -> list[tuple[int, int, str]]:
+    async with club.bot.services.sessions() as session:
+        rows = (await session.exec(select(VersionNotice))).all()
+        return sorted((row.guild_id, row.version, row.state) for row in rows)
+
+
+async def test_a_feed_replacement_of_a_noted_paper_is_told_once_where_it_was_noted(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with listings() as served, running_club(fake_arxiv, tmp_path, **settings(served)) as club:
+        served.today("cs.LG", fresh(3, start_id=100, seed=1))
+        served.today("cs.CL", fresh(3, start_id=200, seed=2))
+        for source, guild in (("cs.LG", GUILD), ("cs.CL", GUILD), ("cs.LG", OTHER_GUILD)):
+            assert "Following" in (await club.run("feed add", user=MOD, guild=guild, source=source)).text()
+        await club.run("note add", paper=PAPER, text="Worth a second read.")  # GUILD only: OTHER_GUILD has none
+
+        # The next day arXiv lists the paper's v2 as a replacement in cs.LG, and in cs.CL as a cross-listed one.
+        replaced = dataclasses.replace(fresh(1, start_id=300, seed=3)[0], arxiv_id=PAPER, version=2)
+        served.today("cs.LG", [*fresh(2, start_id=400, seed=4), dataclasses.replace(replaced, announce_type="replace")])
+        served.today("cs.CL", [dataclasses.replace(replaced, announce_type="replace-cross")])
+        await poll_now(club)
+        await run_job(club, POST_NOTICES_JOB)
+
+        [embed] = told(club, CHANNEL)
+        assert embed["title"] == f"v2 is out: {replaced.title}"  # as arXiv's listing titles v2
+        assert embed["url"] == f"https://arxiv.org/abs/{PAPER}v2"
+        assert told(club, OTHER_CHANNEL) == []  # the group follows the feed but has no notes on the paper
+        assert await notices(club) == [(GUILD, 2, DeliveryState.SENT)]
+
+        await poll_now(club)  # the same listings again
+        await run_job(club, POST_NOTICES_JOB)
+        assert len(told(club, CHANNEL)) == 1
+        paper = await club.bot.services.papers.get_by_key(f"arxiv:{PAPER}")
+        assert paper.version == 2
+
+
+async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_restart(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("settings threads", enabled=True, user=MOD)
+        await club.run("note add", paper=PAPER, text="Ann's notes.", user=ANN)
+        await club.run("note add", paper=PAPER, text="Bob's notes.", user=BOB, guild=OTHER_GUILD)
+        async with club.bot.services.sessions.begin() as session:  # GUILD's discussion of the paper has a thread
+            note = (await session.exec(select(Note).where(Note.guild_id == GUILD))).one()
+            assert note.thread_id is not None and note.channel_id == CHANNEL
+            thread = note.thread_id
+            session.add(PaperThread(guild_id=GUILD, paper_id=note.paper_id, channel_id=CHANNEL, thread_id=thread))
+
+        comment = "Accepted at ICML 2026 @everyone [slides](https://evil.example) <@123>"
+        fake_arxiv.revise(PAPER, version=3, comment=comment)
+        fake_arxiv.seen.clear()
+
+        # Discord takes each notice, then the process goes down before it can record any of them.
+        records = club.bot.services.versions.notices
+
+        async def dies(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the database went away")
+
+        records.mark_sent = dies  # type: ignore[method-assign]
+        await run_job(club, CHECK_VERSIONS_JOB)
+        assert [seen.ids for seen in fake_arxiv.seen] == [[PAPER]]  # one batched request for every noted paper
+        await run_job(club, POST_NOTICES_JOB)  # the run stops at the first notice it cannot record
+        assert len(told(club, thread)) + len(told(club, OTHER_CHANNEL)) == 1
+        assert await notices(club) == [(GUILD, 3, DeliveryState.PENDING), (OTHER_GUILD, 3, DeliveryState.PENDING)]
+        await club.bot.close()
+
+        async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            for _ in range(100):  # the start-up run settles what the stopped process left claimed
+                if {state for _, _, state in await notices(again)} == {DeliveryState.SENT}:
+                    break
+                await asyncio.sleep(0.05)
+            await again.discord.settle(quiet=0.3)
+            await run_job(again, CHECK_VERSIONS_JOB)  # checked within the day: arXiv is not asked again
+            await run_job(again, POST_NOTICES_JOB)
+            assert [seen.ids for seen in fake_arxiv.seen] == [[PAPER]]
+
+            [in_thread] = told(again, thread)
+            [elsewhere] = told(again, OTHER_CHANNEL)
+            assert told(again, CHANNEL) == []  # GUILD hears of it in the paper's thread, not its channel
+            for embed in (in_thread, elsewhere):
+                assert embed["title"].startswith("v3 is out: ")
+                assert embed["url"] == f"https://arxiv.org/abs/{PAPER}v3"
+                shown = embed["description"]
+                assert shown.startswith("arXiv comment: Accepted at ICML 2026")
+                assert "[slides](" not in shown and "<@123>" not in shown and "@everyone" not in shown
+            assert await notices(again) == [(GUILD, 3, DeliveryState.SENT), (OTHER_GUILD, 3, DeliveryState.SENT)]
+            posted = [*again.discord.channel_messages(thread), *again.discord.channel_messages(OTHER_CHANNEL)]
+            for message in posted:
+                if any((e.get("footer") or {}).get("text") == VERSION_MARK for e in message.embeds):
+                    assert message.allowed_mentions == {"parse": []}  # no pings, whatever arXiv's comment says
