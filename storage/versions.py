@@ -135,6 +135,9 @@ class VersionNotices:
             )
         )
         pending = col(VersionNotice.state) == DeliveryState.PENDING
+        async with self.sessions() as session:  # most minutes nothing waits: no write at all then
+            if (await session.exec(select(VersionNotice.paper_id).where(pending).limit(1))).first() is None:
+                return []
         async with self.sessions.begin() as session:
             await session.exec(
                 update(VersionNotice)  # type: ignore[call-overload]

@@ -60,13 +60,18 @@ async def poll_now(club: Club) -> None:
     async with club.bot.services.sessions() as session:
         await session.exec(update(Feed).values(next_fetch_at=None))  # type: ignore[call-overload]
         await session.commit()
+    await run_job(club, POLL_FEEDS_JOB)
+
+
+async def run_job(club: Club, job_id: str) -> None:
+    """The bot's own job runs now; returns once it finished and Discord went quiet."""
     scheduler = club.bot.services.scheduler
-    job = scheduler.get_job(POLL_FEEDS_JOB)
-    assert job is not None, "the poll job is not scheduled"
+    job = scheduler.get_job(job_id)
+    assert job is not None, f"{job_id} is not scheduled"
     done = asyncio.Event()
 
     def finished(event: JobExecutionEvent) -> None:
-        if event.job_id == POLL_FEEDS_JOB:
+        if event.job_id == job_id:
             done.set()
 
     scheduler.add_listener(finished, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)

@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from sqlmodel import select
 
 from schedules.jobs import CHECK_VERSIONS_JOB, POST_NOTICES_JOB
 from storage.models import DeliveryState, Note, PaperThread, VersionNotice
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
-from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, settings
+from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, run_job, settings
 
 PAPER = "2202.12139"  # in the loopback arXiv's catalog, at v1
 VERSION_MARK = "arXiv · new version"
-
-
-async def run_job(club: Club, job_id: str) -> None:
-    """The bot's own job runs now; returns once it finished and Discord went quiet."""
-    scheduler = club.bot.services.scheduler
-    job = scheduler.get_job(job_id)
-    assert job is not None, f"{job_id} is not scheduled"
-    done = asyncio.Event()
-
-    def finished(event: JobExecutionEvent) -> None:
-        if event.job_id == job_id:
-            done.set()
-
-    scheduler.add_listener(finished, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    try:
-        job.modify(next_run_time=datetime.now(UTC))
-        await asyncio.wait_for(done.wait(), 20)
-    finally:
-        scheduler.remove_listener(finished)
-    await club.discord.settle()
 
 
 def told(club: Club, channel: int) -> list[dict[str, Any]]:
