@@ -7,17 +7,20 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from schedules.arxiv import ArxivClient
 from schedules.arxiv_answers import parse_api_feed
+from schedules.feed_formats import parse_listing
 from schedules.poller import ChannelUnavailable, SendFailed
 from schedules.versions import VersionWatch
 from storage.db import Sessions
-from storage.models import MetadataStatus, Note, Paper
+from storage.models import MetadataStatus, Note, Paper, VersionNotice
 from storage.version_check import VersionCheck
 from storage.versions import Notice, VersionNotices, record_new_versions
-from tests.arxiv_standin import Catalog, FakeArxiv
+from tests.arxiv_standin import Catalog, FakeArxiv, Reply, capture
 from tests.schedules.test_arxiv_client import make_client
+from tests.storage.test_versions import LISTING, list_on, seed_note, seed_paper
 
 A, B = 1, 2
 A_CHANNEL, B_CHANNEL = 10, 20
@@ -105,8 +108,6 @@ async def test_arxiv_failing_leaves_the_papers_for_the_next_run(
     sessions: Sessions, fake_arxiv: FakeArxiv, catalog: Catalog
 ) -> None:
     await seed_noted(sessions, catalog, 3)
-    from tests.arxiv_standin import Reply
-
     fake_arxiv.then(*[Reply(status=503)] * 3)
     async with make_client(fake_arxiv, max_attempts=3) as failing:
         clock = Clock()
@@ -186,3 +187,18 @@ async def test_a_notice_failing_for_a_day_is_given_up(
     assert await versions.post_pending() == 0
     assert poster.posted == []
     assert [n.state for n in await VersionNotices(sessions).notices(guild_id=A)] == ["failed"]
+
+
+async def test_the_replacements_of_a_real_arxiv_listing_tell_the_groups_with_notes_on_them(sessions: Sessions) -> None:
+    listing = parse_listing(capture("rss2_rss.arxiv.org_quant-ph_2025-04-28_81items.xml"))
+    replaced = [item for item in listing.items if item.announce_type in ("replace", "replace-cross")]
+    assert len(replaced) == 31 and all(item.version and item.version > 1 for item in replaced)
+    noted = {}
+    for item in replaced[:3]:  # the group had noted three of them, at their previous version
+        assert item.version is not None
+        noted[item.key] = (await seed_paper(sessions, key=item.key, version=item.version - 1), item.version)
+        await seed_note(sessions, noted[item.key][0], guild_id=A, channel_id=A_CHANNEL, author_id=1)
+    await list_on(sessions, LISTING, *[(item.to_metadata(), item.announce_type or "") for item in listing.items])
+    async with sessions() as session:
+        rows = (await session.exec(select(VersionNotice))).all()
+        assert {(row.paper_id, row.version) for row in rows} == set(noted.values())
