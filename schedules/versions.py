@@ -90,7 +90,7 @@ class VersionWatch:
         if self.poster is None:
             return 0
         sent = 0
-        for notice in await self.notices.claim(now=self.clock()):
+        for notice in await self.notices.claim():
             try:
                 message_id = await self.poster.find_posted(notice) if notice.claimed_before else None
                 if message_id is None:

@@ -119,7 +119,7 @@ class VersionNotices:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    async def claim(self, *, now: datetime) -> list[Notice]:
+    async def claim(self) -> list[Notice]:
         """The notices to post now, each with its place, in one transaction.
 
         An older notice waiting beside a newer one for the same paper is skipped; a notice with nowhere to go

@@ -127,7 +127,7 @@ async def test_versions_skipped_over_make_one_notice_for_the_newest(sessions: Se
     assert await all_notices(sessions) == [(A, 3, "pending")]
     async with sessions.begin() as session:  # v4 comes before v3 was posted
         await record_new_versions(session, changes=[(paper_id, 3, 4)])
-    notices = await VersionNotices(sessions).claim(now=T0)
+    notices = await VersionNotices(sessions).claim()
     assert [(n.guild_id, n.version) for n in notices] == [(A, 4)]
     assert await all_notices(sessions) == [(A, 3, "skipped"), (A, 4, "pending")]
 
@@ -146,7 +146,7 @@ async def test_a_notice_goes_to_the_papers_thread_else_the_latest_notes_channel_
         await record_new_versions(session, changes=[(paper_id, 1, 2)])
 
     notices = VersionNotices(sessions)
-    claimed = await notices.claim(now=T0)
+    claimed = await notices.claim()
     assert [(n.guild_id, n.channel_id, n.claimed_before) for n in claimed] == [
         (A, A_THREAD, False),
         (B, B_CHANNEL + 1, False),
@@ -155,10 +155,10 @@ async def test_a_notice_goes_to_the_papers_thread_else_the_latest_notes_channel_
     assert await all_notices(sessions) == [(A, 2, "pending"), (B, 2, "pending"), (C, 2, "skipped")]
 
     await notices.mark_sent(claimed[0], message_id=99, now=T0)
-    again = await notices.claim(now=T0)  # claimed before, not recorded: maybe posted by a stopped process
+    again = await notices.claim()  # claimed before, not recorded: maybe posted by a stopped process
     assert [(n.guild_id, n.channel_id, n.claimed_before) for n in again] == [(B, B_CHANNEL + 1, True)]
     await notices.mark_failed(again[0])
-    assert await notices.claim(now=T0) == []
+    assert await notices.claim() == []
     assert await all_notices(sessions) == [(A, 2, "sent"), (B, 2, "failed"), (C, 2, "skipped")]
     assert [(n.message_id, n.state) for n in await notices.notices(guild_id=A)] == [(99, "sent")]
 
