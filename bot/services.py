@@ -18,12 +18,14 @@ from bot.delivery import DiscordDeliverer
 from bot.digest_post import DigestPublisher
 from bot.import_progress import DiscordImportProgress
 from bot.requesters import BotJobs
+from bot.session_post import SessionPosts
 from bot.settings import Settings
 from schedules.arxiv import ArxivClient
 from schedules.catch_up import CatchUp
 from schedules.digests import DigestRunner
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
+from schedules.reminders import ReminderRunner
 from schedules.source_check import SourceChecker
 from schedules.titles import TitleResolver
 from storage.db import Sessions, make_engine, make_sessions
@@ -39,12 +41,13 @@ from storage.leases import LeaseService
 from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
+from storage.reading_sessions import ReadingSessions
 from storage.search import SearchService
 from storage.similar import SimilarService
 from storage.stats import StatsService
 from storage.titles import TitleService
 
-__all__ = ["DigestServices", "FeedServices", "ImportServices", "Services", "build_services"]
+__all__ = ["DigestServices", "FeedServices", "ImportServices", "ReadingServices", "Services", "build_services"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,15 @@ class ImportServices:
 
 
 @dataclass(frozen=True)
+class ReadingServices:
+    """Reading sessions: the calendar and the rotation, their posts on Discord, and the reminders' runner."""
+
+    sessions: ReadingSessions
+    posts: SessionPosts  # announcements, the server's scheduled events, reminders
+    reminders: ReminderRunner
+
+
+@dataclass(frozen=True)
 class Services:
     """What the bot runs on; each cog is given only the parts it calls."""
 
@@ -99,6 +111,7 @@ class Services:
     feeds: FeedServices
     digests: DigestServices
     imports: ImportServices
+    reading: ReadingServices
 
 
 def build_services(settings: Settings, client: discord.Client) -> Services:
@@ -172,6 +185,12 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
     notes = NoteService(sessions, max_per_day=settings.max_notes_per_day)
     posting = NotePosting(notes=notes, papers=papers, titles=titles)
 
+    # Reading sessions: announced and put on the server's calendar by the cog, reminded by the runner, each
+    # reminder posted by the process owning the guild.
+    reading = ReadingSessions(sessions)
+    session_posts = SessionPosts(client, sender)
+    reminders = ReminderRunner(sessions=reading, poster=session_posts, owns=settings.owns_guild)
+
     return Services(
         engine=engine,
         sessions=sessions,
@@ -189,4 +208,5 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         feeds=FeedServices(subscriptions=subscriptions, polls=polls, poller=poller, checker=checker),
         digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
         imports=imports,
+        reading=ReadingServices(sessions=reading, posts=session_posts, reminders=reminders),
     )

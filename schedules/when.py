@@ -79,8 +79,7 @@ def _local(day: date, hour: int, minute: int, tz: tzinfo) -> When:
         moved = instant.astimezone(tz)
         return When(
             instant,
-            f"{shown} does not exist in {_zone_name(tz)}: the clocks skip it. "
-            f"The session is at {moved:%H:%M} instead.",
+            f"{shown} does not exist in {_zone_name(tz)}: the clocks skip it. The session is at {moved:%H:%M} instead.",
         )
     second = wall.replace(tzinfo=tz, fold=1)
     if second.utcoffset() != first.utcoffset():
