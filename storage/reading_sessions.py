@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import CursorResult, delete, func, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -114,6 +115,12 @@ async def _view(session: AsyncSession, row: ReadingSession) -> SessionView:
         event_id=row.event_id,
         thread_id=thread.thread_id if thread is not None else None,
     )
+
+
+async def _run(session: AsyncSession, statement: Any) -> CursorResult[Any]:
+    """An UPDATE or DELETE, in the session's transaction (Core: no ORM objects loaded)."""
+    conn = await session.connection()
+    return await conn.execute(statement)
 
 
 async def queue_top(session: AsyncSession, *, guild_id: int, now: datetime) -> QueueEntry | None:
@@ -231,10 +238,11 @@ class ReadingSessions:
                 if turn is not None:
                     presenter = Presenter(turn.member_id, turn.member_name)
             if presenter is not None:
-                await session.execute(
+                await _run(
+                    session,
                     update(PresenterTurn)
                     .where(col(PresenterTurn.guild_id) == guild_id, col(PresenterTurn.member_id) == presenter.member_id)
-                    .values(last_presented_at=starts_at)
+                    .values(last_presented_at=starts_at),
                 )
             row = ReadingSession(
                 guild_id=guild_id,
@@ -287,19 +295,21 @@ class ReadingSessions:
         if not values:
             return
         async with self.sessions.begin() as session:
-            await session.execute(
+            await _run(
+                session,
                 update(ReadingSession)
                 .where(col(ReadingSession.id) == session_id, col(ReadingSession.guild_id) == guild_id)
-                .values(**values)
+                .values(**values),
             )
 
     async def forget_event(self, *, guild_id: int, session_id: int) -> None:
         """The session's Discord event is gone (deleted on Discord, or with the session)."""
         async with self.sessions.begin() as session:
-            await session.execute(
+            await _run(
+                session,
                 update(ReadingSession)
                 .where(col(ReadingSession.id) == session_id, col(ReadingSession.guild_id) == guild_id)
-                .values(event_id=None)
+                .values(event_id=None),
             )
 
     async def upcoming(self, *, guild_id: int, now: datetime, limit: int = UPCOMING) -> list[SessionView]:
@@ -335,10 +345,11 @@ class ReadingSessions:
             )
             joined = bool(result.rowcount)
             if not joined:
-                await session.execute(
+                await _run(
+                    session,
                     update(PresenterTurn)
                     .where(col(PresenterTurn.guild_id) == guild_id, col(PresenterTurn.member_id) == member_id)
-                    .values(member_name=name[:100])
+                    .values(member_name=name[:100]),
                 )
             order = [turn.member_id for turn in await rotation(session, guild_id=guild_id)]
             return joined, order.index(member_id) + 1
@@ -346,12 +357,13 @@ class ReadingSessions:
     async def leave(self, *, guild_id: int, member_id: int) -> None:
         """Leave the rotation; NotFoundError when not in it."""
         async with self.sessions.begin() as session:
-            result = await session.execute(
+            result = await _run(
+                session,
                 delete(PresenterTurn).where(
                     col(PresenterTurn.guild_id) == guild_id, col(PresenterTurn.member_id) == member_id
-                )
+                ),
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not result.rowcount:
                 raise NotFoundError(NOT_IN_ROTATION)
 
     async def rotation(self, *, guild_id: int) -> list[Presenter]:
@@ -429,10 +441,11 @@ class ReadingSessions:
 
     async def _settle(self, reminder_id: int, state: str, message_id: int | None) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(
+            await _run(
+                session,
                 update(SessionReminder)
                 .where(col(SessionReminder.id) == reminder_id)
-                .values(state=state, message_id=message_id, sent_at=utcnow() if message_id else None)
+                .values(state=state, message_id=message_id, sent_at=utcnow() if message_id else None),
             )
 
     async def unsettled(self, *, claimed_before: datetime | None = None) -> list[DueReminder]:
