@@ -74,7 +74,8 @@ class SessionPosts:
 
     def _guild(self, session: SessionView) -> discord.Guild | None:
         guild = self.client.get_guild(session.guild_id)
-        if guild is None or not guild.me.guild_permissions.manage_events:
+        me = guild.me if guild is not None else None
+        if me is None or not me.guild_permissions.manage_events:
             return None
         return guild
 

@@ -2,8 +2,9 @@
 
 One interval job with a fixed id looks for reminders whose time has come. Each is claimed before it is sent (its
 row in ``session_reminders``, unique per session, kind and session time, so two processes never both send it)
-and completed with its message after. A claim a stopped process left is settled first: the bot's own message in
-the channel means it went out; otherwise it is sent now, if its session is still to come. A reminder whose time
+and completed with its message after. A claim a stopped process left (older than :data:`STALE`, so never one a
+live process is sending) is settled first, from the first run after a restart on: the bot's own message in the
+channel means it went out; otherwise it is sent now, if its session is still to come and in time. A reminder whose time
 passed more than :data:`GRACE` ago (the bot was down) is recorded as skipped, not sent late; a moved session is
 reminded again for its new time, a cancelled one never. With shards over processes, only the process that owns a
 guild posts its reminders. Posting belongs to the Discord side, which passes a :class:`ReminderPoster` in.
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 REMINDERS_JOB = "sessions:remind"
 TICK = 60.0  # seconds between looks for due reminders
 GRACE = timedelta(minutes=15)  # a reminder this late is still sent; later than that it is skipped
-STALE = timedelta(minutes=2)  # a claim this old whose process is not sending it any more is settled
+STALE = timedelta(minutes=2)  # a claim this old was left by a process that stopped (or a failed send): settled
 
 
 class ReminderPoster(Protocol):
@@ -56,6 +57,7 @@ class ReminderRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owns: Callable[[int], bool] = lambda guild_id: True,
         grace: timedelta = GRACE,
+        stale: timedelta = STALE,
     ) -> None:
         self.sessions, self.poster = sessions, poster
         # When reminders are due (tests move it); claims are stamped with the real time, which Discord's clock
@@ -63,16 +65,16 @@ class ReminderRunner:
         self.clock = clock
         self.owns = owns  # with shards over processes, each posts only its own guilds' reminders
         self.grace = grace
+        # A claim older than this (real time) is one its process stopped sending: a live process sends within
+        # seconds, so another process (or this one, restarted) never settles a claim still in flight.
+        self.stale = stale
         self._lock = asyncio.Lock()
-        self._settled_all = False
 
     async def tick(self) -> None:
-        """The job: settle what stopped processes left (all of it on the first run), then send what is due."""
+        """The job: settle claims their process left unfinished, then send what is due."""
         async with self._lock:
             try:
-                stale = None if not self._settled_all else datetime.now(UTC) - STALE
-                await self.settle(claimed_before=stale)
-                self._settled_all = True
+                await self.settle(claimed_before=datetime.now(UTC) - self.stale)
                 await self.send_due()
             except Exception:
                 log.exception("reading-session reminders failed")

@@ -179,6 +179,9 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
             lines.append(
                 "The server's event could not be moved: edit it by hand, or check my Manage Events permission."
             )
+        elif moved.event_id is None and (event_id := await self.posts.create_event(moved)) is not None:
+            await self.reading.set_posts(guild_id=guild_id, session_id=moved.id, event_id=event_id)
+            lines.append("It is on the server's events now.")
         await answer(interaction, content="\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="cancel", description="Cancel a reading session (Manage Server or the role)")

@@ -54,15 +54,16 @@ class ScheduledEvents:
         """The guild's events, oldest first."""
         return [e for e in self.events.values() if e["guild_id"] == str(guild_id)]
 
-    def grant_bot(self, guild_id: int, permissions: int) -> None:
-        """Give the bot more server permissions in one guild (its managed role), telling connected bots."""
+    async def grant_bot(self, guild_id: int, permissions: int) -> None:
+        """Give the bot more server permissions in one guild (its managed role), telling connected bots before
+        returning (so the next interaction reaches a bot that knows)."""
         guild = self.fake.guilds[guild_id]
         bot = self.fake.bot_user_id
         guild.member_permissions[bot] = guild.member_permissions.get(bot, 0) | permissions
         for role in guild.roles.values():
             if role["managed"] and role.get("tags", {}).get("bot_id") == str(bot):
                 role["permissions"] = str(int(role["permissions"]) | permissions)
-                self.fake._dispatch_soon("GUILD_ROLE_UPDATE", lambda s, r=role: {"guild_id": str(guild_id), "role": r})
+                await self.fake._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild_id), "role": role})
 
     def routes(self) -> list[tuple[str, str, Any, bool]]:
         gid = r"(?P<gid>\d+)"

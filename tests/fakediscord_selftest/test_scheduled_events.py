@@ -42,7 +42,7 @@ async def test_events_are_made_moved_read_and_deleted_like_discord() -> None:
                 )
             assert refused.value.code == 50013 and fake.scheduled_events.events == {}
 
-            fake.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
+            await fake.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
             event = await make(
                 entity_type=discord.EntityType.external, location="Room 1", end_time=start + timedelta(hours=1)
             )
@@ -84,7 +84,7 @@ async def test_what_discord_refuses() -> None:
         client = discord.Client(intents=discord.Intents.default())
         task = await connect_bot(client, fake)
         try:
-            fake.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
+            await fake.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
             http = client.http
             now = datetime.now(UTC)
             good = {
