@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, ValidationError
+from storage.locks import hold_guild
 from storage.models import (
     Paper,
     PresenterTurn,
@@ -150,8 +151,8 @@ async def queue_top(session: AsyncSession, *, guild_id: int, now: datetime) -> Q
     return (await session.exec(query)).first()
 
 
-async def next_presenter(session: AsyncSession, *, guild_id: int) -> PresenterTurn | None:
-    """Whose turn it is: never presented first, then longest ago, then who joined first."""
+async def rotation(session: AsyncSession, *, guild_id: int, limit: int | None = None) -> list[PresenterTurn]:
+    """The rotation in turn order: never presented first, then longest ago, then who joined first."""
     query = (
         select(PresenterTurn)
         .where(PresenterTurn.guild_id == guild_id)
@@ -161,22 +162,7 @@ async def next_presenter(session: AsyncSession, *, guild_id: int) -> PresenterTu
             col(PresenterTurn.joined_at),
             col(PresenterTurn.member_id),
         )
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
-
-
-async def rotation(session: AsyncSession, *, guild_id: int) -> list[PresenterTurn]:
-    """The rotation in turn order."""
-    query = (
-        select(PresenterTurn)
-        .where(PresenterTurn.guild_id == guild_id)
-        .order_by(
-            col(PresenterTurn.last_presented_at).is_not(None),
-            col(PresenterTurn.last_presented_at),
-            col(PresenterTurn.joined_at),
-            col(PresenterTurn.member_id),
-        )
+        .limit(limit)
     )
     return list((await session.exec(query)).all())
 
@@ -233,9 +219,9 @@ class ReadingSessions:
         if starts_at <= now:
             raise ValidationError("That time is in the past: give a time that is still ahead.")
         async with self.sessions.begin() as session:
+            await hold_guild(session, guild_id=guild_id, purpose="presenter turns")  # two at once: two turns
             if presenter is None:
-                turn = await next_presenter(session, guild_id=guild_id)
-                if turn is not None:
+                for turn in await rotation(session, guild_id=guild_id, limit=1):
                     presenter = Presenter(turn.member_id, turn.member_name)
             if presenter is not None:
                 await _run(

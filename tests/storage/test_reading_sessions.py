@@ -141,3 +141,27 @@ async def test_a_reminder_is_claimed_once_however_many_processes_race(sessions: 
     async with sessions() as session:
         stored = await session.get(SessionReminder, reminder_id)
         assert stored is not None and stored.state == ReminderState.SKIPPED
+
+
+async def test_sessions_scheduled_at_once_take_different_turns(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    (paper,) = await paper_ids(sessions, 1)
+    for member in (10, 11, 12):
+        await reading.volunteer(guild_id=GUILD, member_id=member, name=f"m{member}")
+    made = await asyncio.gather(
+        *(
+            ReadingSessions(sessions).schedule(
+                guild_id=GUILD,
+                paper_id=paper,
+                starts_at=NOW + (n + 1) * DAY,
+                timezone="UTC",
+                presenter=None,
+                location=None,
+                channel_id=5,
+                created_by=9,
+                now=NOW,
+            )
+            for n in range(3)
+        )
+    )
+    assert sorted(m.presenter.member_id for m in made if m.presenter) == [10, 11, 12]
