@@ -18,6 +18,7 @@ from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
 from schedules.jobs import NOTICES_LEASE, POLL_LEASE, poll_feeds_now, post_notices_now, register_jobs, watch_imports
+from schedules.reminders import watch_reminders
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ class PaperClub(commands.Bot):
                 id="digests:start",
                 replace_existing=True,
             )
+            # Reading-session reminders, every minute; claims a stopped process left are settled first.
+            watch_reminders(self.services.scheduler, self.services.reading.reminders)
             # Objects made at start-up live as long as the process; freezing them keeps full collections
             # (tens of ms with them, a few ms without) from stalling the event loop later (bench/notes.py).
             gc.freeze()

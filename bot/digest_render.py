@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.render import COLOUR, EMBED_TITLE, clip, md_link, pack, plain, safe_url
-from schedules.digest_time import period_label
+from schedules.digest_time import discord_timestamp, period_label
 from storage.digests.content import DigestData, DigestNote, DigestPaper, FeedTrouble
 from storage.digests.picks import Picked
 from storage.time_zones import zone_or_utc
@@ -39,6 +39,7 @@ MAX_QUESTIONS = 30
 MAX_PAPERS = 40
 MAX_PAPERS_PER_CATEGORY = 12
 MAX_TROUBLES = 20
+MAX_SESSIONS = 10
 TITLE_CHARS = 200  # a paper title in a list
 LINE_CHARS = 200  # a note's first line
 QUESTION_CHARS = 300
@@ -267,6 +268,20 @@ def _troubles_section(data: DigestData) -> _Section | None:
     return _Section(f"Feeds needing attention ({len(data.troubles):,})", _lines(lines))
 
 
+def _sessions_section(data: DigestData) -> _Section | None:
+    """The reading sessions of the week and the week ahead, each with its time in the reader's own zone."""
+    if not data.sessions:
+        return None
+    lines = []
+    for session in data.sessions[:MAX_SESSIONS]:
+        who = f"<@{session.presenter.member_id}>" if session.presenter else "presenter open"
+        when = f"{discord_timestamp(session.starts_at, 'F')} ({discord_timestamp(session.starts_at, 'R')})"
+        lines.append(f"• {when} — {_link(session.paper.display_title, session.paper.url)} · {who}")
+    if len(data.sessions) > MAX_SESSIONS:
+        lines.append(f"…and {_count(len(data.sessions) - MAX_SESSIONS, 'more session')}: `/session next`")
+    return _Section("Reading sessions", _lines(lines))
+
+
 def render_digest(
     data: DigestData, picked: Picked, *, quiet_weeks: bool = True, explain: bool = False
 ) -> list[list[discord.Embed]]:
@@ -276,9 +291,11 @@ def render_digest(
     (``[]``) when ``quiet_weeks`` is False. ``explain`` (for ``/digest preview``) adds why each paper is listed.
     """
     quiet = not data.notes and not picked.chosen
-    if quiet and not quiet_weeks:
+    if quiet and not quiet_weeks and not data.sessions:
         return []
     embeds = [_header(data, picked, quiet)]
+    if (sessions := _sessions_section(data)) is not None:
+        embeds.extend(sessions.embeds())
     sections = [_notes_section(data), _questions_section(data), _papers_section(picked, explain=explain)]
     if quiet:
         sections = [_papers_section(picked, explain=explain)] if picked.rest else []

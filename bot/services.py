@@ -18,6 +18,7 @@ from bot.delivery import DiscordDeliverer
 from bot.digest_post import DigestPublisher
 from bot.import_progress import DiscordImportProgress
 from bot.requesters import BotJobs
+from bot.session_post import SessionPosts
 from bot.settings import Settings
 from bot.version_post import DiscordVersionPoster
 from schedules.arxiv import ArxivClient
@@ -25,6 +26,7 @@ from schedules.catch_up import CatchUp
 from schedules.digests import DigestRunner
 from schedules.poller import FeedPoller
 from schedules.ratelimit import ArxivLimiter
+from schedules.reminders import ReminderRunner
 from schedules.source_check import SourceChecker
 from schedules.titles import TitleResolver
 from schedules.versions import VersionWatch
@@ -41,6 +43,7 @@ from storage.leases import LeaseService
 from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
+from storage.reading_sessions import ReadingSessions
 from storage.search import SearchService
 from storage.similar import SimilarService
 from storage.stats import StatsService
@@ -48,7 +51,7 @@ from storage.titles import TitleService
 from storage.version_check import VersionCheck
 from storage.versions import VersionNotices
 
-__all__ = ["DigestServices", "FeedServices", "ImportServices", "Services", "build_services"]
+__all__ = ["DigestServices", "FeedServices", "ImportServices", "ReadingServices", "Services", "build_services"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,15 @@ class ImportServices:
 
 
 @dataclass(frozen=True)
+class ReadingServices:
+    """Reading sessions: the calendar and the rotation, their posts on Discord, and the reminders' runner."""
+
+    sessions: ReadingSessions
+    posts: SessionPosts  # announcements, the server's scheduled events, reminders
+    reminders: ReminderRunner
+
+
+@dataclass(frozen=True)
 class Services:
     """What the bot runs on; each cog is given only the parts it calls."""
 
@@ -104,6 +116,7 @@ class Services:
     digests: DigestServices
     imports: ImportServices
     versions: VersionWatch  # the noted papers' new versions: checked daily on arXiv, told where they were discussed
+    reading: ReadingServices
 
 
 def build_services(settings: Settings, client: discord.Client) -> Services:
@@ -184,6 +197,11 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         source=arxiv,
         poster=DiscordVersionPoster(sender),
     )
+    # Reading sessions: announced and put on the server's calendar by the cog, reminded by the runner, each
+    # reminder posted by the process owning the guild.
+    reading = ReadingSessions(sessions)
+    session_posts = SessionPosts(client, sender)
+    reminders = ReminderRunner(sessions=reading, poster=session_posts, owns=settings.owns_guild)
 
     return Services(
         engine=engine,
@@ -203,4 +221,5 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
         imports=imports,
         versions=versions,
+        reading=ReadingServices(sessions=reading, posts=session_posts, reminders=reminders),
     )

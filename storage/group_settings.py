@@ -20,18 +20,23 @@ class GroupSettings:
     note_threads: bool
     link_cards: bool
     timezone: str
+    session_role_id: int | None = None  # besides Manage Server, who may schedule, move and cancel reading sessions
 
 
 def _view(row: GuildSettings) -> GroupSettings:
     return GroupSettings(
-        guild_id=row.guild_id, note_threads=row.note_threads, link_cards=row.link_cards, timezone=row.timezone
+        guild_id=row.guild_id,
+        note_threads=row.note_threads,
+        link_cards=row.link_cards,
+        timezone=row.timezone,
+        session_role_id=row.session_role_id,
     )
 
 
 class GroupSettingsService:
     """Reads and changes a group's settings; a group that never changed any has the defaults."""
 
-    EDITABLE = frozenset({"note_threads", "link_cards"})
+    EDITABLE = frozenset({"note_threads", "link_cards", "session_role_id"})
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions

@@ -12,6 +12,7 @@ from bot.cogs.imports import Imports
 from bot.cogs.links import LinkCards
 from bot.cogs.lookup import Lookup
 from bot.cogs.notes import NoteLists, Notes
+from bot.cogs.sessions import Sessions
 from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
 from bot.note_flows import NoteFlows
@@ -63,3 +64,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
     )
     await bot.add_cog(Imports(imports=services.imports.importer))
     await bot.add_cog(Exports(exports=services.imports.exporter))
+    reading = services.reading
+    await bot.add_cog(
+        Sessions(reading=reading.sessions, posts=reading.posts, guilds=services.group_settings, choice=choice)
+    )

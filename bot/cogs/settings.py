@@ -18,10 +18,12 @@ def settings_embed(settings: GroupSettings, *, cards_possible: bool = True) -> d
     cards = f"Card for each arXiv link members post: **{on[settings.link_cards]}** (`/settings link-cards`)"
     if settings.link_cards and not cards_possible:
         cards += "\n_The bot is not allowed to read messages (whoever hosts it can allow it), so no cards for now._"
+    role = f"<@&{settings.session_role_id}>" if settings.session_role_id else "nobody else"
     embed.description = (
         f"Discussion thread under each new note: **{on[settings.note_threads]}** (`/settings threads`)\n"
         f"{cards}\n"
-        f"Time zone: **{settings.timezone}**"
+        f"Time zone: **{settings.timezone}** (`/digest schedule`)\n"
+        f"Besides Manage Server, who schedules reading sessions: {role} (`/settings session-role`)"
     )
     return embed
 
@@ -76,4 +78,13 @@ class ServerSettings(commands.GroupCog, group_name="settings", group_description
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         settings = await self.group_settings.update(guild_id, link_cards=enabled)
+        await show_settings(interaction, settings)
+
+    @app_commands.command(name="session-role", description="Let members with a role schedule reading sessions")
+    @app_commands.describe(role="Members with this role may schedule, move and cancel sessions (empty: nobody else)")
+    async def session_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
+        """Name the role that may schedule reading sessions besides Manage Server, or clear it."""
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
+        settings = await self.group_settings.update(guild_id, session_role_id=role.id if role else None)
         await show_settings(interaction, settings)

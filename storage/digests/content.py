@@ -19,12 +19,14 @@ from storage.message_links import jump_url
 from storage.models import NoteOrigin, as_utc
 from storage.note_text import first_line, questions
 from storage.notes import note_tags
+from storage.reading_sessions import SessionView, sessions_between
 from storage.stats import current_streak, local_week
 from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
 from storage.time_zones import zone_or_utc
 
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
 TROUBLE_FAILURES = 3  # a feed failing this many times in a row shows in the digest
+SESSIONS_AHEAD = timedelta(days=7)  # the digest lists the week's reading sessions and the next week's
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class DigestData:
     troubles: tuple[FeedTrouble, ...]
     stats: DigestStats
     picked: tuple[tuple[int, str], ...] = ()  # (paper id, reason): papers its subscriptions' keywords kept
+    sessions: tuple[SessionView, ...] = ()  # reading sessions in the week and the week after, soonest first
 
 
 def _abs_url(key: str) -> str:
@@ -303,6 +306,7 @@ class DigestContent:
             picked = await week_picks(session, guild_id=guild_id, start=start, end=end)
             tags = await group_tags(session, guild_id=guild_id)
             stats = await week_stats(session, guild_id=guild_id, notes=notes, end=end, zone=zone)
+            meetings = await sessions_between(session, guild_id=guild_id, start=start, end=end + SESSIONS_AHEAD)
         return DigestData(
             guild_id=guild_id,
             start=start.astimezone(zone),
@@ -315,4 +319,5 @@ class DigestContent:
             troubles=_troubles(subs),
             stats=stats,
             picked=picked,
+            sessions=tuple(meetings),
         )

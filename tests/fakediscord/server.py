@@ -39,6 +39,7 @@ from .models import (
     snowflake,
     walk_components,
 )
+from .scheduled_events import GUILD_SCHEDULED_EVENTS_INTENT, ScheduledEvents
 
 log = logging.getLogger("fakediscord")
 
@@ -232,6 +233,7 @@ class FakeDiscord:
 
         self.users[self.bot_user_id] = self._user_payload(self.bot_user_id, bot_name, bot=True)
         self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
+        self.scheduled_events = ScheduledEvents(self)  # each guild's events (scheduled_events.py)
         self._build_routes()
 
     # ------------------------------------------------------------------------------------------
@@ -1355,6 +1357,8 @@ class FakeDiscord:
             return bool(intents & GUILDS)
         if event in ("GUILD_MEMBER_ADD", "GUILD_MEMBER_REMOVE"):
             return bool(intents & GUILD_MEMBERS)
+        if event.startswith("GUILD_SCHEDULED_EVENT_"):
+            return bool(intents & GUILD_SCHEDULED_EVENTS_INTENT)
         if event.startswith("MESSAGE_REACTION"):
             return bool(intents & GUILD_MESSAGE_REACTIONS) if data.get("guild_id") else True
         if event.startswith("MESSAGE_"):
@@ -1606,6 +1610,7 @@ class FakeDiscord:
             ("GET", r"/guilds/(?P<gid>\d+)/channels", self._r_guild_channels, True),
             ("GET", r"/guilds/(?P<gid>\d+)/roles", self._r_guild_roles, True),
             ("GET", r"/guilds/(?P<gid>\d+)/members/(?P<uid>\d+)", self._r_get_member, True),
+            *self.scheduled_events.routes(),
         ]
         self._routes = [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 

@@ -1,0 +1,167 @@
+"""Reading sessions on the run's database (SQLite, or PostgreSQL with --db postgresql): the queue's top, the
+presenter rotation, and reminder claims that two processes never both win."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.db import Sessions
+from storage.errors import NotFoundError, ValidationError
+from storage.models import Paper, QueueEntry, QueueVote, ReminderState, SessionReminder
+from storage.reading_sessions import Presenter, ReadingSessions, queue_top
+
+GUILD, OTHER = 1, 2
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+async def paper_ids(sessions: Sessions, count: int) -> list[int]:
+    async with sessions() as session:
+        papers = [Paper(key=f"arxiv:2501.{n:05d}", title=f"Paper {n}") for n in range(count)]
+        session.add_all(papers)
+        await session.commit()
+        return [p.id for p in papers if p.id is not None]
+
+
+async def entry(sessions: Sessions, paper_id: int, *, votes: int = 0, age: timedelta = DAY, guild: int = GUILD) -> int:
+    async with sessions() as session:
+        row = QueueEntry(guild_id=guild, paper_id=paper_id, proposed_by=9, proposer_name="x", created_at=NOW - age)
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        session.add_all(QueueVote(entry_id=row.id, member_id=100 + n, guild_id=guild) for n in range(votes))
+        await session.commit()
+        return row.id
+
+
+async def top(sessions: Sessions, now: datetime = NOW, guild: int = GUILD) -> int | None:
+    async with sessions() as session:
+        found = await queue_top(session, guild_id=guild, now=now)
+        return found.paper_id if found else None
+
+
+async def test_the_queues_top_is_most_votes_then_oldest_and_leaves_out_read_and_removed(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    a, b, c, d = await paper_ids(sessions, 4)
+    assert await top(sessions) is None
+    await entry(sessions, a, votes=1, age=DAY)
+    await entry(sessions, b, votes=1, age=2 * DAY)  # as many votes, proposed earlier
+    await entry(sessions, c, votes=0, age=5 * DAY)
+    await entry(sessions, d, votes=5, guild=OTHER)  # another server's
+    assert await top(sessions) == b
+    async with sessions() as session:  # b taken off the queue
+        found = await session.get(QueueEntry, 2)
+        assert found is not None
+        found.removed_at = NOW
+        await session.commit()
+    assert await top(sessions) == a
+    held = await reading.schedule(
+        guild_id=GUILD,
+        paper_id=a,
+        starts_at=NOW + DAY,
+        timezone="UTC",
+        presenter=None,
+        location=None,
+        channel_id=5,
+        created_by=9,
+        now=NOW,
+    )
+    assert await top(sessions) == a  # not read yet: the session is still to come
+    assert await top(sessions, now=NOW + 2 * DAY) == c  # read once it started
+    await reading.cancel(guild_id=GUILD, session_id=held.id, now=NOW)
+    assert await top(sessions, now=NOW + 2 * DAY) == a  # a cancelled session was not held
+    assert await top(sessions, guild=OTHER) == d
+
+
+async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    (paper,) = await paper_ids(sessions, 1)
+
+    async def schedule(days: int, presenter: Presenter | None = None) -> int | None:
+        made = await reading.schedule(
+            guild_id=GUILD,
+            paper_id=paper,
+            starts_at=NOW + days * DAY,
+            timezone="UTC",
+            presenter=presenter,
+            location=None,
+            channel_id=5,
+            created_by=9,
+            now=NOW,
+        )
+        return made.presenter.member_id if made.presenter else None
+
+    assert await schedule(1) is None
+    assert await reading.volunteer(guild_id=GUILD, member_id=10, name="ann") == (True, 1)
+    assert await reading.volunteer(guild_id=GUILD, member_id=11, name="bob") == (True, 2)
+    assert await reading.volunteer(guild_id=GUILD, member_id=11, name="Bob B.") == (False, 2)
+    assert [await schedule(d) for d in (2, 3, 4)] == [10, 11, 10]
+    assert await schedule(5, Presenter(11, "bob")) == 11  # named, in the rotation: that was bob's turn
+    assert await schedule(6) == 10
+    await reading.leave(guild_id=GUILD, member_id=10)
+    with pytest.raises(NotFoundError):
+        await reading.leave(guild_id=GUILD, member_id=10)
+    assert [p.name for p in await reading.rotation(guild_id=GUILD)] == ["Bob B."]
+    assert await reading.rotation(guild_id=OTHER) == []
+    with pytest.raises(ValidationError):
+        await schedule(-1)
+
+
+async def test_a_reminder_is_claimed_once_however_many_processes_race(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    (paper,) = await paper_ids(sessions, 1)
+    made = await reading.schedule(
+        guild_id=GUILD,
+        paper_id=paper,
+        starts_at=NOW + timedelta(hours=20),
+        timezone="UTC",
+        presenter=None,
+        location=None,
+        channel_id=5,
+        created_by=9,
+        now=NOW,
+    )
+    due = await reading.due_reminders(now=NOW)
+    assert [(kind, s.id) for kind, s in due] == [("24h", made.id)]
+    racers = [ReadingSessions(sessions) for _ in range(6)]
+    claims = await asyncio.gather(*(r.claim(kind="24h", session=made) for r in racers))
+    assert sum(c is not None for c in claims) == 1
+    assert await reading.due_reminders(now=NOW) == []
+    (left,) = await reading.unsettled()
+    assert left.kind == "24h" and left.current
+    await reading.sent(reminder_id=left.reminder_id, message_id=77)
+    assert await reading.unsettled() == []
+    moved = await reading.move(guild_id=GUILD, session_id=made.id, starts_at=NOW + timedelta(hours=22), now=NOW)
+    assert [kind for kind, _ in await reading.due_reminders(now=NOW)] == ["24h"]  # again, for the new time
+    reminder_id = await reading.claim(kind="24h", session=moved, skip=True)
+    assert reminder_id is not None and await reading.unsettled() == []  # a skipped one is settled
+    async with sessions() as session:
+        stored = await session.get(SessionReminder, reminder_id)
+        assert stored is not None and stored.state == ReminderState.SKIPPED
+
+
+async def test_sessions_scheduled_at_once_take_different_turns(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    (paper,) = await paper_ids(sessions, 1)
+    for member in (10, 11, 12):
+        await reading.volunteer(guild_id=GUILD, member_id=member, name=f"m{member}")
+    made = await asyncio.gather(
+        *(
+            ReadingSessions(sessions).schedule(
+                guild_id=GUILD,
+                paper_id=paper,
+                starts_at=NOW + (n + 1) * DAY,
+                timezone="UTC",
+                presenter=None,
+                location=None,
+                channel_id=5,
+                created_by=9,
+                now=NOW,
+            )
+            for n in range(3)
+        )
+    )
+    assert sorted(m.presenter.member_id for m in made if m.presenter) == [10, 11, 12]
