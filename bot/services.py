@@ -39,6 +39,7 @@ from storage.leases import LeaseService
 from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
+from storage.queue import QueueService
 from storage.search import SearchService
 from storage.similar import SimilarService
 from storage.stats import StatsService
@@ -96,6 +97,7 @@ class Services:
     search: SearchService
     similar: SimilarService
     stats: StatsService
+    queue: QueueService  # the group's reading queue: proposals and votes
     feeds: FeedServices
     digests: DigestServices
     imports: ImportServices
@@ -186,6 +188,7 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         search=SearchService(sessions),
         similar=SimilarService(sessions),
         stats=StatsService(sessions),
+        queue=QueueService(sessions),
         feeds=FeedServices(subscriptions=subscriptions, polls=polls, poller=poller, checker=checker),
         digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
         imports=imports,

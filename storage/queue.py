@@ -227,6 +227,14 @@ async def _items(
     return items
 
 
+async def queue_items(
+    session: AsyncSession, *, guild_id: int, now: datetime, offset: int = 0, limit: int = 10
+) -> list[QueueItem]:
+    """The group's queue in order, ``limit`` from ``offset``, with votes, papers and coming sessions."""
+    rows = await ranked_entries(session, guild_id=guild_id, now=now, offset=offset, limit=limit)
+    return await _items(session, guild_id=guild_id, rows=rows, now=now)
+
+
 async def _item(session: AsyncSession, *, entry: QueueEntry, now: datetime) -> QueueItem:
     """One entry's view, its votes counted now and whether it was read."""
     assert entry.id is not None
@@ -349,9 +357,8 @@ class QueueService:
         """Part of the group's queue, ranked: most votes first, then the oldest proposal."""
         now = now or utcnow()
         async with self.sessions() as session:
-            rows = await ranked_entries(session, guild_id=guild_id, now=now, offset=offset, limit=limit)
+            items = await queue_items(session, guild_id=guild_id, now=now, offset=offset, limit=limit)
             total = await queue_size(session, guild_id=guild_id, now=now)
-            items = await _items(session, guild_id=guild_id, rows=rows, now=now)
         return QueuePage(items=tuple(items), total=total, offset=offset)
 
     async def top_three(self, *, guild_id: int, now: datetime | None = None) -> list[QueueItem]:
