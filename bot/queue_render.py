@@ -10,6 +10,7 @@ from typing import Any
 import discord
 
 from bot.render import COLOUR, DESCRIPTION, FIELD_VALUE, clip, fitting, md_link, paper_title, people, plain, safe_url
+from bot.views import PageFetch, Pager
 from storage.message_links import jump_url
 from storage.queue import QueueItem, QueuePage
 
@@ -143,3 +144,45 @@ def queue_embed(page: QueuePage) -> tuple[discord.Embed, int]:
     embed.description = "\n\n".join(items[:shown])
     embed.set_footer(text=f"{page.offset + 1}–{page.offset + shown} of {page.total} · most votes first, then oldest")
     return embed, shown
+
+
+Ranks = dict[int, list[tuple[int, int]]]
+"""Page number -> (rank, entry id) of the papers it shows, filled in as pages are read."""
+
+
+class QueuePager(Pager):
+    """The queue's Previous/Next buttons, for the member who asked, and a vote button for each paper on the page,
+    for anyone: the same custom ids as a card's, answered by the card's vote button after any restart."""
+
+    def __init__(self, *, owner_id: int, fetch: PageFetch, ranks: Ranks) -> None:
+        super().__init__(owner_id=owner_id, fetch=fetch)
+        self.ranks = ranks
+        self.votes: list[discord.ui.Button[QueuePager]] = []
+
+    def shown(self, pages: int) -> bool:
+        """Whenever a page has papers to vote for."""
+        return pages > 1 or bool(self.votes)
+
+    def sync(self, page: int, pages: int) -> None:
+        """The page buttons, and one vote button per paper the page shows, numbered by rank."""
+        super().sync(page, pages)
+        for button in self.votes:
+            self.remove_item(button)
+        self.votes = [
+            discord.ui.Button(
+                label=f"👍 {rank}",
+                style=discord.ButtonStyle.success,
+                custom_id=f"queue:{VOTE}:{entry_id}",
+                row=1 + n // 5,
+            )
+            for n, (rank, entry_id) in enumerate(self.ranks.get(page, []))
+        ]
+        for button in self.votes:
+            self.add_item(button)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Anyone may vote (the vote button answers); only the asker turns the pages."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        if str(data.get("custom_id", "")).startswith(f"queue:{VOTE}:"):
+            return False
+        return await super().interaction_check(interaction)

@@ -15,7 +15,7 @@ from bot.autocomplete import paper_choices
 from bot.errors import handle_error
 from bot.interactions import NO_MENTIONS, MemberCooldown, answer, guild_of, server_moderator
 from bot.paper_choice import PaperChoice
-from bot.queue_render import card_view, proposal_card, proposer_line, queue_embed, vote_buttons
+from bot.queue_render import QueuePager, Ranks, card_view, proposal_card, queue_embed, vote_buttons, votes_text
 from bot.render import clip, plain
 from bot.requesters import ask_as
 from bot.views import fitted_pages, send_pages
@@ -89,10 +89,10 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
         item = proposal.item
         card = jump_url(item.guild_id, item.channel_id, item.message_id)
         if proposal.outcome == "queued" and card:
+            votes = f"{item.votes:,} vote{'' if item.votes == 1 else 's'}"
             await interaction.followup.send(
-                f"**{plain(clip(paper.display_title, 200))}** is already on the reading queue "
-                f"({proposer_line(item).lower()}, {item.votes:,} vote{'' if item.votes == 1 else 's'}): "
-                f"vote on [its card]({card}).",
+                f"**{plain(clip(paper.display_title, 200))}** is already on the reading queue, proposed by "
+                f"{plain(clip(item.proposer_name, 100))} ({votes}): vote on [its card]({card}).",
                 allowed_mentions=NO_MENTIONS,
             )
             return
@@ -125,12 +125,16 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
         guild_id = guild_of(interaction)
         await interaction.response.defer(thinking=True)  # acknowledged before the database is read
 
+        ranks: Ranks = {}
+
         async def read(page: int, offset: int) -> tuple[discord.Embed, int, bool]:
             found = await self.queue.page(guild_id=guild_id, offset=offset, limit=PAGE_SIZE)
             embed, shown = queue_embed(found)
+            ranks[page] = [(offset + n + 1, item.id) for n, item in enumerate(found.items[:shown])]
             return embed, shown, offset + shown < found.total
 
-        await send_pages(interaction, fitted_pages(read))
+        fetch = fitted_pages(read)
+        await send_pages(interaction, fetch, pager=QueuePager(owner_id=interaction.user.id, fetch=fetch, ranks=ranks))
 
     # --- /queue remove ---------------------------------------------------------------------------------------
 
@@ -149,14 +153,19 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
-        if gone.channel_id and gone.message_id:
-            card = self.bot.get_partial_messageable(gone.channel_id, guild_id=guild_id).get_partial_message(
-                gone.message_id
+        await self._edit_card(gone)
+
+    async def _edit_card(self, item: QueueItem) -> None:
+        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing)."""
+        if not (item.channel_id and item.message_id):
+            return
+        channel = self.bot.get_partial_messageable(item.channel_id, guild_id=item.guild_id)
+        try:
+            await channel.get_partial_message(item.message_id).edit(
+                embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
             )
-            try:
-                await card.edit(embed=proposal_card(gone), view=None, allowed_mentions=NO_MENTIONS)
-            except discord.HTTPException as exc:  # the card was deleted, or the channel is gone
-                log.info("guild=%s queue card %s not updated: %s", guild_id, gone.message_id, exc)
+        except discord.HTTPException as exc:  # the card was deleted, or the channel is gone
+            log.info("guild=%s queue card %s not updated: %s", item.guild_id, item.message_id, exc)
 
     @remove.autocomplete("paper")
     async def queued_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -172,30 +181,41 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
         """Record or take back the member's vote, then show the card with its votes counted again."""
         try:
             guild_id = guild_of(interaction)
-            await interaction.response.defer()  # the card is edited below
+            await interaction.response.defer()  # a card is edited below; elsewhere the member is told
             record = self.queue.vote if wanted else self.queue.unvote
             changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
-            await self._refresh(interaction, guild_id, entry_id)
+            item, on_card = await self._refresh(interaction, guild_id, entry_id)
+            if changed and on_card:
+                return
+            title = f"**{plain(clip(item.paper.display_title, 200))}**"
             if not changed:
                 text = (
-                    "You already voted for this paper: one vote each. **Take back my vote** removes it."
+                    f"You already voted for {title}: one vote each. **Take back my vote** on its card removes it."
                     if wanted
-                    else "You have no vote on this paper to take back."
+                    else f"You have no vote on {title} to take back."
                 )
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            else:
+                text = f"{'Voted for' if wanted else 'Took back your vote for'} {title}: {votes_text(item.votes)} now."
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except Exception as exc:
             await handle_error(interaction, exc, where=f"queue vote {entry_id}")
 
-    async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> None:
-        """Edit the card with its votes read now. One card's edits take turns, so the last shows every vote."""
+    async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> tuple[QueueItem, bool]:
+        """Edit the card with its votes read now, and say whether the member pressed the card itself (or the
+        queue's list). One card's edits take turns, so the last shows every vote."""
         lock = self._cards.get(entry_id)
         if lock is None:
             lock = self._cards[entry_id] = asyncio.Lock()
         async with lock:
             item = await self.queue.item(guild_id=guild_id, entry_id=entry_id)
-            await interaction.edit_original_response(
-                embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
-            )
+            on_card = interaction.message is not None and interaction.message.id == item.message_id
+            if on_card:
+                await interaction.edit_original_response(
+                    embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
+                )
+            else:
+                await self._edit_card(item)
+            return item, on_card
 
     # --- 📌 reactions ----------------------------------------------------------------------------------------
 

@@ -149,9 +149,17 @@ async def test_the_queue_is_ranked_by_votes_then_age_a_page_at_a_time(club: Club
     order = [int(n) for n in re.findall(r"example\.org/papers/(\d+)\)", first)]
     assert order == [5, 9, 0, 1, 2, 3, 4, 6]
     assert "Reading queue · 12 papers" in first and "2 votes" in first and "[vote on its card]" in first
+    assert [b["label"] for b in listed.original.buttons()][2:] == [f"👍 {rank}" for rank in range(1, 9)]
+    not_yours = await club.click(listed, "page:next", user=BOB)
+    assert "someone else's" in not_yours.error
+    from_list = await club.click(listed, button(cards[0], "vote"), user=BOB)  # anyone votes from the list
+    assert "Voted for" in from_list.error and "1 vote now" in from_list.error
+    await club.discord.settle()
+    assert "1 vote" in cards[0].text()  # and the paper's card shows it
     nxt = await club.click(listed, "page:next", user=ANN)
     second = listed.original.text()
     assert nxt.error is None
+    assert [b["label"] for b in listed.original.buttons()][2:] == [f"👍 {rank}" for rank in range(9, 13)]
     assert [int(n) for n in re.findall(r"example\.org/papers/(\d+)\)", second)] == [7, 8, 10, 11]
 
 
@@ -226,8 +234,15 @@ async def test_a_pin_proposes_the_linked_paper_once_however_many_pins(club: Club
     assert entry.source == "pin" and entry.proposed_by == ANN and entry.channel_id is None
     assert message.reactors.get("✅") == [club.discord.bot_user_id]  # the bot's one quiet answer
     assert len(club.posted()) == before  # nothing said in the channel
-    listed = (await club.run("queue list")).original.text()
-    assert "Proposed by **ann** with 📌" in listed
+    listed = await club.run("queue list", user=BOB)
+    assert "Proposed by **ann** with 📌" in listed.original.text()
+    voted = await club.discord.click(listed.original, f"queue:vote:{entry.id}", user_id=ANN)  # from the list
+    await voted.wait_done()
+    assert "Voted for" in voted.error and "1 vote now" in voted.error and await votes(club) == 1
+
+    card = await club.run("queue propose", paper=ATTENTION, user=BOB)  # it had no card: now it has one
+    assert "Already on the reading queue: here is its card." in card.text() and "1 vote" in card.text()
+    assert "Proposed by **ann** with 📌" in card.text() and len(await entries(club)) == 1
 
 
 async def test_a_pin_on_a_message_with_a_thread_answers_there_with_a_card(club: Club) -> None:
