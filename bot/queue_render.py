@@ -54,66 +54,48 @@ def proposal_card(item: QueueItem) -> discord.Embed:
     return embed
 
 
-def vote_buttons(on_vote: OnVote) -> tuple[type[discord.ui.DynamicItem[discord.ui.Button[Any]]], ...]:
-    """The card's two buttons, as classes discord.py rebuilds from a click's custom id (the entry's id is in it),
-    so they work on any card however old and after a restart; ``on_vote`` answers each press."""
+VoteButtons = type[discord.ui.DynamicItem[discord.ui.Button[Any]]]
 
-    class Vote(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"queue:{VOTE}:(?P<entry>\d+)"):
-        """Vote for the paper, showing how many votes it has."""
 
-        def __init__(self, entry_id: int, votes: int = 0) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    label=f"Vote · {votes:,}",
-                    emoji="👍",
-                    style=discord.ButtonStyle.success,
-                    custom_id=f"queue:{VOTE}:{entry_id}",
+def vote_buttons(on_vote: OnVote) -> VoteButtons:
+    """The card's buttons, as a class discord.py rebuilds from a click's custom id (the entry's id is in it), so
+    they work on any card however old and after a restart; ``on_vote`` answers each press."""
+
+    class VoteButton(
+        discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"queue:(?P<action>{VOTE}|{TAKE_BACK}):(?P<entry>\d+)"
+    ):
+        """Vote for the paper, showing how many votes it has; or take one's vote back."""
+
+        def __init__(self, entry_id: int, wanted: bool, votes: int = 0) -> None:
+            if wanted:
+                button: discord.ui.Button[Any] = discord.ui.Button(
+                    label=f"Vote · {votes:,}", emoji="👍", style=discord.ButtonStyle.success
                 )
-            )
-            self.entry_id = entry_id
+            else:
+                button = discord.ui.Button(label="Take back my vote", style=discord.ButtonStyle.secondary)
+            button.custom_id = f"queue:{VOTE if wanted else TAKE_BACK}:{entry_id}"
+            super().__init__(button)
+            self.entry_id, self.wanted = entry_id, wanted
 
         @classmethod
         async def from_custom_id(
             cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-        ) -> Vote:
-            return cls(int(match["entry"]))
+        ) -> VoteButton:
+            return cls(int(match["entry"]), match["action"] == VOTE)
 
         async def callback(self, interaction: discord.Interaction) -> None:
-            await on_vote(interaction, self.entry_id, True)
+            await on_vote(interaction, self.entry_id, self.wanted)
 
-    class TakeBack(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"queue:{TAKE_BACK}:(?P<entry>\d+)"):
-        """Take one's vote back."""
-
-        def __init__(self, entry_id: int) -> None:
-            super().__init__(
-                discord.ui.Button(
-                    label="Take back my vote",
-                    style=discord.ButtonStyle.secondary,
-                    custom_id=f"queue:{TAKE_BACK}:{entry_id}",
-                )
-            )
-            self.entry_id = entry_id
-
-        @classmethod
-        async def from_custom_id(
-            cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-        ) -> TakeBack:
-            return cls(int(match["entry"]))
-
-        async def callback(self, interaction: discord.Interaction) -> None:
-            await on_vote(interaction, self.entry_id, False)
-
-    return Vote, TakeBack
+    return VoteButton
 
 
-def card_view(buttons: tuple[type[Any], ...], item: QueueItem) -> discord.ui.View | None:
+def card_view(buttons: Callable[..., discord.ui.Item[Any]], item: QueueItem) -> discord.ui.View | None:
     """The buttons under a card: none once the paper left the queue. They never time out."""
     if not item.queued:
         return None
-    vote, take_back = buttons
     view = discord.ui.View(timeout=None)
-    view.add_item(vote(item.id, item.votes))
-    view.add_item(take_back(item.id))
+    view.add_item(buttons(item.id, True, item.votes))
+    view.add_item(buttons(item.id, False))
     return view
 
 

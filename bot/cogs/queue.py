@@ -50,11 +50,11 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
 
     async def cog_load(self) -> None:
         """The vote buttons answer on every card, also those posted before a restart."""
-        self.bot.add_dynamic_items(*self.buttons)
+        self.bot.add_dynamic_items(self.buttons)
 
     async def cog_unload(self) -> None:
         """Stop answering the vote buttons."""
-        self.bot.remove_dynamic_items(*self.buttons)
+        self.bot.remove_dynamic_items(self.buttons)
 
     # --- /queue propose --------------------------------------------------------------------------------------
 
