@@ -89,10 +89,9 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
         item = proposal.item
         card = jump_url(item.guild_id, item.channel_id, item.message_id)
         if proposal.outcome == "queued" and card:
-            votes = f"{item.votes:,} vote{'' if item.votes == 1 else 's'}"
             await interaction.followup.send(
                 f"**{plain(clip(paper.display_title, 200))}** is already on the reading queue, proposed by "
-                f"{plain(clip(item.proposer_name, 100))} ({votes}): vote on [its card]({card}).",
+                f"{plain(clip(item.proposer_name, 100))} ({votes_text(item.votes)}): vote on [its card]({card}).",
                 allowed_mentions=NO_MENTIONS,
             )
             return
