@@ -29,6 +29,7 @@ class PaperClub(commands.Bot):
     def __init__(self, settings: Settings, **sharding: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        intents.guild_reactions = True  # a 📌 on a message proposes its paper for the reading queue
         # Link cards read what members post: message content is a privileged intent, asked for only for them.
         intents.guild_messages = intents.message_content = settings.link_cards
         super().__init__(

@@ -1,10 +1,10 @@
 """The weekly digest as Discord messages: every section within Discord's limits, nothing cut without saying so.
 
 Sections, in order: a header with the week and its stats; the week's notes by member; open questions from the
-notes' Questions sections; the feed papers that match the group's interests, by primary category; feeds that
-are paused or failing. Each list has a cap that keeps a digest readable; past it, a line says how many more
-there are and which command shows them. Titles and first lines are shortened with an ellipsis (they are
-labels); nothing else is dropped. Member text is markdown-escaped and cannot mention anyone.
+notes' Questions sections; the top three of the reading queue; the feed papers that match the group's interests,
+by primary category; feeds that are paused or failing. Each list has a cap that keeps a digest readable; past it,
+a line says how many more there are and which command shows them. Titles and first lines are shortened with an
+ellipsis (they are labels); nothing else is dropped. Member text is markdown-escaped and cannot mention anyone.
 """
 
 from __future__ import annotations
@@ -198,6 +198,18 @@ def _questions_section(data: DigestData) -> _Section | None:
     return _Section(f"Open questions ({len(asked):,})", _lines(blocks))
 
 
+def _queue_section(data: DigestData) -> _Section | None:
+    if not data.queue:
+        return None
+    lines = []
+    for rank, item in enumerate(data.queue, start=1):
+        votes = _count(item.votes, "vote")
+        who = _short(item.proposer_name, 80) or "someone"
+        lines.append(f"{rank}. {_link(item.paper.display_title, item.paper.url)} · {votes} · proposed by {who}")
+    lines.append("Vote on the cards, or see the whole queue with `/queue list`.")
+    return _Section("Reading queue · top three", _lines(lines))
+
+
 def _lines(lines: Iterable[str], size: int = 1500) -> list[str]:
     """Lines joined into blocks of about ``size`` characters (a block stays together in one embed)."""
     blocks: list[str] = []
@@ -296,9 +308,14 @@ def render_digest(
     embeds = [_header(data, picked, quiet)]
     if (sessions := _sessions_section(data)) is not None:
         embeds.extend(sessions.embeds())
-    sections = [_notes_section(data), _questions_section(data), _papers_section(picked, explain=explain)]
+    sections = [
+        _notes_section(data),
+        _questions_section(data),
+        _queue_section(data),
+        _papers_section(picked, explain=explain),
+    ]
     if quiet:
-        sections = [_papers_section(picked, explain=explain)] if picked.rest else []
+        sections = [_queue_section(data)] + ([_papers_section(picked, explain=explain)] if picked.rest else [])
     sections.append(_troubles_section(data))
     for section in sections:
         if section is not None:

@@ -23,6 +23,12 @@ def guild_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
+def server_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Messages in the server itself: a channel's overwrite granting it does not make a member a moderator."""
+    user = interaction.user
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
+
+
 async def answer(interaction: discord.Interaction, **message: Any) -> None:
     """Send a command's answer: as its response, or once it was deferred as the message that replaces "thinking…"
     (which keeps the deferral's visibility: only the member, or everyone)."""

@@ -43,6 +43,7 @@ from storage.leases import LeaseService
 from storage.note_posting import NotePosting
 from storage.notes import NoteService
 from storage.papers import PaperService
+from storage.queue import QueueService
 from storage.reading_sessions import ReadingSessions
 from storage.search import SearchService
 from storage.similar import SimilarService
@@ -112,6 +113,7 @@ class Services:
     search: SearchService
     similar: SimilarService
     stats: StatsService
+    queue: QueueService  # the group's reading queue: proposals and votes
     feeds: FeedServices
     digests: DigestServices
     imports: ImportServices
@@ -217,6 +219,7 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         search=SearchService(sessions),
         similar=SimilarService(sessions),
         stats=StatsService(sessions),
+        queue=QueueService(sessions),
         feeds=FeedServices(subscriptions=subscriptions, polls=polls, poller=poller, checker=checker),
         digests=DigestServices(schedules=schedules, runs=runs, content=content, runner=runner),
         imports=imports,

@@ -78,6 +78,10 @@ class Pager(View):
         self.fetch = fetch
         self.page = 1
 
+    def shown(self, pages: int) -> bool:
+        """Whether the listing needs these buttons at all: only when it has more than one page."""
+        return pages > 1
+
     def sync(self, page: int, pages: int) -> None:
         """Enable only the buttons that lead somewhere."""
         self.page = page
@@ -100,15 +104,18 @@ class Pager(View):
         await self._show(interaction, self.page + 1)
 
 
-async def send_pages(interaction: discord.Interaction, fetch: PageFetch, *, ephemeral: bool = False) -> None:
-    """Answer with the first page, and Previous/Next buttons (for the asker) when there are more."""
+async def send_pages(
+    interaction: discord.Interaction, fetch: PageFetch, *, ephemeral: bool = False, pager: Pager | None = None
+) -> None:
+    """Answer with the first page, and Previous/Next buttons (for the asker) when there are more; ``pager`` is the
+    view with those buttons when a listing needs more of them."""
     embed, page, pages = await fetch(1)
-    pager = Pager(owner_id=interaction.user.id, fetch=fetch)
+    pager = pager or Pager(owner_id=interaction.user.id, fetch=fetch)
     pager.sync(page, pages)
     await answer(
         interaction,
         embed=embed,
-        view=pager if pages > 1 else discord.utils.MISSING,
+        view=pager if pager.shown(pages) else discord.utils.MISSING,
         ephemeral=ephemeral,
         allowed_mentions=NO_MENTIONS,
     )

@@ -43,6 +43,11 @@ _FIND_ARXIV = re.compile(
     r"(?P<id>\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Za-z]{2})?/\d{7}(?:v\d+)?)(?![\w])",
     re.IGNORECASE,
 )
+# A link, a DOI or an arXiv id as written in a message: up to whitespace, brackets, quotes or a markdown mark.
+_FIND_LINKS = re.compile(
+    r"(?<![\w/])(?:https?://[^\s<>()\[\]|\"'`]+|doi:\s?10\.\d{4,9}/[^\s<>()\[\]|\"'`]+|arxiv:\s?[\w./-]+)",
+    re.IGNORECASE,
+)
 
 EXPECTED = "Expected an arXiv id (`2403.17887`, `hep-th/9901001`), a DOI, a link, or words from the title."
 MAX_INPUT = 1000
@@ -236,4 +241,19 @@ def find_arxiv_keys(text: str) -> list[PaperKey]:
             continue
         if key is not None and key.key not in seen:
             seen[key.key] = key
+    return list(seen.values())
+
+
+def find_paper_keys(text: str) -> list[PaperKey]:
+    """Every paper a message names by a link, a DOI or an arXiv id, each once, in order of appearance."""
+    found: list[tuple[int, PaperKey]] = []
+    for m in _FIND_LINKS.finditer(text):
+        try:
+            found.append((m.start(), paper_key(m[0].rstrip(".,;:!?*_~"))))
+        except PaperInputError:
+            continue
+    found.extend((m.start(), key) for m in _FIND_ARXIV.finditer(text) for key in find_arxiv_keys(m[0]))
+    seen: dict[str, PaperKey] = {}
+    for _, key in sorted(found, key=lambda item: item[0]):
+        seen.setdefault(key.key, key)
     return list(seen.values())

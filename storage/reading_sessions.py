@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, update
-from sqlalchemy import select as core_select
+from sqlalchemy import CursorResult, delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,8 +25,6 @@ from storage.locks import hold_guild
 from storage.models import (
     Paper,
     PresenterTurn,
-    QueueEntry,
-    QueueVote,
     ReadingSession,
     ReminderState,
     SessionReminder,
@@ -37,6 +34,7 @@ from storage.models import (
 )
 from storage.paper_threads import paper_thread
 from storage.papers import PaperView
+from storage.queue import queue_top
 
 SESSION_GONE = "That session is not on the calendar any more. Pick an upcoming one from the list."
 EMPTY_QUEUE = (
@@ -122,33 +120,6 @@ async def _run(session: AsyncSession, statement: Any) -> CursorResult[Any]:
     """An UPDATE or DELETE, in the session's transaction (Core: no ORM objects loaded)."""
     conn = await session.connection()
     return await conn.execute(statement)
-
-
-async def queue_top(session: AsyncSession, *, guild_id: int, now: datetime) -> QueueEntry | None:
-    """The queue's top paper: most votes, then proposed first; removed entries and papers already read (a
-    scheduled session on them has started) left out.
-
-    The queue's own query: the queue module (``storage/queue.py``) owns the ranking; this stands in for it.
-    """
-    read = core_select(ReadingSession.paper_id).where(  # type: ignore[call-overload]
-        ReadingSession.guild_id == guild_id,
-        ReadingSession.state == SessionState.SCHEDULED,
-        col(ReadingSession.starts_at) <= now,
-    )
-    votes = func.count(col(QueueVote.member_id))
-    query = (
-        select(QueueEntry)
-        .outerjoin(QueueVote, col(QueueVote.entry_id) == col(QueueEntry.id))
-        .where(
-            QueueEntry.guild_id == guild_id,
-            col(QueueEntry.removed_at).is_(None),
-            col(QueueEntry.paper_id).not_in(read),
-        )
-        .group_by(col(QueueEntry.id))
-        .order_by(votes.desc(), col(QueueEntry.created_at), col(QueueEntry.id))
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
 
 
 async def rotation(session: AsyncSession, *, guild_id: int, limit: int | None = None) -> list[PresenterTurn]:

@@ -18,6 +18,9 @@ from storage.models import (
     Note,
     NoteTag,
     Paper,
+    QueueEntry,
+    QueueVote,
+    ReadingSession,
     Subscription,
     Tag,
     TitleLookup,
@@ -33,6 +36,9 @@ LEASES: Table = Lease.__table__  # type: ignore[attr-defined]
 NOTES: Table = Note.__table__  # type: ignore[attr-defined]
 NOTE_TAGS: Table = NoteTag.__table__  # type: ignore[attr-defined]
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
+QUEUE_ENTRIES: Table = QueueEntry.__table__  # type: ignore[attr-defined]
+QUEUE_VOTES: Table = QueueVote.__table__  # type: ignore[attr-defined]
+READING_SESSIONS: Table = ReadingSession.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TITLE_LOOKUPS: Table = TitleLookup.__table__  # type: ignore[attr-defined]

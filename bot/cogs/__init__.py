@@ -12,6 +12,7 @@ from bot.cogs.imports import Imports
 from bot.cogs.links import LinkCards
 from bot.cogs.lookup import Lookup
 from bot.cogs.notes import NoteLists, Notes
+from bot.cogs.queue import Queue
 from bot.cogs.sessions import Sessions
 from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
@@ -43,6 +44,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
         )
     )
     await bot.add_cog(Stats(stats=services.stats))
+    await bot.add_cog(Queue(bot, queue=services.queue, papers=services.papers, choice=choice))
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.group_settings))
     await bot.add_cog(
         Feeds(

@@ -13,8 +13,10 @@ INTRO = (
     "title); look a paper up with `/paper`, find anything the group wrote with `/search`, and see the topics "
     "with `/tags`. Pasted arXiv links get a card saying how many notes the group has. Moderators can follow arXiv "
     "categories, searches and RSS feeds in a channel with `/feed add`, and bring in notes kept elsewhere with "
-    "`/import`. Reading sessions go on the calendar with `/session schedule`, with a presenter rotation members join "
-    "with `/session volunteer` and reminders before each. Anyone can take the notes out with `/export`."
+    "`/import`. Anyone can take the notes out with `/export`. Choose what to read next with `/queue propose` and "
+    "the vote buttons (or react 📌 to a message with a paper link), and see the queue with `/queue list`. Reading "
+    "sessions go on the calendar with `/session schedule`, with a presenter rotation members join with "
+    "`/session volunteer` and reminders before each."
 )
 
 

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import paper_choices, tag_choices
-from bot.interactions import NO_MENTIONS, answer, guild_of
+from bot.interactions import NO_MENTIONS, answer, guild_of, server_moderator
 from bot.note_flows import NoteFlows
 from bot.note_posts import history_pages, retract, show_note
 from bot.options import note_text, parse_note_id, parse_since, tag_filter
@@ -25,12 +25,6 @@ from storage.papers import PaperService
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8
-
-
-def server_moderator(interaction: discord.Interaction) -> bool:
-    """Manage Messages in the server itself: a channel's overwrite granting it does not make a member a moderator."""
-    user = interaction.user
-    return isinstance(user, discord.Member) and user.guild_permissions.manage_messages
 
 
 @app_commands.guild_only()

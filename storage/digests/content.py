@@ -1,5 +1,5 @@
 """What one week held for a group's digest: the notes written, the papers its feeds listed, its interests, the
-feeds in trouble and the week's stats, read in one transaction."""
+feeds in trouble, the week's stats and the top of the reading queue, read in one transaction."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions, chunked
 from storage.identity import PaperKey, display_title
 from storage.message_links import jump_url
-from storage.models import NoteOrigin, as_utc
+from storage.models import NoteOrigin, as_utc, utcnow
 from storage.note_text import first_line, questions
 from storage.notes import note_tags
+from storage.queue import QueueItem, queue_items
 from storage.reading_sessions import SessionView, sessions_between
 from storage.stats import current_streak, local_week
 from storage.tables import DIGEST_PICKS, FEED_ENTRIES, FEEDS, NOTES, PAPERS, SUBSCRIPTIONS, TAGS
@@ -27,6 +28,7 @@ from storage.time_zones import zone_or_utc
 STREAK_LOOKBACK = timedelta(weeks=104)  # how far back a current streak is counted
 TROUBLE_FAILURES = 3  # a feed failing this many times in a row shows in the digest
 SESSIONS_AHEAD = timedelta(days=7)  # the digest lists the week's reading sessions and the next week's
+QUEUE_TOP = 3  # papers from the top of the reading queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class DigestData:
     stats: DigestStats
     picked: tuple[tuple[int, str], ...] = ()  # (paper id, reason): papers its subscriptions' keywords kept
     sessions: tuple[SessionView, ...] = ()  # reading sessions in the week and the week after, soonest first
+    queue: tuple[QueueItem, ...] = ()  # the top of the reading queue when the week ended
 
 
 def _abs_url(key: str) -> str:
@@ -307,6 +310,7 @@ class DigestContent:
             tags = await group_tags(session, guild_id=guild_id)
             stats = await week_stats(session, guild_id=guild_id, notes=notes, end=end, zone=zone)
             meetings = await sessions_between(session, guild_id=guild_id, start=start, end=end + SESSIONS_AHEAD)
+            queue = await queue_items(session, guild_id=guild_id, now=min(end, utcnow()), limit=QUEUE_TOP)
         return DigestData(
             guild_id=guild_id,
             start=start.astimezone(zone),
@@ -320,4 +324,5 @@ class DigestContent:
             stats=stats,
             picked=picked,
             sessions=tuple(meetings),
+            queue=tuple(queue),
         )

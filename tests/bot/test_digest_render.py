@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from bot.digest_render import (
 from bot.render import embed_size
 from storage.digests.content import DigestData, DigestNote, DigestPaper, DigestStats, FeedTrouble
 from storage.digests.picks import Picked
+from storage.papers import PaperView
+from storage.queue import QueueItem
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 2, 24, 9, tzinfo=BERLIN)
@@ -323,3 +326,50 @@ def test_a_member_with_many_notes_is_capped_with_a_pointer() -> None:
     notes = tuple(note(i) for i in range(1, 13))
     text = sections(render_digest(week(notes), NOTHING))["Notes this week"]
     assert "…and 7 more notes by Ann: `/notes since:2025-02-24`" in text
+
+
+# The reading queue
+
+
+def queued(rank: int, votes: int, *, name: str = "Ann", title: str | None = None) -> QueueItem:
+    paper = PaperView(
+        id=rank,
+        key=f"arxiv:2502.{rank:05d}",
+        version=None,
+        title=title or f"Queued paper {rank}",
+        authors=(),
+        abstract=None,
+        categories=(),
+        published=None,
+        metadata_status="ok",
+    )
+    return QueueItem(
+        id=rank,
+        guild_id=1,
+        paper=paper,
+        proposed_by=rank,
+        proposer_name=name,
+        why=None,
+        source="command",
+        channel_id=None,
+        message_id=None,
+        created_at=START,
+        votes=votes,
+    )
+
+
+def test_the_top_of_the_reading_queue_is_listed_even_in_a_quiet_week() -> None:
+    top = (queued(1, 4), queued(2, 1, name="**Bob** @everyone", title="[Click](https://evil.example)"), queued(3, 0))
+    busy = sections(render_digest(dataclasses.replace(week((note(1),)), queue=top), NOTHING))[
+        "Reading queue · top three"
+    ]
+    assert busy.splitlines() == [
+        "1. [Queued paper 1](https://arxiv.org/abs/2502.00001) · 4 votes · proposed by Ann",
+        "2. [\\[Click\\](https://evil.example)](https://arxiv.org/abs/2502.00002) · 1 vote · proposed by "
+        "\\*\\*Bob\\*\\* @\u200beveryone",
+        "3. [Queued paper 3](https://arxiv.org/abs/2502.00003) · 0 votes · proposed by Ann",
+        "Vote on the cards, or see the whole queue with `/queue list`.",
+    ]
+    quiet = sections(render_digest(dataclasses.replace(week(), queue=top[:1]), NOTHING))
+    assert "Queued paper 1" in quiet["Reading queue · top three"]
+    assert "Reading queue · top three" not in sections(render_digest(week((note(1),)), NOTHING))

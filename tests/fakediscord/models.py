@@ -90,7 +90,8 @@ class Message:
     interaction_id: int | None = None
     type: int = 0
     message_reference: dict | None = None
-    reactions: list[str] = field(default_factory=list)
+    reactions: list[str] = field(default_factory=list)  # the emoji on the message, in the order first added
+    reactors: dict[str, list[int]] = field(default_factory=dict)  # emoji -> who reacted with it (the bot too)
     tts: bool = False
     timestamp: str = field(default_factory=iso_now)
     edited_timestamp: str | None = None

@@ -747,6 +747,23 @@ class FakeDiscord:
         await self._store_and_announce(msg)
         return msg
 
+    async def react(self, message: Message | int, emoji: str, *, user_id: int) -> None:
+        """A member reacts to a message with a (unicode) emoji, as in Discord's client: once per member and emoji,
+        which needs Add Reactions when nobody reacted with it yet. The bot hears MESSAGE_REACTION_ADD, with the
+        member in a server, when it asked for the GUILD_MESSAGE_REACTIONS intent."""
+        msg = self._live_message(message)
+        guild, channel = self._message_context(msg, user_id)
+        needed = P(read_message_history=True, add_reactions=emoji not in msg.reactions).value
+        if self._channel_perms(guild, channel, user_id) & needed != needed:
+            raise AssertionError(f"user {user_id} may not react in channel {msg.channel_id}")
+        await self._add_reaction(msg, emoji, user_id)
+
+    async def unreact(self, message: Message | int, emoji: str, *, user_id: int) -> None:
+        """A member takes their reaction back (MESSAGE_REACTION_REMOVE)."""
+        msg = self._live_message(message)
+        self._message_context(msg, user_id)
+        await self._remove_reaction(msg, emoji, user_id)
+
     # ------------------------------------------------------------------------------------------
     # building interactions
     # ------------------------------------------------------------------------------------------
@@ -2260,29 +2277,59 @@ class FakeDiscord:
     async def _r_react(self, request: web.Request, cid: str, mid: str, emoji: str) -> web.Response:
         channel = self._rest_channel(cid)
         msg = self._rest_message(int(channel["id"]), mid)
-        name = unquote(emoji)
-        if name not in msg.reactions:
-            msg.reactions.append(name)
-            data = {
-                "user_id": str(self.bot_user_id),
-                "channel_id": str(msg.channel_id),
-                "message_id": str(msg.id),
-                "emoji": {"id": None, "name": name},
-                "burst": False,
-                "type": 0,
-            }
-            if msg.guild_id is not None:
-                data["guild_id"] = str(msg.guild_id)
-            await self._dispatch("MESSAGE_REACTION_ADD", data)
+        await self._add_reaction(msg, unquote(emoji), self.bot_user_id)
         return empty_response()
 
     async def _r_unreact(self, request: web.Request, cid: str, mid: str, emoji: str) -> web.Response:
         channel = self._rest_channel(cid)
         msg = self._rest_message(int(channel["id"]), mid)
-        name = unquote(emoji)
-        if name in msg.reactions:
-            msg.reactions.remove(name)
+        await self._remove_reaction(msg, unquote(emoji), self.bot_user_id)
         return empty_response()
+
+    async def _add_reaction(self, msg: Message, name: str, user_id: int) -> None:
+        """Like Discord: one reaction per user and emoji (a second one changes nothing and sends nothing)."""
+        users = msg.reactors.setdefault(name, [])
+        if user_id in users:
+            return
+        users.append(user_id)
+        if name not in msg.reactions:
+            msg.reactions.append(name)
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "channel_id": str(msg.channel_id),
+            "message_id": str(msg.id),
+            "message_author_id": str(msg.author_id),
+            "emoji": {"id": None, "name": name},
+            "burst": False,
+            "burst_colors": [],
+            "type": 0,
+        }
+        if msg.guild_id is not None:
+            data["guild_id"] = str(msg.guild_id)
+            guild = self.guilds.get(msg.guild_id)
+            if guild is not None and user_id in guild.members:
+                data["member"] = self._member_payload(guild, user_id)  # in a server, the reacting member comes too
+        await self._dispatch("MESSAGE_REACTION_ADD", data)
+
+    async def _remove_reaction(self, msg: Message, name: str, user_id: int) -> None:
+        users = msg.reactors.get(name, [])
+        if user_id not in users:
+            return
+        users.remove(user_id)
+        if not users:
+            msg.reactors.pop(name, None)
+            msg.reactions.remove(name)
+        data = {
+            "user_id": str(user_id),
+            "channel_id": str(msg.channel_id),
+            "message_id": str(msg.id),
+            "emoji": {"id": None, "name": name},
+            "burst": False,
+            "type": 0,
+        }
+        if msg.guild_id is not None:
+            data["guild_id"] = str(msg.guild_id)
+        await self._dispatch("MESSAGE_REACTION_REMOVE", data)
 
     def _add_thread(self, parent: dict, thread: dict) -> None:
         thread_id = int(thread["id"])

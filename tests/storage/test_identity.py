@@ -158,3 +158,22 @@ def test_a_link_too_long_to_be_a_key_is_refused_with_a_reason() -> None:
     with pytest.raises(PaperInputError, match="too long to name a paper"):
         parse_paper("https://example.org/" + "p" * 300)
     assert parse_paper("https://example.org/" + "p" * 200).key.startswith("url:")  # type: ignore[union-attr]
+
+
+def test_find_paper_keys_reads_every_link_form_in_a_message() -> None:
+    from storage.identity import find_paper_keys
+
+    text = (
+        "look at https://arxiv.org/abs/2403.17887v2 and arxiv.org/pdf/1706.03762, doi:10.1038/nature14539, "
+        "<https://example.org/paper?utm_source=x>. (see https://doi.org/10.1000/xyz) and [a](https://openreview.net/"
+        "forum?id=abc) and again arXiv:2403.17887"
+    )
+    assert [k.key for k in find_paper_keys(text)] == [
+        "arxiv:2403.17887",
+        "arxiv:1706.03762",
+        "doi:10.1038/nature14539",
+        "url:https://example.org/paper",
+        "doi:10.1000/xyz",
+        "url:https://openreview.net/forum?id=abc",
+    ]
+    assert find_paper_keys("no paper here, just words and 2024.") == []

@@ -11,7 +11,8 @@ import pytest
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
 from storage.models import Paper, QueueEntry, QueueVote, ReminderState, SessionReminder
-from storage.reading_sessions import Presenter, ReadingSessions, queue_top
+from storage.queue import queue_top
+from storage.reading_sessions import Presenter, ReadingSessions
 
 GUILD, OTHER = 1, 2
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
