@@ -19,6 +19,7 @@ from bot.cogs.stats import Stats
 from bot.note_flows import NoteFlows
 from bot.paper_choice import PaperChoice
 from bot.services import Services
+from bot.session_flows import SessionFlows
 from bot.settings import Settings
 
 
@@ -68,5 +69,10 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
     await bot.add_cog(Exports(exports=services.imports.exporter))
     reading = services.reading
     await bot.add_cog(
-        Sessions(reading=reading.sessions, posts=reading.posts, guilds=services.group_settings, choice=choice)
+        Sessions(
+            reading=reading.sessions,
+            flows=SessionFlows(reading=reading.sessions, posts=reading.posts),
+            guilds=services.group_settings,
+            choice=choice,
+        )
     )

@@ -12,11 +12,8 @@ from discord.ext import commands
 from bot.autocomplete import paper_choices
 from bot.interactions import NO_MENTIONS, answer, guild_of
 from bot.paper_choice import PaperChoice
-from bot.session_post import NO_EVENT, SessionPosts
+from bot.session_flows import SessionFlows
 from bot.session_render import (
-    announcement_embed,
-    cancelled_text,
-    moved_text,
     rotation_line,
     session_label,
     upcoming_embed,
@@ -65,11 +62,11 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         self,
         *,
         reading: ReadingSessions,
-        posts: SessionPosts,
+        flows: SessionFlows,
         guilds: GroupSettingsService,
         choice: PaperChoice,
     ) -> None:
-        self.reading, self.posts, self.guilds, self.choice = reading, posts, guilds, choice
+        self.reading, self.flows, self.guilds, self.choice = reading, flows, guilds, choice
         super().__init__()
 
     async def _allowed(self, interaction: discord.Interaction) -> GroupSettings:
@@ -102,29 +99,9 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         chosen = Presenter(presenter.id, presenter.display_name) if presenter is not None else None
 
         async def announce(inter: discord.Interaction, found: PaperView) -> None:
-            session = await self.reading.schedule(
-                guild_id=guild_id,
-                paper_id=found.id,
-                starts_at=moment.instant,
-                timezone=settings.timezone,
-                presenter=chosen,
-                location=" ".join(where.split()) if where else None,
-                channel_id=inter.channel_id or 0,
-                created_by=inter.user.id,
-                now=datetime.now(UTC),
+            await self.flows.schedule(
+                inter, found, when=moment, timezone=settings.timezone, presenter=chosen, where=where
             )
-            message = await inter.followup.send(
-                embed=announcement_embed(session), allowed_mentions=NO_MENTIONS, wait=True
-            )
-            event_id = await self.posts.create_event(session)
-            await self.reading.set_posts(
-                guild_id=guild_id, session_id=session.id, message_id=message.id, event_id=event_id
-            )
-            notes = [moment.note] if moment.note else []
-            if event_id is None:
-                notes.append(NO_EVENT)
-            if notes:
-                await inter.followup.send("\n".join(notes), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
         if paper is not None:
             await self.choice.resolve_then(interaction, parse_paper(paper), announce)
@@ -169,20 +146,8 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         now = datetime.now(UTC)
         moment = parse_when(when, tz=zone_or_utc(settings.timezone), now=now)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        moved = await self.reading.move(guild_id=guild_id, session_id=session_id, starts_at=moment.instant, now=now)
-        await self.posts.edit_announcement(moved)
-        await self.posts.tell(moved, moved_text(moved))
-        lines = [f"Moved. {moved_text(moved)}"]
-        if moment.note:
-            lines.append(moment.note)
-        if moved.event_id is not None and not await self.posts.move_event(moved):
-            lines.append(
-                "The server's event could not be moved: edit it by hand, or check my Manage Events permission."
-            )
-        elif moved.event_id is None and (event_id := await self.posts.create_event(moved)) is not None:
-            await self.reading.set_posts(guild_id=guild_id, session_id=moved.id, event_id=event_id)
-            lines.append("It is on the server's events now.")
-        await answer(interaction, content="\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        told = await self.flows.move(guild_id=guild_id, session_id=session_id, when=moment)
+        await answer(interaction, content=told, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="cancel", description="Cancel a reading session (Manage Server or the role)")
     @app_commands.describe(session="The session (pick from the list)")
@@ -192,16 +157,8 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         await self._allowed(interaction)
         session_id = session_id_of(session)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        cancelled = await self.reading.cancel(guild_id=guild_id, session_id=session_id, now=datetime.now(UTC))
-        await self.posts.edit_announcement(cancelled)
-        await self.posts.tell(cancelled, cancelled_text(cancelled))
-        lines = [f"Cancelled. {cancelled_text(cancelled)}"]
-        if cancelled.event_id is not None:
-            if await self.posts.cancel_event(cancelled):
-                await self.reading.forget_event(guild_id=guild_id, session_id=cancelled.id)
-            else:
-                lines.append("The server's event could not be removed: delete it by hand.")
-        await answer(interaction, content="\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        told = await self.flows.cancel(guild_id=guild_id, session_id=session_id)
+        await answer(interaction, content=told, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @move.autocomplete("session")
     @cancel.autocomplete("session")
