@@ -18,6 +18,7 @@ from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
 from bot.note_flows import NoteFlows
 from bot.paper_choice import PaperChoice
+from bot.queue_flows import QueueFlows
 from bot.services import Services
 from bot.session_flows import SessionFlows
 from bot.settings import Settings
@@ -45,7 +46,15 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
         )
     )
     await bot.add_cog(Stats(stats=services.stats))
-    await bot.add_cog(Queue(bot, queue=services.queue, papers=services.papers, choice=choice))
+    await bot.add_cog(
+        Queue(
+            bot,
+            queue=services.queue,
+            papers=services.papers,
+            choice=choice,
+            flows=QueueFlows(bot, queue=services.queue, papers=services.papers),
+        )
+    )
     await bot.add_cog(LinkCards(bot, papers=services.papers, notes=services.notes, guilds=services.group_settings))
     await bot.add_cog(
         Feeds(

@@ -2,59 +2,52 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
-from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import paper_choices
-from bot.errors import handle_error
-from bot.interactions import NO_MENTIONS, MemberCooldown, answer, guild_of, server_moderator
+from bot.interactions import NO_MENTIONS, answer, guild_of, server_moderator
 from bot.paper_choice import PaperChoice
-from bot.queue_render import QueuePager, Ranks, card_view, proposal_card, queue_embed, vote_buttons, votes_text
+from bot.queue_flows import QueueFlows
+from bot.queue_render import QueuePager, Ranks, queue_embed
 from bot.render import clip, plain
 from bot.requesters import ask_as
 from bot.views import fitted_pages, send_pages
 from storage.errors import UserFacingError
-from storage.identity import find_paper_keys, parse_paper
-from storage.message_links import jump_url
+from storage.identity import parse_paper
 from storage.papers import PaperService, PaperView
-from storage.queue import QueueItem, QueueService, check_why
+from storage.queue import QueueService, check_why
 
 log = logging.getLogger(__name__)
 
 PIN = "📌"
-PINNED = "✅"  # the bot's answer to a 📌 on a message without a thread: no message in the channel
 PAGE_SIZE = 8
-PINS_PER_MINUTE = 6  # per member: each 📌 reads the message and may ask arXiv about its paper
 
 
 @app_commands.guild_only()
 class Queue(commands.GroupCog, group_name="queue", group_description="The group's reading queue, ranked by votes"):
     """The reading queue: proposals, votes, pins."""
 
-    def __init__(self, bot: commands.Bot, *, queue: QueueService, papers: PaperService, choice: PaperChoice) -> None:
+    def __init__(
+        self, bot: commands.Bot, *, queue: QueueService, papers: PaperService, choice: PaperChoice, flows: QueueFlows
+    ) -> None:
         super().__init__()
         self.bot = bot
         self.queue = queue
         self.papers = papers
         self.choice = choice
-        self.buttons = vote_buttons(self.on_vote)
-        self.pins = MemberCooldown(PINS_PER_MINUTE, 60.0)
-        self._cards: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._told_no_content = False
+        self.flows = flows
 
     async def cog_load(self) -> None:
         """The vote buttons answer on every card, also those posted before a restart."""
-        self.bot.add_dynamic_items(self.buttons)
+        self.bot.add_dynamic_items(self.flows.buttons)
 
     async def cog_unload(self) -> None:
         """Stop answering the vote buttons."""
-        self.bot.remove_dynamic_items(self.buttons)
+        self.bot.remove_dynamic_items(self.flows.buttons)
 
     # --- /queue propose --------------------------------------------------------------------------------------
 
@@ -74,42 +67,9 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
         reason = check_why(why)
 
         async def then(pressed: discord.Interaction, found: PaperView) -> None:
-            await self._propose(pressed, found, reason)
+            await self.flows.propose(pressed, found, reason)
 
         await self.choice.resolve_then(interaction, wanted, then)
-
-    async def _propose(self, interaction: discord.Interaction, paper: PaperView, why: str | None) -> None:
-        proposal = await self.queue.propose(
-            guild_id=guild_of(interaction),
-            paper_id=paper.id,
-            member_id=interaction.user.id,
-            member_name=interaction.user.display_name,
-            why=why,
-        )
-        item = proposal.item
-        card = jump_url(item.guild_id, item.channel_id, item.message_id)
-        if proposal.outcome == "queued" and card:
-            await interaction.followup.send(
-                f"**{plain(clip(paper.display_title, 200))}** is already on the reading queue, proposed by "
-                f"{plain(clip(item.proposer_name, 100))} ({votes_text(item.votes)}): vote on [its card]({card}).",
-                allowed_mentions=NO_MENTIONS,
-            )
-            return
-        head = "Already on the reading queue: here is its card." if proposal.outcome == "queued" else None
-        await self._post_card(interaction, item, content=head)
-
-    async def _post_card(self, interaction: discord.Interaction, item: QueueItem, *, content: str | None) -> None:
-        view = card_view(self.buttons, item)
-        sent = await interaction.followup.send(
-            content or discord.utils.MISSING,
-            embed=proposal_card(item),
-            view=view or discord.utils.MISSING,
-            allowed_mentions=NO_MENTIONS,
-            wait=True,
-        )
-        await self.queue.set_card(
-            guild_id=item.guild_id, entry_id=item.id, channel_id=sent.channel.id, message_id=sent.id
-        )
 
     @propose.autocomplete("paper")
     async def propose_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -152,19 +112,7 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
-        await self._edit_card(gone)
-
-    async def _edit_card(self, item: QueueItem) -> None:
-        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing)."""
-        if not (item.channel_id and item.message_id):
-            return
-        channel = self.bot.get_partial_messageable(item.channel_id, guild_id=item.guild_id)
-        try:
-            await channel.get_partial_message(item.message_id).edit(
-                embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
-            )
-        except discord.HTTPException as exc:  # the card was deleted, or the channel is gone
-            log.info("guild=%s queue card %s not updated: %s", item.guild_id, item.message_id, exc)
+        await self.flows.show_card(gone)
 
     @remove.autocomplete("paper")
     async def queued_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -173,48 +121,6 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
             return []
         found = await self.queue.choices(guild_id=interaction.guild_id, text=current)
         return [app_commands.Choice(name=label, value=key[:100]) for key, label in found]
-
-    # --- the vote buttons ------------------------------------------------------------------------------------
-
-    async def on_vote(self, interaction: discord.Interaction, entry_id: int, wanted: bool) -> None:
-        """Record or take back the member's vote, then show the card with its votes counted again."""
-        try:
-            guild_id = guild_of(interaction)
-            await interaction.response.defer()  # a card is edited below; elsewhere the member is told
-            record = self.queue.vote if wanted else self.queue.unvote
-            changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
-            item, on_card = await self._refresh(interaction, guild_id, entry_id)
-            if changed and on_card:
-                return
-            title = f"**{plain(clip(item.paper.display_title, 200))}**"
-            if not changed:
-                text = (
-                    f"You already voted for {title}: one vote each. **Take back my vote** on its card removes it."
-                    if wanted
-                    else f"You have no vote on {title} to take back."
-                )
-            else:
-                text = f"{'Voted for' if wanted else 'Took back your vote for'} {title}: {votes_text(item.votes)} now."
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        except Exception as exc:
-            await handle_error(interaction, exc, where=f"queue vote {entry_id}")
-
-    async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> tuple[QueueItem, bool]:
-        """Edit the card with its votes read now, and say whether the member pressed the card itself (or the
-        queue's list). One card's edits take turns, so the last shows every vote."""
-        lock = self._cards.get(entry_id)
-        if lock is None:
-            lock = self._cards[entry_id] = asyncio.Lock()
-        async with lock:
-            item = await self.queue.item(guild_id=guild_id, entry_id=entry_id)
-            on_card = interaction.message is not None and interaction.message.id == item.message_id
-            if on_card:
-                await interaction.edit_original_response(
-                    embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
-                )
-            else:
-                await self._edit_card(item)
-            return item, on_card
 
     # --- 📌 reactions ----------------------------------------------------------------------------------------
 
@@ -225,63 +131,8 @@ class Queue(commands.GroupCog, group_name="queue", group_description="The group'
             return
         ask_as(payload.guild_id, payload.user_id)  # an arXiv lookup takes its server's turn
         try:
-            await self.pinned(payload, guild_id=payload.guild_id)
+            await self.flows.pinned(payload, guild_id=payload.guild_id)
         except UserFacingError as exc:  # nobody to tell without a channel message: logged
             log.info("guild=%s pin on message %s: %s", payload.guild_id, payload.message_id, exc.message)
         except Exception:
             log.exception("guild=%s pin on message %s failed", payload.guild_id, payload.message_id)
-
-    async def pinned(self, payload: discord.RawReactionActionEvent, *, guild_id: int) -> None:
-        """Propose the first paper the message links to, once; answer in its thread, or with a ✅."""
-        member = payload.member
-        if member is None or member.bot:
-            return
-        if not self.bot.intents.message_content:
-            if not self._told_no_content:
-                self._told_no_content = True
-                log.warning(
-                    "a 📌 reaction was not read: the bot runs without the Message Content intent (LINK_CARDS=off, or "
-                    "not enabled in the developer portal), so it cannot see the links in members' messages"
-                )
-            return
-        if waiting := self.pins.spend(guild_id, member.id):
-            log.debug("guild=%s pin by %s ignored for %.0f s more", guild_id, member.id, waiting)
-            return
-        channel = self.bot.get_channel(payload.channel_id) or self.bot.get_partial_messageable(
-            payload.channel_id, guild_id=guild_id
-        )
-        assert isinstance(channel, discord.abc.Messageable)
-        message = await channel.fetch_message(payload.message_id)
-        keys = find_paper_keys(message_text(message))
-        if not keys:
-            return
-        paper = await self.papers.ensure(keys[0])
-        proposal = await self.queue.propose(
-            guild_id=guild_id, paper_id=paper.id, member_id=member.id, member_name=member.display_name, source="pin"
-        )
-        if proposal.outcome == "queued":
-            return  # pinned before, or proposed otherwise: once is enough
-        thread = channel if isinstance(channel, discord.Thread) else message.thread
-        try:
-            if thread is not None:
-                sent = await thread.send(
-                    f"📌 {plain(clip(member.display_name, 100))} put this paper on the reading queue.",
-                    embed=proposal_card(proposal.item),
-                    view=card_view(self.buttons, proposal.item) or discord.utils.MISSING,
-                    allowed_mentions=NO_MENTIONS,
-                )
-                await self.queue.set_card(
-                    guild_id=guild_id, entry_id=proposal.item.id, channel_id=thread.id, message_id=sent.id
-                )
-            else:
-                await message.add_reaction(PINNED)
-        except discord.HTTPException as exc:  # no permission to post or react there: the paper is queued anyway
-            log.info("guild=%s no answer to a pin in channel %s: %s", guild_id, payload.channel_id, exc)
-
-
-def message_text(message: discord.Message) -> str:
-    """Where a message may link a paper: its text, and its embeds' links and text (feed posts, link cards)."""
-    parts: list[Any] = [message.content]
-    for embed in message.embeds:
-        parts.extend((embed.url, embed.title, embed.description))
-    return "\n".join(str(part) for part in parts if part)
