@@ -18,6 +18,7 @@ from storage.models import (
     Note,
     NoteTag,
     Paper,
+    PaperThread,
     Subscription,
     Tag,
     TitleLookup,
@@ -33,6 +34,7 @@ LEASES: Table = Lease.__table__  # type: ignore[attr-defined]
 NOTES: Table = Note.__table__  # type: ignore[attr-defined]
 NOTE_TAGS: Table = NoteTag.__table__  # type: ignore[attr-defined]
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
+PAPER_THREADS: Table = PaperThread.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TITLE_LOOKUPS: Table = TitleLookup.__table__  # type: ignore[attr-defined]
