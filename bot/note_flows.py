@@ -1,6 +1,6 @@
 """The steps of writing a note that more than one command takes: the note form for a paper, saving (asking which
-paper when unsure, offering an update when the member has a note there), the edit form, and posting the note in
-the channel."""
+paper when unsure, offering an update when the member has a note there), the edit form, and posting the note (in
+the channel, or in its paper's thread: bot/note_threads.py)."""
 
 from __future__ import annotations
 

@@ -197,3 +197,13 @@ async def test_another_groups_notes_never_reach_this_groups_thread(club: Club) -
     assert notes_in(club, other_thread) == ["second server, threads on"]
     card = await club.run("paper", query=ATTENTION, guild=OTHER_GUILD)
     assert f"/{other_thread})" in card.original.text() and str(thread_id) not in card.original.text()
+
+
+async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="first")
+    thread_id = only_thread(club)
+    done = await club.run("note add", paper=ATTENTION, text="from inside", user=BOB, channel=thread_id)
+    assert "Saved" in done.original.text()
+    assert notes_in(club, thread_id) == ["first", "from inside"]
+    assert len(lines(club)) == 1 and lines(club, thread_id) == []  # only the line that opened the thread
