@@ -15,6 +15,7 @@ from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTH
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
 OTHER_PAPER = "2202.12139"
 READING = 600_000_000_000_000_077  # a second channel in the first server
+CREATE_PUBLIC_THREADS = 1 << 35
 
 
 async def threads_on(club: Club, guild: int = GUILD) -> None:
@@ -207,3 +208,16 @@ async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> Non
     assert "Saved" in done.original.text()
     assert notes_in(club, thread_id) == ["first", "from inside"]
     assert len(lines(club)) == 1 and lines(club, thread_id) == []  # only the line that opened the thread
+
+
+async def test_where_no_thread_may_be_opened_the_note_stays_in_the_channel(club: Club) -> None:
+    await threads_on(club)
+    club.discord.bot_permissions &= ~CREATE_PUBLIC_THREADS  # the server took the permission away
+    done = await club.run("note add", paper=ATTENTION, text="in the channel after all")
+    assert "Saved" in done.original.text()
+    assert club.discord.threads(GUILD) == []
+    assert [m.embeds[0]["description"] for m in club.posted()] == ["in the channel after all"]  # no stray line
+    assert await rows(club, "SELECT count(*) FROM paper_threads") == [(0,)]
+    club.discord.bot_permissions |= CREATE_PUBLIC_THREADS
+    await club.run("note add", paper=ATTENTION, text="now a thread", user=BOB)
+    assert notes_in(club, only_thread(club)) == ["now a thread"]

@@ -2375,6 +2375,11 @@ class FakeDiscord:
         self._channels[thread_id] = thread
         self._messages.setdefault(thread_id, [])
 
+    def _check_can_open_threads(self, channel: dict) -> None:
+        """Like Discord: a public thread takes Create Public Threads in its channel."""
+        if not self._bot_perms(int(channel["id"])) & P(create_public_threads=True).value:
+            raise ApiError(403, 50013, "Missing Permissions")
+
     def _thread_args(self, body: dict) -> tuple[str, int]:
         name = body.get("name")
         problems = []
@@ -2396,6 +2401,7 @@ class FakeDiscord:
         if channel["type"] not in TEXT_CHANNEL_TYPES:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         self._check_can_send(channel)
+        self._check_can_open_threads(channel)
         msg = self._rest_message(int(channel["id"]), mid)
         if msg.thread is not None:
             raise ApiError(400, 160004, "A thread has already been created for this message")
@@ -2428,6 +2434,8 @@ class FakeDiscord:
         type_ = body.get("type") or 12
         if type_ not in (10, 11, 12):
             raise invalid_form([(("type",), "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")])
+        if type_ == 11:
+            self._check_can_open_threads(channel)
         thread = self._thread_payload(thread_id, channel, name, type_, duration, bool(body.get("invitable", True)))
         self._add_thread(channel, thread)
         await self._dispatch("THREAD_CREATE", {**thread, "newly_created": True})

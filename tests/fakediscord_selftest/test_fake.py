@@ -585,6 +585,13 @@ async def test_thread_edits_need_manage_threads_unless_own(fake: FakeDiscord, bo
     with pytest.raises(discord.Forbidden):
         await thread.delete()
     assert len(fake.threads(GUILD)) == 1
+    fake.bot_permissions &= ~discord.Permissions(create_public_threads=True).value
+    with pytest.raises(discord.Forbidden):  # opening a public thread takes Create Public Threads
+        await channel.create_thread(name="another", type=discord.ChannelType.public_thread)
+    message = await channel.send("start here")
+    with pytest.raises(discord.Forbidden):
+        await message.create_thread(name="from a message")
+    assert len(fake.threads(GUILD)) == 1
 
 
 async def test_held_requests_go_on_together(fake: FakeDiscord, bot: TinyBot):
