@@ -1,6 +1,6 @@
 """The steps of writing a note that more than one command takes: the note form for a paper, saving (asking which
-paper when unsure, offering an update when the member has a note there), the edit form, and posting the note in
-the channel."""
+paper when unsure, offering an update when the member has a note there), the edit form, and posting the note (in
+the channel, or in its paper's thread: bot/note_threads.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import discord
 from bot.errors import View
 from bot.interactions import NO_MENTIONS, guild_of
 from bot.note_posts import retract, send_note
+from bot.note_threads import NoteThreads
 from bot.render import clip
 from bot.views import NoteForm, PaperPicker, ask_to_confirm
 from storage.errors import UserFacingError
 from storage.group_settings import GroupSettingsService
 from storage.identity import PaperKey
+from storage.message_links import jump_url
 from storage.note_posting import NotePosting, NoteTaken, PaperRef
 from storage.note_text import modal_sections
 from storage.notes import NoteService, NoteView
@@ -42,8 +44,10 @@ class NoteFlows:
         notes: NoteService,
         papers: PaperService,
         guilds: GroupSettingsService,
+        threads: NoteThreads,
     ) -> None:
         self.client = client
+        self.threads = threads
         self.posting = posting
         self.notes = notes
         self.papers = papers
@@ -154,15 +158,17 @@ class NoteFlows:
     async def publish(
         self, interaction: discord.Interaction, note: NoteView, *, verb: str, replace: bool = False
     ) -> None:
-        """Post (or re-post) the note in the channel and tell the member where it is."""
+        """Post (or re-post) the note and tell the member where it is: in the channel, or in the paper's thread
+        when the group has the threads setting on (an edited note goes back where it was)."""
         channel = interaction.channel
         posted: list[discord.Message] = []
+        thread_id = note.thread_id
         problem = ""
         if isinstance(channel, discord.abc.Messageable):
             if replace:
                 await retract(self.client, note)
             try:
-                posted = await send_note(channel, note)
+                posted, thread_id = await self._post(channel, note, replace=replace)
             except discord.HTTPException as exc:
                 log.warning(
                     "guild=%s could not post note %s in channel %s: %s",
@@ -172,9 +178,6 @@ class NoteFlows:
                     exc,
                 )
                 problem = " I couldn't post it in this channel (missing permission?); `/note show` shows it."
-        thread_id = note.thread_id
-        if posted and not replace and (await self.guilds.get(note.guild_id)).note_threads:
-            thread_id = await self._open_thread(posted[0], note)
         if posted or replace:  # a replaced note whose new post failed no longer points at deleted messages
             await self.notes.set_message(
                 guild_id=note.guild_id,
@@ -189,21 +192,25 @@ class NoteFlows:
             if note.paper.pending
             else ""
         )
-        where = f" [Jump to it]({posted[0].jump_url})." if posted else ""
+        where = f" [Jump to it]({jump_url(note.guild_id, posted[0].channel.id, posted[0].id)})." if posted else ""
         await interaction.followup.send(
             f"{verb} note #{note.id} on **{clip(note.paper.display_title, 200)}**.{where}{pending}{problem}",
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _open_thread(self, message: discord.Message, note: NoteView) -> int | None:
-        """A discussion thread under a newly posted note."""
-        try:
-            thread = await message.create_thread(name=clip(note.paper.display_title, 100), auto_archive_duration=10080)
-        except discord.HTTPException as exc:
-            log.info("guild=%s no thread for note %s: %s", note.guild_id, note.id, exc)
-            return None
-        return thread.id
+    async def _post(
+        self, channel: discord.abc.Messageable, note: NoteView, *, replace: bool
+    ) -> tuple[list[discord.Message], int | None]:
+        """The note's messages and its paper's thread: a new note goes in the paper's thread when the group has
+        threads on, an edited one back into the thread it was in; otherwise (or with no thread to be had) in the
+        channel."""
+        was_in_thread = note.thread_id is not None and note.channel_id == note.thread_id
+        if was_in_thread if replace else (await self.guilds.get(note.guild_id)).note_threads:
+            placed = await self.threads.post(channel, note, announce=not replace)
+            if placed is not None:
+                return placed.messages, placed.thread_id
+        return await send_note(channel, note), None if was_in_thread else note.thread_id
 
 
 class AddNoteButton(View):

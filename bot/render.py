@@ -253,8 +253,9 @@ def notes_command(paper: PaperView) -> str:
     return f"`/notes paper:{ident}`"
 
 
-def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
-    """A paper with what the group wrote about it; every text from arXiv, a feed or a member escaped."""
+def paper_card(paper: PaperView, notes: NotePage, *, thread: str | None = None) -> discord.Embed:
+    """A paper with what the group wrote about it, and a link to its discussion ``thread`` when it has one; every
+    text from arXiv, a feed or a member escaped."""
     embed = discord.Embed(title=paper_title(paper), url=safe_url(paper.url), colour=COLOUR)
     if paper.abstract:
         embed.description = plain_sentences(paper.abstract, 900)
@@ -289,6 +290,8 @@ def paper_card(paper: PaperView, notes: NotePage) -> discord.Embed:
         embed.add_field(name=f"The group's {noun} ({notes.total})", value="\n".join(lines), inline=False)
     else:
         embed.add_field(name="The group's notes", value="Nobody here has noted it yet.", inline=False)
+    if thread:
+        embed.add_field(name="Discussion", value=f"💬 [The group's thread on it]({thread})", inline=False)
     embed.set_footer(text=clip(paper.key, 300))
     return embed
 
@@ -301,3 +304,17 @@ def bold_hits(snippet: str, *, start: str, end: str, limit: int = 300) -> str:
         if flat.count(start) > flat.count(end):
             flat += end
     return flat.replace(start, "**").replace(end, "**")
+
+
+def note_line(note: NoteView, url: str | None) -> str:
+    """The one line a channel gets when a note is posted in its paper's thread: who, which paper, and a link."""
+    where = f" → {url}" if url else ""
+    return (
+        f"📝 **{link_label(note.author_name, 80)}** added a note on **{link_label(note.paper.display_title, 200)}**"
+        f"{where}"
+    )
+
+
+def thread_name(paper: PaperView) -> str:
+    """A paper's thread is named after it: on one line, within Discord's 100 characters."""
+    return clip(" ".join(paper.display_title.split()), 100) or paper.key[:100]

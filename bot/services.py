@@ -42,6 +42,7 @@ from storage.imports.importer import ImportService
 from storage.leases import LeaseService
 from storage.note_posting import NotePosting
 from storage.notes import NoteService
+from storage.paper_threads import PaperThreads
 from storage.papers import PaperService
 from storage.queue import QueueService
 from storage.reading_sessions import ReadingSessions
@@ -109,6 +110,7 @@ class Services:
     papers: PaperService
     notes: NoteService
     posting: NotePosting  # /note add and /note edit: the paper found, the member's room checked, the note saved
+    threads: PaperThreads  # each paper's one discussion thread in a group
     group_settings: GroupSettingsService
     search: SearchService
     similar: SimilarService
@@ -215,6 +217,7 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         papers=papers,
         notes=notes,
         posting=posting,
+        threads=PaperThreads(sessions),
         group_settings=GroupSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),

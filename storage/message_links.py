@@ -8,3 +8,8 @@ def jump_url(guild_id: int, channel_id: int | None, message_id: int | None) -> s
     if channel_id and message_id:
         return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
     return None
+
+
+def channel_url(guild_id: int, channel_id: int) -> str:
+    """The link that opens a channel or a thread."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}"

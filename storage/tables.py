@@ -18,6 +18,7 @@ from storage.models import (
     Note,
     NoteTag,
     Paper,
+    PaperThread,
     QueueEntry,
     QueueVote,
     ReadingSession,
@@ -39,6 +40,7 @@ PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
 QUEUE_ENTRIES: Table = QueueEntry.__table__  # type: ignore[attr-defined]
 QUEUE_VOTES: Table = QueueVote.__table__  # type: ignore[attr-defined]
 READING_SESSIONS: Table = ReadingSession.__table__  # type: ignore[attr-defined]
+PAPER_THREADS: Table = PaperThread.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TITLE_LOOKUPS: Table = TitleLookup.__table__  # type: ignore[attr-defined]

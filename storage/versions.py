@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.identity import PaperKey
 from storage.models import DeliveryState, Note, Paper, VersionNotice, utcnow
-from storage.paper_threads import paper_thread
+from storage.paper_threads import discussion_place
 
 NOTICES: Table = VersionNotice.__table__  # type: ignore[attr-defined]
 GIVE_UP_AFTER = timedelta(days=1)  # a notice that could not be posted for this long is recorded failed
@@ -98,21 +98,6 @@ class Notice:
         return self.title or self.key.removeprefix("arxiv:")
 
 
-async def notice_place(session: AsyncSession, *, guild_id: int, paper_id: int) -> int | None:
-    """Where a group hears of a paper's new version: its thread on the paper, else the channel of its latest note
-    posted in a channel; None when there is neither."""
-    thread = await paper_thread(session, guild_id=guild_id, paper_id=paper_id)
-    if thread is not None:
-        return thread.thread_id
-    query = (
-        select(Note.channel_id)
-        .where(Note.guild_id == guild_id, Note.paper_id == paper_id, col(Note.channel_id).is_not(None))
-        .order_by(col(Note.created_at).desc(), col(Note.id).desc())
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
-
-
 class VersionNotices:
     """The records behind posting notices: claimed, then sent or failed."""
 
@@ -154,7 +139,8 @@ class VersionNotices:
             for row, key, title, comment in (await session.exec(query)).all():
                 claimed_before = row.channel_id is not None
                 if row.channel_id is None:
-                    place = await notice_place(session, guild_id=row.guild_id, paper_id=row.paper_id)
+                    found = await discussion_place(session, guild_id=row.guild_id, paper_id=row.paper_id)
+                    place = None if found is None else found[1] or found[0]  # the thread, else the channel
                     if place is None:
                         row.state = DeliveryState.SKIPPED
                         continue

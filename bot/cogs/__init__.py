@@ -17,6 +17,7 @@ from bot.cogs.sessions import Sessions
 from bot.cogs.settings import ServerSettings
 from bot.cogs.stats import Stats
 from bot.note_flows import NoteFlows
+from bot.note_threads import NoteThreads
 from bot.paper_choice import PaperChoice
 from bot.queue_flows import QueueFlows
 from bot.services import Services
@@ -27,7 +28,12 @@ from bot.settings import Settings
 async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -> None:
     """Add every cog to the bot."""
     flows = NoteFlows(  # the note form and posting, shared by /note and a paper card's button
-        bot, posting=services.posting, notes=services.notes, papers=services.papers, guilds=services.group_settings
+        bot,
+        posting=services.posting,
+        notes=services.notes,
+        papers=services.papers,
+        guilds=services.group_settings,
+        threads=NoteThreads(bot, threads=services.threads),  # notes in their paper's thread, when the group wants it
     )
     choice = PaperChoice(papers=services.papers)  # the paper a command names; one member's arXiv lookups counted
     await bot.add_cog(Notes(bot, notes=services.notes, papers=services.papers, posting=services.posting, flows=flows))
@@ -39,6 +45,7 @@ async def load_cogs(bot: commands.Bot, services: Services, settings: Settings) -
             bot,
             papers=services.papers,
             notes=services.notes,
+            threads=services.threads,
             search=services.search,
             similar=services.similar,
             flows=flows,

@@ -16,8 +16,9 @@ from bot.paper_choice import PaperChoice
 from bot.render import COLOUR, DESCRIPTION, bold_hits, clip, fitting, md_link, paper_card, plain, safe_url
 from bot.views import fitted_pages, send_pages
 from storage.identity import PaperKey, display_title, parse_paper
-from storage.message_links import jump_url
+from storage.message_links import channel_url, jump_url
 from storage.notes import NoteService
+from storage.paper_threads import PaperThreads
 from storage.papers import PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService, fts_query
 from storage.similar import Similar, SimilarService
@@ -100,6 +101,7 @@ class Lookup(commands.Cog):
         *,
         papers: PaperService,
         notes: NoteService,
+        threads: PaperThreads,
         search: SearchService,
         similar: SimilarService,
         flows: NoteFlows,
@@ -110,6 +112,7 @@ class Lookup(commands.Cog):
         self.choice = choice
         self.papers = papers
         self.notes = notes
+        self.threads = threads
         self.search_service = search
         self.similar_service = similar
         self.searches = MemberCooldown(SEARCHES_PER_MINUTE, 60.0)
@@ -126,11 +129,13 @@ class Lookup(commands.Cog):
         await self.choice.resolve_then(interaction, wanted, self.send_card)
 
     async def send_card(self, interaction: discord.Interaction, paper: PaperView) -> None:
-        """The paper card, with a button to add a note for members who have none on it."""
+        """The paper card, with the group's thread on it and a button to add a note for members who have none."""
         guild_id = guild_of(interaction)
         page = await self.notes.page(guild_id=guild_id, paper_id=paper.id, limit=5)
+        thread = await self.threads.thread(guild_id=guild_id, paper_id=paper.id)
+        card = paper_card(paper, page, thread=channel_url(guild_id, thread.thread_id) if thread else None)
         view = AddNoteButton(paper=paper, flows=self.flows)
-        await interaction.followup.send(embed=paper_card(paper, page), view=view, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(embed=card, view=view, allowed_mentions=NO_MENTIONS)
 
     # --- /search ---------------------------------------------------------------------------------------------
 

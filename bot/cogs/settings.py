@@ -20,7 +20,7 @@ def settings_embed(settings: GroupSettings, *, cards_possible: bool = True) -> d
         cards += "\n_The bot is not allowed to read messages (whoever hosts it can allow it), so no cards for now._"
     role = f"<@&{settings.session_role_id}>" if settings.session_role_id else "nobody else"
     embed.description = (
-        f"Discussion thread under each new note: **{on[settings.note_threads]}** (`/settings threads`)\n"
+        f"One discussion thread per paper, its notes in it: **{on[settings.note_threads]}** (`/settings threads`)\n"
         f"{cards}\n"
         f"Time zone: **{settings.timezone}** (`/digest schedule`)\n"
         f"Besides Manage Server, who schedules reading sessions: {role} (`/settings session-role`)"
@@ -62,10 +62,10 @@ class ServerSettings(commands.GroupCog, group_name="settings", group_description
         settings = await self.group_settings.get(guild_id)
         await show_settings(interaction, settings)
 
-    @app_commands.command(name="threads", description="Open a discussion thread under each new note")
-    @app_commands.describe(enabled="On: every new note gets a thread for discussion")
+    @app_commands.command(name="threads", description="One discussion thread per paper, where its notes go")
+    @app_commands.describe(enabled="On: a paper's first note opens its thread; later notes go in it")
     async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
-        """Turn note threads on or off."""
+        """Turn paper threads on or off."""
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before the database is read
         settings = await self.group_settings.update(guild_id, note_threads=enabled)

@@ -316,13 +316,14 @@ async def test_autocomplete_offers_papers_notes_and_tags(club: Club) -> None:
     assert elsewhere == []
 
 
-async def test_threads_setting_opens_a_thread_under_each_new_note(club: Club) -> None:
+async def test_threads_setting_is_for_moderators(club: Club) -> None:
     with pytest.raises(CommandUnavailable):  # hidden from members without Manage Server
         await club.run("settings threads", enabled=True, user=ANN)
     done = await club.run("settings threads", enabled=True, user=MOD)
-    assert "thread under each new note: **on**" in done.original.text()
+    assert "One discussion thread per paper, its notes in it: **on**" in done.original.text()
     await club.run("note add", paper=ATTENTION, text="discuss me")
-    threads = club.discord.threads(GUILD)
+    await club.run("note add", paper=ATTENTION, text="and me", user=BOB)
+    threads = club.discord.threads(GUILD)  # one per paper, not one per note (tests/bot/test_paper_threads_wire.py)
     assert len(threads) == 1 and threads[0]["name"]
 
 

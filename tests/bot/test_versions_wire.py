@@ -75,11 +75,11 @@ async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_r
         await club.run("settings threads", enabled=True, user=MOD)
         await club.run("note add", paper=PAPER, text="Ann's notes.", user=ANN)
         await club.run("note add", paper=PAPER, text="Bob's notes.", user=BOB, guild=OTHER_GUILD)
-        async with club.bot.services.sessions.begin() as session:  # GUILD's discussion of the paper has a thread
+        async with club.bot.services.sessions() as session:  # GUILD's first note opened the paper's thread
             note = (await session.exec(select(Note).where(Note.guild_id == GUILD))).one()
-            assert note.thread_id is not None and note.channel_id == CHANNEL
-            thread = note.thread_id
-            session.add(PaperThread(guild_id=GUILD, paper_id=note.paper_id, channel_id=CHANNEL, thread_id=thread))
+            opened = await session.get(PaperThread, (GUILD, note.paper_id))
+            assert opened is not None and opened.channel_id == CHANNEL and note.channel_id == opened.thread_id
+            thread = opened.thread_id
 
         comment = "Accepted at ICML 2026 @everyone [slides](https://evil.example) <@123>"
         fake_arxiv.revise(PAPER, version=3, comment=comment)

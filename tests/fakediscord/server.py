@@ -15,7 +15,7 @@ import secrets
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -170,6 +170,17 @@ class _Outage:
     taken: bool  # the request takes effect all the same
 
 
+@dataclass
+class _Gate:
+    """Requests held back until ``parties`` of them arrived, then let through together (see hold_requests)."""
+
+    method: str
+    path: re.Pattern[str]
+    parties: int
+    arrived: int = 0
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class FakeDiscord:
     """Loopback Discord. Create, `await start()`, add guilds/channels/members, connect a bot (see client.py)."""
 
@@ -213,6 +224,7 @@ class FakeDiscord:
         # Outages injected with fail_requests: (method, path pattern, status, requests left or None, taken)
         self._outages: list[_Outage] = []
         self.failed_requests: list[tuple[str, str, int]] = []  # (method, path, status) answered by an outage
+        self._gates: list[_Gate] = []  # requests held until enough of them arrived (see hold_requests)
 
         self._channels: dict[int, dict] = {}  # every channel, thread and DM by id
         self._messages: dict[int, list[Message]] = {}  # channel id -> live messages in order
@@ -351,6 +363,32 @@ class FakeDiscord:
         if notify:
             event = "THREAD_DELETE" if channel["type"] in THREAD_TYPES else "CHANNEL_DELETE"
             self._dispatch_soon(event, lambda s: dict(channel))
+
+    def archive_thread(self, thread_id: int, *, locked: bool = False, notify: bool = True) -> None:
+        """A thread is archived (by Discord after inactivity, or by a moderator), and ``locked`` too if asked: like
+        Discord, a message sent in an archived thread opens it again, unless it is locked (403 code 50083)."""
+        thread = self._channels.get(thread_id)
+        if thread is None or thread["type"] not in THREAD_TYPES:
+            raise ValueError(f"unknown thread {thread_id}")
+        thread["thread_metadata"].update(archived=True, locked=locked, archive_timestamp=iso_now())
+        if notify:
+            self._dispatch_soon("THREAD_UPDATE", lambda s: dict(thread))
+
+    def hold_requests(self, method: str, path: str, *, parties: int = 2) -> None:
+        """Requests matching ``method`` and ``path`` (a regular expression over the path after /api/v10) wait until
+        ``parties`` of them arrived, then all go on at once: two members' commands racing, made certain. Later
+        requests pass freely."""
+        self._gates.append(_Gate(method, re.compile(path), parties))
+
+    async def _pass_gate(self, method: str, path: str) -> None:
+        gate = next((g for g in self._gates if g.method == method and g.path.fullmatch(path)), None)
+        if gate is None:
+            return
+        gate.arrived += 1
+        if gate.arrived >= gate.parties:
+            self._gates.remove(gate)
+            gate.open.set()
+        await gate.open.wait()
 
     def forbid_channel(self, channel_id: int, *, notify: bool = True) -> None:
         """The bot loses send permissions there: later sends answer 403 code 50013 (and CHANNEL_UPDATE is sent)."""
@@ -1611,6 +1649,8 @@ class FakeDiscord:
             ("PATCH", rf"/webhooks/{app}/{token}/messages/(?P<mid>\d+|@original)", self._r_webhook_edit, False),
             ("DELETE", rf"/webhooks/{app}/{token}/messages/(?P<mid>\d+|@original)", self._r_webhook_delete, False),
             ("GET", rf"/channels/{cid}", self._r_get_channel, True),
+            ("PATCH", rf"/channels/{cid}", self._r_edit_thread, True),
+            ("DELETE", rf"/channels/{cid}", self._r_delete_channel, True),
             ("GET", rf"/channels/{cid}/messages", self._r_history, True),
             ("POST", rf"/channels/{cid}/messages", self._r_send, True),
             ("GET", rf"/channels/{cid}/messages/{mid}", self._r_get_message, True),
@@ -1655,6 +1695,7 @@ class FakeDiscord:
             handler, auth, match = route
             if auth and request.headers.get("Authorization") != f"Bot {self.token}":
                 return json_response({"message": "401: Unauthorized", "code": 0}, 401)
+            await self._pass_gate(method, path)
             if (outage := self._outage(method, path)) is not None:
                 self.failed_requests.append((method, path, outage.status))
                 log.info("fakediscord: %s %s -> %s (injected)", method, path, outage.status)
@@ -1905,8 +1946,17 @@ class FakeDiscord:
         ):
             raise ApiError(403, 50013, "Missing Permissions")
         meta = channel.get("thread_metadata")
-        if meta and meta.get("locked"):
+        if meta and meta.get("archived") and meta.get("locked"):
             raise ApiError(403, 50083, "Thread is archived")
+        if meta and meta.get("locked") and not self._bot_perms(channel_id) & P(manage_threads=True).value:
+            raise ApiError(403, 50013, "Missing Permissions")
+
+    async def _reopen_if_archived(self, channel: dict) -> None:
+        """Like Discord: sending a message in an archived thread (not locked) opens it again."""
+        meta = channel.get("thread_metadata")
+        if meta and meta.get("archived"):
+            meta.update(archived=False, archive_timestamp=iso_now())
+            await self._dispatch("THREAD_UPDATE", dict(channel))
 
     # ------------------------------------------------------------------------------------------
     # REST handlers: login, gateway, commands
@@ -2215,6 +2265,44 @@ class FakeDiscord:
     async def _r_get_channel(self, request: web.Request, cid: str) -> web.Response:
         return json_response(self._rest_channel(cid))
 
+    async def _r_edit_thread(self, request: web.Request, cid: str) -> web.Response:
+        """Modify a thread (the fake edits threads only): its name, archived, locked, auto-archive duration. Like
+        Discord, locking, and archiving someone else's thread, take Manage Threads; its creator may archive it."""
+        channel = self._rest_channel(cid)
+        if channel["type"] not in THREAD_TYPES:
+            raise AssertionError("the fake edits threads only; PATCH of other channels is not modelled")
+        body, _ = await self._read_body(request)
+        unknown = set(body) - {"name", "archived", "locked", "auto_archive_duration"}
+        if unknown:
+            raise AssertionError(f"thread fields the fake does not model: {sorted(unknown)}")
+        meta = channel["thread_metadata"]
+        manages = bool(self._bot_perms(int(channel["id"])) & P(manage_threads=True).value)
+        owner = channel.get("owner_id") == str(self.bot_user_id)
+        if ("locked" in body and not manages) or ("archived" in body and not (manages or owner)):
+            raise ApiError(403, 50013, "Missing Permissions")
+        if meta.get("locked") and not manages:
+            raise ApiError(403, 50083, "Thread is archived")
+        if "name" in body:
+            name, _ = self._thread_args({"name": body["name"], "auto_archive_duration": meta["auto_archive_duration"]})
+            channel["name"] = name
+        if "auto_archive_duration" in body:
+            _, meta["auto_archive_duration"] = self._thread_args({"name": channel["name"], **body})
+        for key in ("archived", "locked"):
+            if key in body:
+                meta[key] = bool(body[key])
+        meta["archive_timestamp"] = iso_now()
+        await self._dispatch("THREAD_UPDATE", dict(channel))
+        return json_response(channel)
+
+    async def _r_delete_channel(self, request: web.Request, cid: str) -> web.Response:
+        """Delete a channel or thread: Manage Threads for a thread, Manage Channels for a channel; then 404s."""
+        channel = self._rest_channel(cid)
+        needed = P(manage_threads=True) if channel["type"] in THREAD_TYPES else P(manage_channels=True)
+        if not self._bot_perms(int(channel["id"])) & needed.value:
+            raise ApiError(403, 50013, "Missing Permissions")
+        self.remove_channel(int(channel["id"]))
+        return json_response(channel)
+
     async def _r_history(self, request: web.Request, cid: str) -> web.Response:
         channel = self._rest_channel(cid)
         msgs = self._messages.get(int(channel["id"]), [])
@@ -2237,6 +2325,7 @@ class FakeDiscord:
             raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
         body, files = await self._read_body(request)
         self._validate_message(body, files, creating=True)
+        await self._reopen_if_archived(channel)
         flags = (body.get("flags") or 0) & (SUPPRESS_EMBEDS | IS_COMPONENTS_V2 | 4096)
         msg = self._message_from_payload(body, files, channel_id=int(channel["id"]), flags=flags)
         await self._store_and_announce(msg)
@@ -2338,6 +2427,11 @@ class FakeDiscord:
         self._channels[thread_id] = thread
         self._messages.setdefault(thread_id, [])
 
+    def _check_can_open_threads(self, channel: dict) -> None:
+        """Like Discord: a public thread takes Create Public Threads in its channel."""
+        if not self._bot_perms(int(channel["id"])) & P(create_public_threads=True).value:
+            raise ApiError(403, 50013, "Missing Permissions")
+
     def _thread_args(self, body: dict) -> tuple[str, int]:
         name = body.get("name")
         problems = []
@@ -2359,6 +2453,7 @@ class FakeDiscord:
         if channel["type"] not in TEXT_CHANNEL_TYPES:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         self._check_can_send(channel)
+        self._check_can_open_threads(channel)
         msg = self._rest_message(int(channel["id"]), mid)
         if msg.thread is not None:
             raise ApiError(400, 160004, "A thread has already been created for this message")
@@ -2391,6 +2486,8 @@ class FakeDiscord:
         type_ = body.get("type") or 12
         if type_ not in (10, 11, 12):
             raise invalid_form([(("type",), "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")])
+        if type_ == 11:
+            self._check_can_open_threads(channel)
         thread = self._thread_payload(thread_id, channel, name, type_, duration, bool(body.get("invitable", True)))
         self._add_thread(channel, thread)
         await self._dispatch("THREAD_CREATE", {**thread, "newly_created": True})

@@ -544,6 +544,70 @@ async def test_thread_creation(fake: FakeDiscord, bot: TinyBot):
     assert [m.content for m in kickoff] == ["Kick-off for scaling laws"]
 
 
+async def test_threads_archived_locked_deleted(fake: FakeDiscord, bot: TinyBot):
+    channel = bot.get_channel(CHANNEL)
+    assert isinstance(channel, discord.TextChannel)
+    thread = await channel.create_thread(name="attention", type=discord.ChannelType.public_thread)
+    assert thread.parent_id == CHANNEL
+    partial = bot.get_partial_messageable(thread.id, guild_id=GUILD, type=discord.ChannelType.public_thread)
+
+    fake.archive_thread(thread.id)  # archived, not locked: a message opens it again, as on Discord
+    await partial.send("still here")
+    assert fake.threads(GUILD)[0]["thread_metadata"]["archived"] is False
+    assert [m.content for m in fake.channel_messages(thread.id)] == ["still here"]
+    assert "THREAD_UPDATE" in [name for name, _ in fake.events]
+
+    fake.archive_thread(thread.id, locked=True)  # archived and locked: no message gets in
+    with pytest.raises(discord.Forbidden) as locked:
+        await partial.send("let me in")
+    assert locked.value.code == 50083
+    assert fake.threads(GUILD)[0]["thread_metadata"]["archived"] is True
+
+    await thread.edit(archived=False, locked=False)  # the bot has Manage Threads: it may open it again
+    await partial.send("open again")
+    await thread.edit(archived=True)
+
+    await thread.delete()
+    assert fake.threads(GUILD) == []
+    with pytest.raises(discord.NotFound) as gone:
+        await partial.send("anyone?")
+    assert gone.value.code == 10003
+
+
+async def test_thread_edits_need_manage_threads_unless_own(fake: FakeDiscord, bot: TinyBot):
+    channel = bot.get_channel(CHANNEL)
+    assert isinstance(channel, discord.TextChannel)
+    thread = await channel.create_thread(name="own", type=discord.ChannelType.public_thread)
+    fake.bot_permissions &= ~discord.Permissions(manage_threads=True).value
+    await thread.edit(archived=True)  # its creator may archive it
+    with pytest.raises(discord.Forbidden):
+        await thread.edit(locked=True)
+    with pytest.raises(discord.Forbidden):
+        await thread.delete()
+    assert len(fake.threads(GUILD)) == 1
+    fake.bot_permissions &= ~discord.Permissions(create_public_threads=True).value
+    with pytest.raises(discord.Forbidden):  # opening a public thread takes Create Public Threads
+        await channel.create_thread(name="another", type=discord.ChannelType.public_thread)
+    message = await channel.send("start here")
+    with pytest.raises(discord.Forbidden):
+        await message.create_thread(name="from a message")
+    assert len(fake.threads(GUILD)) == 1
+
+
+async def test_held_requests_go_on_together(fake: FakeDiscord, bot: TinyBot):
+    papers, announce = bot.get_channel(CHANNEL), bot.get_channel(ANNOUNCE)
+    assert isinstance(papers, discord.TextChannel) and isinstance(announce, discord.TextChannel)
+    # Two channels: discord.py sends one request at a time per channel until Discord tells it its rate limits.
+    fake.hold_requests("POST", r"/channels/\d+/messages", parties=2)
+    first = asyncio.create_task(papers.send("one"))
+    await asyncio.sleep(0.2)
+    assert not first.done()  # held until a second one arrives
+    assert fake.channel_messages(CHANNEL) == []
+    await asyncio.gather(first, announce.send("two"))
+    assert [m.content for m in fake.channel_messages(CHANNEL) + fake.channel_messages(ANNOUNCE)] == ["one", "two"]
+    await papers.send("three")  # the gate is gone
+
+
 async def test_forbidden_and_removed_channels(fake: FakeDiscord, bot: TinyBot):
     ok = await slash(fake, "announce", options={"text": "meeting at 5"})
     assert ok.error == "posted"

@@ -1,0 +1,130 @@
+"""A note in its paper's one discussion thread (the group's threads setting): the paper's first note opens the
+thread, later notes go in it with one short line in the channel, and a thread that was deleted, or archived and
+locked, is replaced by a new one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Literal
+
+import discord
+
+from bot.interactions import NO_MENTIONS
+from bot.note_posts import send_note
+from bot.render import note_line, thread_name
+from storage.message_links import jump_url
+from storage.notes import NoteView
+from storage.paper_threads import PaperThreads
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_AFTER: Literal[10080] = 10080  # minutes: a week without messages, Discord's longest auto-archive
+
+
+@dataclass(frozen=True, slots=True)
+class InThread:
+    """A note posted in its paper's thread: its messages, and the thread."""
+
+    messages: list[discord.Message]
+    thread_id: int
+
+
+class NoteThreads:
+    """Posting notes in their papers' threads, through the bot's client."""
+
+    def __init__(self, client: discord.Client, *, threads: PaperThreads) -> None:
+        self.client = client
+        self.threads = threads
+
+    async def post(self, channel: discord.abc.Messageable, note: NoteView, *, announce: bool = True) -> InThread | None:
+        """Post the note in its paper's thread, with one line about it in ``channel`` (``announce``; not when the
+        member is in the thread). A paper without a thread (or whose thread is gone) gets one, opened from that
+        line. None when no thread could be had: the caller posts the note in the channel instead.
+
+        Two notes opening the paper's thread at the same moment: the thread recorded first stands, and the other
+        note removes its own line and thread (nothing was posted in it yet) and goes in the standing one.
+        """
+        place = await self.threads.thread(guild_id=note.guild_id, paper_id=note.paper.id)
+        if place is None:
+            return await self._open(channel, note, replacing=None)
+        sent = await self._send_in(place.thread_id, note)
+        if sent is None:
+            return await self._open(channel, note, replacing=place.thread_id)
+        if announce:
+            await self._say(channel, note, place.thread_id, sent)
+        return InThread(messages=sent, thread_id=place.thread_id)
+
+    async def _open(
+        self, channel: discord.abc.Messageable, note: NoteView, *, replacing: int | None
+    ) -> InThread | None:
+        """The paper's thread, opened from the note's line in ``channel``, recorded (unless another note's thread was
+        recorded first: then that one), and the note posted in it."""
+        if not isinstance(channel, discord.TextChannel):
+            return None  # a thread, a voice channel's chat: threads open from text channels
+        line = None
+        try:
+            line = await channel.send(note_line(note, None), allowed_mentions=NO_MENTIONS)
+            thread = await line.create_thread(name=thread_name(note.paper), auto_archive_duration=ARCHIVE_AFTER)
+        except discord.HTTPException as exc:
+            log.info("guild=%s no thread for paper %s in %s: %s", note.guild_id, note.paper.id, channel.id, exc)
+            if line is not None:
+                await self._drop(line.delete(), note, "line")
+            return None
+        standing = await self.threads.record(
+            guild_id=note.guild_id,
+            paper_id=note.paper.id,
+            channel_id=channel.id,
+            thread_id=thread.id,
+            replacing=replacing,
+        )
+        if standing.thread_id != thread.id:  # another note on the paper opened its thread first: ours goes there
+            await self._remove(thread, note)
+            await self._drop(line.delete(), note, "line")
+            sent = await self._send_in(standing.thread_id, note)
+            if sent is None:
+                return None
+            await self._say(channel, note, standing.thread_id, sent)
+            return InThread(messages=sent, thread_id=standing.thread_id)
+        sent = await send_note(thread, note)
+        url = jump_url(note.guild_id, thread.id, sent[0].id)
+        await self._drop(line.edit(content=note_line(note, url), allowed_mentions=NO_MENTIONS), note, "link")
+        return InThread(messages=sent, thread_id=thread.id)
+
+    async def _say(
+        self, channel: discord.abc.Messageable, note: NoteView, thread_id: int, sent: list[discord.Message]
+    ) -> None:
+        """The one line in the channel about a note posted in the paper's thread."""
+        if getattr(channel, "id", None) == thread_id:
+            return  # the member is in the thread: the note itself is the news
+        url = jump_url(note.guild_id, thread_id, sent[0].id)
+        await self._drop(channel.send(note_line(note, url), allowed_mentions=NO_MENTIONS), note, "line")
+
+    async def _send_in(self, thread_id: int, note: NoteView) -> list[discord.Message] | None:
+        """The note posted in an existing thread (one archived but not locked opens again); None when the thread
+        is gone: deleted (404), or locked or out of the bot's reach (403)."""
+        thread = self.client.get_partial_messageable(
+            thread_id, guild_id=note.guild_id, type=discord.ChannelType.public_thread
+        )
+        try:
+            return await send_note(thread, note)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("guild=%s thread %s of paper %s is gone: %s", note.guild_id, thread_id, note.paper.id, exc)
+            return None
+
+    async def _remove(self, thread: discord.Thread, note: NoteView) -> None:
+        """Delete a thread that lost the race (nothing was posted in it); archive it when it can't be deleted."""
+        try:
+            await thread.delete()
+        except discord.HTTPException as exc:
+            log.info("guild=%s extra thread %s not deleted, archived instead: %s", note.guild_id, thread.id, exc)
+            await self._drop(thread.edit(archived=True), note, "archive")
+
+    @staticmethod
+    async def _drop(step: Awaitable[object], note: NoteView, what: str) -> None:
+        """A finishing step whose failure leaves the note posted: logged, not raised."""
+        try:
+            await step
+        except discord.HTTPException as exc:
+            log.info("guild=%s note %s: %s not done: %s", note.guild_id, note.id, what, exc)
