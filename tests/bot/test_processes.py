@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from schedules.jobs import POLL_LEASE
 from storage.db import make_engine, make_sessions
 from storage.models import Lease
 from tests.arxiv_standin import FakeArxiv
@@ -129,7 +130,8 @@ async def test_two_processes_share_one_database_without_doubling_a_post(
             # The process holding the polling lease dies; the other takes over once the lease runs out.
             engine = make_engine(db_url)
             async with make_sessions(engine)() as session:
-                lease = (await session.exec(select(Lease))).scalars().one()  # type: ignore[call-overload]
+                polling = select(Lease).where(Lease.name == POLL_LEASE)  # type: ignore[arg-type]
+                lease = (await session.exec(polling)).scalars().one()  # type: ignore[call-overload]
             await engine.dispose()
             holder_pid = int(lease.holder.split(":")[1])
             dead, alive = (first, second) if holder_pid == first.pid else (second, first)
