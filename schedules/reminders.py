@@ -115,8 +115,13 @@ class ReminderRunner:
             await self._send(reminder_id, kind, session)
 
     def _in_time(self, kind: str, session: SessionView) -> bool:
-        now = self.clock()
-        return now < session.starts_at and now - reminder_due(kind, session.starts_at) <= self.grace
+        """Whether the reminder still goes out: its time came at most ``grace`` ago, before the session starts, and
+        after the session was given its time (a session set 23 h ahead gets no "in 24 hours" minutes after its
+        announcement)."""
+        now, due = self.clock(), reminder_due(kind, session.starts_at)
+        if session.scheduled_at is not None and due < session.scheduled_at:
+            return False
+        return now < session.starts_at and now - due <= self.grace
 
     async def _send(self, reminder_id: int, kind: str, session: SessionView) -> None:
         try:

@@ -72,6 +72,7 @@ class SessionView:
     message_id: int | None
     event_id: int | None
     thread_id: int | None = None  # the paper's discussion thread in the group, when it has one
+    scheduled_at: datetime | None = None  # when the session was given its current time (scheduled, or last moved)
 
     @property
     def cancelled(self) -> bool:
@@ -113,6 +114,7 @@ async def _view(session: AsyncSession, row: ReadingSession) -> SessionView:
         message_id=row.message_id,
         event_id=row.event_id,
         thread_id=thread.thread_id if thread is not None else None,
+        scheduled_at=as_utc(row.updated_at),
     )
 
 
@@ -211,6 +213,8 @@ class ReadingSessions:
                 location=location[:200] if location else None,
                 channel_id=channel_id,
                 created_by=created_by,
+                created_at=now,
+                updated_at=now,
             )
             session.add(row)
             await session.flush()
@@ -230,7 +234,7 @@ class ReadingSessions:
             row = await self._upcoming_row(session, guild_id=guild_id, session_id=session_id)
             if as_utc(row.starts_at) <= now:
                 raise ValidationError("That session has already started; schedule a new one instead.")
-            row.starts_at, row.updated_at = starts_at, utcnow()
+            row.starts_at, row.updated_at = starts_at, now
             return await _view(session, row)
 
     async def cancel(self, *, guild_id: int, session_id: int, now: datetime) -> SessionView:

@@ -15,6 +15,7 @@ from storage.reading_sessions import ReadingSessions, SessionView
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 MINE, THEIRS = 1, 2
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 class Poster:
@@ -127,3 +128,18 @@ async def test_a_channel_that_is_gone_skips_the_reminder(sessions: Sessions) -> 
     await runner(reading, poster, now).tick()
     assert poster.posted == [] and await reading.unsettled() == []
     assert await reading.due_reminders(now=now[0]) == []
+
+
+async def test_a_session_set_less_than_a_day_ahead_gets_only_the_one_hour_reminder(sessions: Sessions) -> None:
+    reading, (mine,) = await setup(sessions, MINE)
+    poster, now = Poster(), [START - 23 * HOUR]
+    soon = await reading.move(guild_id=MINE, session_id=mine.id, starts_at=START + 55 * MINUTE, now=now[0])
+    await runner(reading, poster, now).tick()  # "in 24 hours" was due 5 minutes before it was given this time
+    assert poster.posted == []
+    now[0] = soon.starts_at - HOUR
+    await runner(reading, poster, now).tick()
+    assert poster.posted == [("1h", mine.id, soon.starts_at)]
+    later = await reading.move(guild_id=MINE, session_id=mine.id, starts_at=START + 30 * HOUR, now=now[0])
+    now[0] = later.starts_at - 24 * HOUR  # moved more than a day ahead: both reminders again
+    await runner(reading, poster, now).tick()
+    assert poster.posted[-1] == ("24h", mine.id, later.starts_at)
