@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -122,6 +122,29 @@ async def _run(session: AsyncSession, statement: Any) -> CursorResult[Any]:
     """An UPDATE or DELETE, in the session's transaction (Core: no ORM objects loaded)."""
     conn = await session.connection()
     return await conn.execute(statement)
+
+
+async def recount_turn(session: AsyncSession, *, guild_id: int, member_id: int | None) -> None:
+    """Set a presenter's last turn to their latest scheduled session (none: never presented), after one of their
+    sessions moved or was cancelled; a member outside the rotation is left be."""
+    if member_id is None:
+        return
+    await session.flush()
+    latest = (
+        select(func.max(col(ReadingSession.starts_at)))
+        .where(
+            col(ReadingSession.guild_id) == guild_id,
+            col(ReadingSession.presenter_id) == member_id,
+            col(ReadingSession.state) == SessionState.SCHEDULED,
+        )
+        .scalar_subquery()
+    )
+    await _run(
+        session,
+        update(PresenterTurn)
+        .where(col(PresenterTurn.guild_id) == guild_id, col(PresenterTurn.member_id) == member_id)
+        .values(last_presented_at=latest),
+    )
 
 
 async def rotation(session: AsyncSession, *, guild_id: int, limit: int | None = None) -> list[PresenterTurn]:
@@ -235,6 +258,7 @@ class ReadingSessions:
             if as_utc(row.starts_at) <= now:
                 raise ValidationError("That session has already started; schedule a new one instead.")
             row.starts_at, row.updated_at = starts_at, now
+            await recount_turn(session, guild_id=guild_id, member_id=row.presenter_id)
             return await _view(session, row)
 
     async def cancel(self, *, guild_id: int, session_id: int, now: datetime) -> SessionView:
@@ -244,6 +268,7 @@ class ReadingSessions:
             if as_utc(row.starts_at) <= now:
                 raise ValidationError("That session has already started, so it can't be cancelled.")
             row.state, row.updated_at = SessionState.CANCELLED, utcnow()
+            await recount_turn(session, guild_id=guild_id, member_id=row.presenter_id)  # the turn is theirs again
             return await _view(session, row)
 
     async def set_posts(

@@ -102,6 +102,20 @@ async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) ->
     assert [await schedule(d) for d in (2, 3, 4)] == [10, 11, 10]
     assert await schedule(5, Presenter(11, "bob")) == 11  # named, in the rotation: that was bob's turn
     assert await schedule(6) == 10
+    later = await reading.schedule(  # bob's turn, on a later day; then it is called off: his turn comes back
+        guild_id=GUILD,
+        paper_id=paper,
+        starts_at=NOW + 7 * DAY,
+        timezone="UTC",
+        presenter=None,
+        location=None,
+        channel_id=5,
+        created_by=9,
+        now=NOW,
+    )
+    assert later.presenter is not None and later.presenter.member_id == 11
+    await reading.cancel(guild_id=GUILD, session_id=later.id, now=NOW)
+    assert await schedule(8) == 11
     await reading.leave(guild_id=GUILD, member_id=10)
     with pytest.raises(NotFoundError):
         await reading.leave(guild_id=GUILD, member_id=10)
