@@ -388,7 +388,8 @@ class ReadingSessions:
 
     async def claim(self, *, kind: str, session: SessionView, skip: bool = False) -> int | None:
         """Claim one reminder for the session's current time before sending it (or record it skipped): its id,
-        or None when another process or an earlier run has it already."""
+        or None when another process or an earlier run has it already, or when the session moved or was cancelled
+        since it was read (never a reminder for a time the session no longer has)."""
         async with self.sessions.begin() as db:
             conn = await db.connection()
             table = SessionReminder.__table__  # type: ignore[attr-defined]
@@ -407,6 +408,12 @@ class ReadingSessions:
                 ],
             )
             if not result.rowcount:
+                return None
+            # After the insert (SQLite: this transaction writes, so it reads the latest), locking the row a move or
+            # a cancellation locks (PostgreSQL: one under way commits first, and is seen).
+            row = await db.get(ReadingSession, session.id, with_for_update=True, populate_existing=True)
+            if row is None or row.state != SessionState.SCHEDULED or as_utc(row.starts_at) != session.starts_at:
+                await db.rollback()
                 return None
             found = await db.exec(
                 select(SessionReminder.id).where(

@@ -180,3 +180,29 @@ async def test_sessions_scheduled_at_once_take_different_turns(sessions: Session
         )
     )
     assert sorted(m.presenter.member_id for m in made if m.presenter) == [10, 11, 12]
+
+
+async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_claimed(sessions: Sessions) -> None:
+    reading = ReadingSessions(sessions)
+    (paper,) = await paper_ids(sessions, 1)
+    made = [
+        await reading.schedule(
+            guild_id=GUILD,
+            paper_id=paper,
+            starts_at=NOW + timedelta(hours=20 + n),
+            timezone="UTC",
+            presenter=None,
+            location=None,
+            channel_id=5,
+            created_by=9,
+            now=NOW,
+        )
+        for n in range(2)
+    ]
+    due = await reading.due_reminders(now=NOW)  # read, then a moderator moves one and cancels the other
+    assert [s.id for _, s in due] == [m.id for m in made]
+    await reading.move(guild_id=GUILD, session_id=made[0].id, starts_at=NOW + timedelta(hours=30), now=NOW)
+    await reading.cancel(guild_id=GUILD, session_id=made[1].id, now=NOW)
+    assert [await reading.claim(kind=kind, session=s) for kind, s in due] == [None, None]  # never for the old time
+    assert await reading.unsettled() == []
+    assert await reading.due_reminders(now=NOW + timedelta(hours=7)) != []  # the new time's, in its turn
