@@ -104,7 +104,15 @@ def _read(text: str, tz: tzinfo, now: datetime) -> When:
             day = date(int(iso[1]), int(iso[2]), int(iso[3]))
         except ValueError:
             raise ValidationError(f"`{_shown(text)}` is not a date on the calendar. {FORMS}") from None
-        return _local(day, *_time_of(iso[4]), tz)
+        hour, minute = _time_of(iso[4])
+        if abs(day - today) > FURTHEST + timedelta(days=2):  # far off either way (near year 1 or 9999 no instant is)
+            shown = f"{WEEKDAY_NAMES[day.weekday()]} {day.isoformat()}"
+            raise ValidationError(
+                f"{shown} is in the past: give a time that is still ahead."
+                if day < today
+                else f"{shown} is more than a year away: give a nearer time."
+            )
+        return _local(day, hour, minute, tz)
     words = text.split(maxsplit=1)
     if words and words[0] in ("today", "tomorrow"):
         rest = words[1] if len(words) > 1 else None

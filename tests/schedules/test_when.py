@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from schedules.when import FORMS, parse_when
@@ -114,3 +114,19 @@ def test_a_weekday_is_always_within_the_next_two_weeks_on_that_day_and_time(
         assert timedelta(0) <= shown.replace(tzinfo=None) - wall <= timedelta(hours=1)
     if nxt:
         assert shown.date() > now.astimezone(tz).date()
+
+
+@given(
+    day=st.dates(),
+    hour=st.integers(0, 23),
+    tz=st.sampled_from([BERLIN, NEW_YORK, ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago")]),
+)
+@example(day=date.min, hour=0, tz=BERLIN)
+@example(day=date.max, hour=23, tz=NEW_YORK)
+def test_any_calendar_date_is_an_instant_ahead_or_a_clear_refusal(day: date, hour: int, tz: ZoneInfo) -> None:
+    try:  # year 1 and year 9999 too, where the zone's offset would step off the calendar
+        when = parse_when(f"{day.isoformat()} {hour:02d}:00", tz=tz, now=FRIDAY_NOON)
+    except ValidationError as refused:
+        assert "in the past" in str(refused) or "more than a year away" in str(refused)
+    else:
+        assert FRIDAY_NOON < when.instant <= FRIDAY_NOON + timedelta(days=366)
