@@ -4,13 +4,14 @@ scheduled event kept in step with the session, and the announcement edited when 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 import discord
 
 from bot.delivery import DiscordDeliverer
 from bot.interactions import NO_MENTIONS
-from bot.session_render import announcement_embed, event_description, event_name, reminder_embed
+from bot.session_render import CHANNEL_MENTION, announcement_embed, event_description, event_name, reminder_embed
 from storage.reading_sessions import SessionView
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,16 @@ class SessionPosts:
         return guild
 
     def _location(self, session: SessionView) -> str:
+        """Plain text, as an event shows it: a channel named in ``where`` by its name."""
         if session.location:
-            return session.location[:100]
+            return CHANNEL_MENTION.sub(self._channel_name, session.location)[:100]
         channel = self.client.get_channel(session.channel_id)
         name = getattr(channel, "name", None)
         return f"#{name}"[:100] if name else "Discord"
+
+    def _channel_name(self, mention: re.Match[str]) -> str:
+        name = getattr(self.client.get_channel(int(mention[1])), "name", None)
+        return f"#{name}" if name else mention[0]
 
     async def create_event(self, session: SessionView) -> int | None:
         """The server's scheduled event for the session (an external one, an hour long); None when the bot may

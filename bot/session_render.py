@@ -6,7 +6,9 @@ choices and the event's name are in the group's zone. Member text (where, names)
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from itertools import cycle
 
 import discord
 
@@ -33,11 +35,16 @@ def presenter_text(presenter: Presenter | None) -> str:
     return f"<@{presenter.member_id}>" if presenter is not None else OPEN
 
 
+CHANNEL_MENTION = re.compile(r"<#([0-9]{15,20})>")  # a channel named in ``where`` (``#reading-room`` as typed)
+
+
 def where_text(session: SessionView) -> str:
-    """Where the group meets: the place given, or the channel it was announced in."""
-    return (
-        plain(clip(" ".join(session.location.split()), WHERE_CHARS)) if session.location else f"<#{session.channel_id}>"
-    )
+    """Where the group meets: the place given (channels named in it stay links, the rest is shown as typed), or
+    the channel it was announced in."""
+    if not session.location:
+        return f"<#{session.channel_id}>"
+    parts = CHANNEL_MENTION.split(clip(" ".join(session.location.split()), WHERE_CHARS))
+    return "".join(f"<#{part}>" if odd else plain(part) for odd, part in zip(cycle((False, True)), parts, strict=False))
 
 
 def paper_link(session: SessionView) -> str:

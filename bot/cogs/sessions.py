@@ -96,6 +96,10 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         settings = await self._allowed(interaction)
         now = datetime.now(UTC)
         moment = parse_when(when, tz=zone_or_utc(settings.timezone), now=now)
+        if presenter is not None and presenter.bot:
+            raise ValidationError(
+                "Bots don't present: name a member, or leave `presenter` out for the next in the rotation."
+            )
         chosen = Presenter(presenter.id, presenter.display_name) if presenter is not None else None
 
         async def announce(inter: discord.Interaction, found: PaperView) -> None:

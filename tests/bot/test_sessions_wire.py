@@ -140,6 +140,44 @@ async def test_past_times_and_garbage_are_refused_with_the_forms(club: Club) -> 
     assert club.posted() == [] and await rows(club) == []
 
 
+async def test_dates_beyond_the_calendars_ends_are_refused_like_any_far_time(club: Club) -> None:
+    await berlin(club)  # 00:30 on 1 January of year 1 in Berlin is before the first instant there is
+    (paper_id,) = await papers(club, "Ancient paper")
+    await propose(club, paper_id)
+    past = await schedule(club, "0001-01-01 00:30")
+    assert past.ephemeral and "in the past" in (past.error or "")
+    await club.run("digest schedule", user=MOD, timezone="America/New_York")
+    far = await schedule(club, "9999-12-31 23:30")  # after the last instant there is, in UTC
+    assert far.ephemeral and "more than a year away" in (far.error or "")
+    assert club.posted() == [] and await rows(club) == []
+
+
+async def test_a_bot_is_not_a_presenter(club: Club) -> None:
+    (paper_id,) = await papers(club, "Robot paper")
+    await propose(club, paper_id)
+    refused = await schedule(club, ahead(3)[0], presenter=str(club.discord.bot_user_id))
+    assert refused.ephemeral and "bot" in (refused.error or "").lower()
+    assert club.posted() == [] and await rows(club) == []
+
+
+async def test_where_a_voice_channel_is_linked_and_member_text_pings_nobody(club: Club) -> None:
+    (paper_id,) = await papers(club, "Where paper")
+    await propose(club, paper_id)
+    voice = 600_000_000_000_000_077
+    club.discord.add_channel(GUILD, voice, name="reading-room", type=2)
+    await club.discord.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
+    await schedule(club, ahead(3)[0], where=f"<#{voice}>")
+    await schedule(club, ahead(4)[0], where="@everyone **loud** <@&123> [x](https://evil.example) " + "y" * 40)
+    linked, loud = [m for m in club.posted() if "Reading session" in m.text()]
+    assert f"**Where:** <#{voice}>" in linked.text()  # a link to the channel, as the moderator typed it
+    shown = loud.text()
+    assert "@\u200beveryone" in shown and "<\u200b@&123>" in shown and "\\[x\\](https://evil" in shown
+    assert loud.allowed_mentions == {"parse": []}
+    first, second = club.discord.scheduled_events.of_guild(GUILD)
+    assert first["entity_metadata"] == {"location": "#reading-room"}  # events show no channel mentions
+    assert len(second["entity_metadata"]["location"]) <= 100
+
+
 async def test_daylight_saving_gap_moves_forward_and_fold_takes_the_first(club: Club) -> None:
     await berlin(club)
     (paper_id,) = await papers(club, "Clock paper")

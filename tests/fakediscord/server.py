@@ -79,6 +79,7 @@ PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 TEXT_CHANNEL_TYPES = (0, 5)
 THREAD_TYPES = (10, 11, 12)
 FORUM_TYPES = (15, 16)
+VOICE_TYPES = (2, 13)
 JSON = "application/json"
 
 
@@ -325,6 +326,8 @@ class FakeDiscord:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if type in VOICE_TYPES:  # as Discord sends a voice or stage channel (discord.py reads both fields)
+            channel.update(bitrate=64000, user_limit=0, rtc_region=None)
         if type in FORUM_TYPES:
             channel["available_tags"] = []
             channel["default_reaction_emoji"] = None
