@@ -20,12 +20,14 @@ async def test_events_are_made_moved_read_and_deleted_like_discord() -> None:
     async with running_fake() as fake:
         fake.add_guild(GUILD, owner_id=1)
         fake.add_channel(GUILD, CHANNEL)
-        fake.add_channel(GUILD, VOICE, name="voice", type=2).update(bitrate=64000, user_limit=0)  # a voice channel
+        fake.add_channel(GUILD, VOICE, name="voice", type=2)  # a voice channel, with the fields Discord sends
         client = discord.Client(intents=discord.Intents.default())
         task = await connect_bot(client, fake)
         try:
             guild = client.get_guild(GUILD)
             assert guild is not None
+            voice = guild.get_channel(VOICE)
+            assert isinstance(voice, discord.VoiceChannel) and voice.bitrate == 64000 and voice.user_limit == 0
             start = datetime.now(UTC) + timedelta(days=2)
 
             async def make(**fields: object) -> discord.ScheduledEvent:
