@@ -42,6 +42,7 @@ EMPTY_QUEUE = (
     "or propose one with `/queue propose`."
 )
 NOT_IN_ROTATION = "You are not in the presenter rotation. `/session volunteer` joins it."
+TURNS = "presenter turns"  # what scheduling, moving and cancelling take turns on
 UPCOMING = 10  # sessions /session next and the autocomplete show
 
 # The reminders a session gets, and how long before it each goes out.
@@ -215,7 +216,7 @@ class ReadingSessions:
         if starts_at <= now:
             raise ValidationError("That time is in the past: give a time that is still ahead.")
         async with self.sessions.begin() as session:
-            await hold_guild(session, guild_id=guild_id, purpose="presenter turns")  # two at once: two turns
+            await hold_guild(session, guild_id=guild_id, purpose=TURNS)  # two at once: two turns
             if presenter is None:
                 for turn in await rotation(session, guild_id=guild_id, limit=1):
                     presenter = Presenter(turn.member_id, turn.member_name)
@@ -244,6 +245,9 @@ class ReadingSessions:
             return await _view(session, row)
 
     async def _upcoming_row(self, session: AsyncSession, *, guild_id: int, session_id: int) -> ReadingSession:
+        # Two moderators at once: the second reads the session as the first left it (SQLite reads without a lock
+        # otherwise), and a move or cancellation recounts turns after any scheduling under way.
+        await hold_guild(session, guild_id=guild_id, purpose=TURNS)
         row = await session.get(ReadingSession, session_id, with_for_update=True)
         if row is None or row.guild_id != guild_id or row.state != SessionState.SCHEDULED:
             raise NotFoundError(SESSION_GONE)

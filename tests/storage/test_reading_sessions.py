@@ -206,3 +206,28 @@ async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_
     assert [await reading.claim(kind=kind, session=s) for kind, s in due] == [None, None]  # never for the old time
     assert await reading.unsettled() == []
     assert await reading.due_reminders(now=NOW + timedelta(hours=7)) != []  # the new time's, in its turn
+
+
+async def test_two_moderators_cancelling_or_moving_at_once_one_wins_the_other_is_told(sessions: Sessions) -> None:
+    (paper,) = await paper_ids(sessions, 1)
+    for round in range(3):
+        made = await ReadingSessions(sessions).schedule(
+            guild_id=GUILD,
+            paper_id=paper,
+            starts_at=NOW + DAY,
+            timezone="UTC",
+            presenter=None,
+            location=None,
+            channel_id=5,
+            created_by=9,
+            now=NOW,
+        )
+        moves = [
+            ReadingSessions(sessions).move(guild_id=GUILD, session_id=made.id, starts_at=NOW + 2 * DAY, now=NOW)
+            for _ in range(round)
+        ]
+        cancels = [ReadingSessions(sessions).cancel(guild_id=GUILD, session_id=made.id, now=NOW) for _ in range(2)]
+        outcomes = await asyncio.gather(*moves, *cancels, return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        assert all(isinstance(o, NotFoundError) for o in refused), refused  # "not on the calendar any more"
+        assert sum(not isinstance(o, BaseException) and o.cancelled for o in outcomes) == 1
