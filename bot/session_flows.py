@@ -69,11 +69,16 @@ class SessionFlows:
         lines = [f"Moved. {moved_text(moved)}"]
         if when.note:
             lines.append(when.note)
-        if moved.event_id is not None and not await self.posts.move_event(moved):
-            lines.append(
-                "The server's event could not be moved: edit it by hand, or check my Manage Events permission."
-            )
-        elif moved.event_id is None and (event_id := await self.posts.create_event(moved)) is not None:
+        if moved.event_id is not None:
+            event_id = await self.posts.move_event(moved)
+            if event_id is None:
+                lines.append(
+                    "The server's event could not be moved: edit it by hand, or check my Manage Events permission."
+                )
+            elif event_id != moved.event_id:  # deleted on Discord: made again
+                await self.reading.set_posts(guild_id=guild_id, session_id=moved.id, event_id=event_id)
+                lines.append("Its event was gone from the server's events: it is on them again.")
+        elif (event_id := await self.posts.create_event(moved)) is not None:
             await self.reading.set_posts(guild_id=guild_id, session_id=moved.id, event_id=event_id)
             lines.append("It is on the server's events now.")
         return "\n".join(lines)

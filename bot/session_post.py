@@ -113,11 +113,12 @@ class SessionPosts:
             return None
         return event.id
 
-    async def move_event(self, session: SessionView) -> bool:
-        """Move the session's event to its new time; False when there is none or it could not be moved."""
+    async def move_event(self, session: SessionView) -> int | None:
+        """Move the session's event to its new time, or make it again when it was deleted on Discord: the event's
+        id; None when there is none or it could not be moved."""
         guild = self._guild(session)
         if guild is None or session.event_id is None:
-            return False
+            return None
         try:
             event = await guild.fetch_scheduled_event(session.event_id)
             await event.edit(
@@ -125,10 +126,12 @@ class SessionPosts:
                 end_time=session.starts_at + EVENT_LENGTH,
                 location=self._location(session),
             )
+        except discord.NotFound:
+            return await self.create_event(session)
         except discord.HTTPException as exc:
             log.info("guild=%s could not move session %s's event: %s", session.guild_id, session.id, exc)
-            return False
-        return True
+            return None
+        return event.id
 
     async def cancel_event(self, session: SessionView) -> bool:
         """Take the session's event off the server's calendar; False when there is none or it could not."""

@@ -432,3 +432,18 @@ async def test_a_session_scheduled_without_the_permission_gets_its_event_when_mo
     (event,) = club.discord.scheduled_events.of_guild(GUILD)
     assert datetime.fromisoformat(event["scheduled_start_time"]) == instant
     assert (await rows(club))[0].event_id == int(event["id"])
+
+
+async def test_an_event_deleted_on_discord_is_made_again_when_the_session_moves(club: Club) -> None:
+    (paper_id,) = await papers(club, "Deleted event paper")
+    await propose(club, paper_id)
+    await club.discord.scheduled_events.grant_bot(GUILD, MANAGE_EVENTS)
+    await schedule(club, ahead(5, tz=UTC_ZONE)[0])
+    (row,) = await rows(club)
+    del club.discord.scheduled_events.events[row.event_id or 0]  # a moderator deleted it in Discord
+    when, instant = ahead(6, tz=UTC_ZONE)
+    moved = await club.run("session move", user=MOD, session=str(row.id), when=when)
+    assert "could not be moved" not in moved.text() and "on them again" in moved.text()
+    (event,) = club.discord.scheduled_events.of_guild(GUILD)
+    assert datetime.fromisoformat(event["scheduled_start_time"]) == instant
+    assert (await rows(club))[0].event_id == int(event["id"])
