@@ -31,6 +31,8 @@ def describe(error: BaseException) -> str | None:
         return f"You need the {needed} permission for this."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.TransformerError) and error.type is discord.AppCommandOptionType.user:
+        return "That person is not a member of this server: pick a member from the list."  # a Member option
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here."
     return None

@@ -152,11 +152,15 @@ async def test_dates_beyond_the_calendars_ends_are_refused_like_any_far_time(clu
     assert club.posted() == [] and await rows(club) == []
 
 
-async def test_a_bot_is_not_a_presenter(club: Club) -> None:
+async def test_a_bot_or_a_stranger_is_not_a_presenter(club: Club) -> None:
     (paper_id,) = await papers(club, "Robot paper")
     await propose(club, paper_id)
     refused = await schedule(club, ahead(3)[0], presenter=str(club.discord.bot_user_id))
     assert refused.ephemeral and "bot" in (refused.error or "").lower()
+    club.discord.add_member(OTHER_GUILD, CAROL, name="carol")  # known to Discord, not a member of this server
+    await club.discord.settle()
+    stranger = await schedule(club, ahead(3)[0], presenter=str(CAROL))
+    assert stranger.ephemeral and "not a member of this server" in (stranger.error or "")
     assert club.posted() == [] and await rows(club) == []
 
 
