@@ -12,7 +12,7 @@ from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
 from storage.models import Paper, QueueEntry, QueueVote, ReminderState, SessionReminder
 from storage.queue import queue_top
-from storage.reading_sessions import Presenter, ReadingSessions
+from storage.reading_sessions import Presenter, ReadingSessions, SessionView
 
 GUILD, OTHER = 1, 2
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -38,6 +38,23 @@ async def entry(sessions: Sessions, paper_id: int, *, votes: int = 0, age: timed
         return row.id
 
 
+async def planned(
+    sessions: Sessions, paper_id: int, starts_at: datetime, presenter: Presenter | None = None
+) -> SessionView:
+    """A session on the paper at that time, scheduled at NOW (no presenter: the rotation's next)."""
+    return await ReadingSessions(sessions).schedule(
+        guild_id=GUILD,
+        paper_id=paper_id,
+        starts_at=starts_at,
+        timezone="UTC",
+        presenter=presenter,
+        location=None,
+        channel_id=5,
+        created_by=9,
+        now=NOW,
+    )
+
+
 async def top(sessions: Sessions, now: datetime = NOW, guild: int = GUILD) -> int | None:
     async with sessions() as session:
         found = await queue_top(session, guild_id=guild, now=now)
@@ -59,17 +76,7 @@ async def test_the_queues_top_is_most_votes_then_oldest_and_leaves_out_read_and_
         found.removed_at = NOW
         await session.commit()
     assert await top(sessions) == a
-    held = await reading.schedule(
-        guild_id=GUILD,
-        paper_id=a,
-        starts_at=NOW + DAY,
-        timezone="UTC",
-        presenter=None,
-        location=None,
-        channel_id=5,
-        created_by=9,
-        now=NOW,
-    )
+    held = await planned(sessions, a, NOW + DAY)
     assert await top(sessions) == a  # not read yet: the session is still to come
     assert await top(sessions, now=NOW + 2 * DAY) == c  # read once it started
     await reading.cancel(guild_id=GUILD, session_id=held.id, now=NOW)
@@ -82,17 +89,7 @@ async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) ->
     (paper,) = await paper_ids(sessions, 1)
 
     async def schedule(days: int, presenter: Presenter | None = None) -> int | None:
-        made = await reading.schedule(
-            guild_id=GUILD,
-            paper_id=paper,
-            starts_at=NOW + days * DAY,
-            timezone="UTC",
-            presenter=presenter,
-            location=None,
-            channel_id=5,
-            created_by=9,
-            now=NOW,
-        )
+        made = await planned(sessions, paper, NOW + days * DAY, presenter)
         return made.presenter.member_id if made.presenter else None
 
     assert await schedule(1) is None
@@ -102,17 +99,7 @@ async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) ->
     assert [await schedule(d) for d in (2, 3, 4)] == [10, 11, 10]
     assert await schedule(5, Presenter(11, "bob")) == 11  # named, in the rotation: that was bob's turn
     assert await schedule(6) == 10
-    later = await reading.schedule(  # bob's turn, on a later day; then it is called off: his turn comes back
-        guild_id=GUILD,
-        paper_id=paper,
-        starts_at=NOW + 7 * DAY,
-        timezone="UTC",
-        presenter=None,
-        location=None,
-        channel_id=5,
-        created_by=9,
-        now=NOW,
-    )
+    later = await planned(sessions, paper, NOW + 7 * DAY)  # bob's turn; then it is called off: his turn comes back
     assert later.presenter is not None and later.presenter.member_id == 11
     await reading.cancel(guild_id=GUILD, session_id=later.id, now=NOW)
     assert await schedule(8) == 11
@@ -128,17 +115,7 @@ async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) ->
 async def test_a_reminder_is_claimed_once_however_many_processes_race(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
     (paper,) = await paper_ids(sessions, 1)
-    made = await reading.schedule(
-        guild_id=GUILD,
-        paper_id=paper,
-        starts_at=NOW + timedelta(hours=20),
-        timezone="UTC",
-        presenter=None,
-        location=None,
-        channel_id=5,
-        created_by=9,
-        now=NOW,
-    )
+    made = await planned(sessions, paper, NOW + timedelta(hours=20))
     due = await reading.due_reminders(now=NOW)
     assert [(kind, s.id) for kind, s in due] == [("24h", made.id)]
     racers = [ReadingSessions(sessions) for _ in range(6)]
@@ -163,42 +140,14 @@ async def test_sessions_scheduled_at_once_take_different_turns(sessions: Session
     (paper,) = await paper_ids(sessions, 1)
     for member in (10, 11, 12):
         await reading.volunteer(guild_id=GUILD, member_id=member, name=f"m{member}")
-    made = await asyncio.gather(
-        *(
-            ReadingSessions(sessions).schedule(
-                guild_id=GUILD,
-                paper_id=paper,
-                starts_at=NOW + (n + 1) * DAY,
-                timezone="UTC",
-                presenter=None,
-                location=None,
-                channel_id=5,
-                created_by=9,
-                now=NOW,
-            )
-            for n in range(3)
-        )
-    )
+    made = await asyncio.gather(*(planned(sessions, paper, NOW + (n + 1) * DAY) for n in range(3)))
     assert sorted(m.presenter.member_id for m in made if m.presenter) == [10, 11, 12]
 
 
 async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_claimed(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
     (paper,) = await paper_ids(sessions, 1)
-    made = [
-        await reading.schedule(
-            guild_id=GUILD,
-            paper_id=paper,
-            starts_at=NOW + timedelta(hours=20 + n),
-            timezone="UTC",
-            presenter=None,
-            location=None,
-            channel_id=5,
-            created_by=9,
-            now=NOW,
-        )
-        for n in range(2)
-    ]
+    made = [await planned(sessions, paper, NOW + timedelta(hours=20 + n)) for n in range(2)]
     due = await reading.due_reminders(now=NOW)  # read, then a moderator moves one and cancels the other
     assert [s.id for _, s in due] == [m.id for m in made]
     await reading.move(guild_id=GUILD, session_id=made[0].id, starts_at=NOW + timedelta(hours=30), now=NOW)
@@ -211,17 +160,7 @@ async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_
 async def test_two_moderators_cancelling_or_moving_at_once_one_wins_the_other_is_told(sessions: Sessions) -> None:
     (paper,) = await paper_ids(sessions, 1)
     for round in range(3):
-        made = await ReadingSessions(sessions).schedule(
-            guild_id=GUILD,
-            paper_id=paper,
-            starts_at=NOW + DAY,
-            timezone="UTC",
-            presenter=None,
-            location=None,
-            channel_id=5,
-            created_by=9,
-            now=NOW,
-        )
+        made = await planned(sessions, paper, NOW + DAY)
         moves = [
             ReadingSessions(sessions).move(guild_id=GUILD, session_id=made.id, starts_at=NOW + 2 * DAY, now=NOW)
             for _ in range(round)
