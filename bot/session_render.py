@@ -12,12 +12,13 @@ from itertools import cycle
 
 import discord
 
-from bot.render import COLOUR, EMBED_TITLE, clip, md_link, plain
+from bot.render import COLOUR, EMBED_TITLE, clip, fitting, md_link, plain
 from schedules.digest_time import discord_timestamp
 from storage.reading_sessions import Presenter, SessionView
 from storage.time_zones import zone_or_utc
 
 TITLE_CHARS = 200
+DESCRIPTION = 4096  # Discord's limit on an embed's description
 WHERE_CHARS = 100  # Discord's limit on an event's location
 EVENT_NAME = 100  # Discord's limit on an event's name
 REMINDER_WORDS = {"24h": "in 24 hours", "1h": "in one hour"}
@@ -111,7 +112,9 @@ def upcoming_embed(sessions: list[SessionView]) -> discord.Embed:
         blocks.append(
             f"• {when_text(session.starts_at)} — {paper_link(session)}\n  presenter: {who} · {where_text(session)}"
         )
-    embed.description = clip("\n".join(blocks), 4096)
+    shown = fitting(blocks, DESCRIPTION - 60, sep="\n")  # whole sessions (one always fits), and room to say more
+    more = [f"…and {len(blocks) - shown} more: `/session move` lists them as you type."] if shown < len(blocks) else []
+    embed.description = "\n".join(blocks[:shown] + more)
     return embed
 
 

@@ -451,3 +451,17 @@ async def test_an_event_deleted_on_discord_is_made_again_when_the_session_moves(
     (event,) = club.discord.scheduled_events.of_guild(GUILD)
     assert datetime.fromisoformat(event["scheduled_start_time"]) == instant
     assert (await rows(club))[0].event_id == int(event["id"])
+
+
+async def test_next_shows_whole_sessions_however_long_their_titles_and_places(club: Club) -> None:
+    ids = await papers(club, *(f"{n} " + "A very long title about attention_and_more " * 6 for n in range(10)))
+    for n, paper_id in enumerate(ids):
+        await propose(club, paper_id)
+        await schedule(club, ahead(n + 2)[0], paper=f"2502.{paper_id + 99:05d}", where="*_" * 50)
+    shown = (await club.run("session next", user=ANN)).messages[-1].embeds[0]["description"]
+    assert len(shown) <= 4096
+    blocks = shown.split("\n• ")
+    assert all(block.count("<t:") == 2 and block.rstrip().endswith("\\_") for block in blocks[:-1])
+    assert "more: `/session move`" in blocks[-1] or blocks[-1].rstrip().endswith(
+        "\\_"
+    )  # whole, or what is left counted
