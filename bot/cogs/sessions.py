@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 WHEN = "e.g. 2026-12-10 18:00, next thursday 18:00, tomorrow 18:30 (the server's time zone)"
 PICK_SESSION = "Pick a session from the list as you type."
+LARGEST_ID = 2**31 - 1  # a row id the database can hold (PostgreSQL: integer)
 
 
 def may_schedule(interaction: discord.Interaction, settings: GroupSettings) -> None:
@@ -49,9 +50,10 @@ def may_schedule(interaction: discord.Interaction, settings: GroupSettings) -> N
 
 def session_id_of(text: str) -> int:
     """The session an autocomplete choice names."""
-    if not text.strip().isdigit():
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or int(digits) > LARGEST_ID:
         raise ValidationError(PICK_SESSION)
-    return int(text.strip())
+    return int(digits)
 
 
 @app_commands.guild_only()

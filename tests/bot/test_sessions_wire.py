@@ -465,3 +465,9 @@ async def test_next_shows_whole_sessions_however_long_their_titles_and_places(cl
     assert "more: `/session move`" in blocks[-1] or blocks[-1].rstrip().endswith(
         "\\_"
     )  # whole, or what is left counted
+
+
+async def test_a_session_number_typed_by_hand_that_is_no_session_is_told(club: Club) -> None:
+    for typed in ("99999999999999999999", "0", "12abc"):
+        refused = await club.run("session cancel", user=MOD, session=typed)
+        assert refused.ephemeral and ("not on the calendar" in (refused.error or "") or "Pick" in (refused.error or ""))
