@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import discord
@@ -18,7 +19,7 @@ from bot.session_render import (
     session_label,
     upcoming_embed,
 )
-from schedules.when import parse_when
+from schedules.when import When, parse_when
 from storage.errors import PermissionDeniedError, ValidationError
 from storage.group_settings import GroupSettings, GroupSettingsService
 from storage.identity import parse_paper
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WHEN = "e.g. 2026-12-10 18:00, next thursday 18:00, tomorrow 18:30 (the server's time zone)"
 PICK_SESSION = "Pick a session from the list as you type."
+IN_UTC = "Times are read in UTC, the server's time zone: `/digest schedule timezone:` sets the group's own."
 LARGEST_ID = 2**31 - 1  # a row id the database can hold (PostgreSQL: integer)
 
 
@@ -46,6 +48,16 @@ def may_schedule(interaction: discord.Interaction, settings: GroupSettings) -> N
         + (f", or the <@&{role}> role." if role is not None else ".")
         + " A moderator can name a role for it with `/settings session-role`."
     )
+
+
+def read_when(text: str, settings: GroupSettings, *, now: datetime) -> When:
+    """The time a moderator typed, in the group's zone; a group on UTC (the zone it has until one is chosen) is
+    told so, since 18:00 is then 18:00 UTC."""
+    zone = zone_or_utc(settings.timezone)
+    moment = parse_when(text, tz=zone, now=now)
+    if getattr(zone, "key", "UTC") == "UTC":  # chosen, defaulted, or an unknown name read as UTC
+        return replace(moment, note="\n".join(filter(None, (moment.note, IN_UTC))))
+    return moment
 
 
 def session_id_of(text: str) -> int:
@@ -97,7 +109,7 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         guild_id = guild_of(interaction)
         settings = await self._allowed(interaction)
         now = datetime.now(UTC)
-        moment = parse_when(when, tz=zone_or_utc(settings.timezone), now=now)
+        moment = read_when(when, settings, now=now)
         if presenter is not None and presenter.bot:
             raise ValidationError(
                 "Bots don't present: name a member, or leave `presenter` out for the next in the rotation."
@@ -150,7 +162,7 @@ class Sessions(commands.GroupCog, group_name="session", group_description="The g
         settings = await self._allowed(interaction)
         session_id = session_id_of(session)
         now = datetime.now(UTC)
-        moment = parse_when(when, tz=zone_or_utc(settings.timezone), now=now)
+        moment = read_when(when, settings, now=now)
         await interaction.response.defer(ephemeral=True, thinking=True)
         told = await self.flows.move(guild_id=guild_id, session_id=session_id, when=moment)
         await answer(interaction, content=told, ephemeral=True, allowed_mentions=NO_MENTIONS)
