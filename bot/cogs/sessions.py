@@ -43,6 +43,12 @@ def may_schedule(interaction: discord.Interaction, settings: GroupSettings) -> N
     member = interaction.user
     if role is not None and isinstance(member, discord.Member) and any(r.id == role for r in member.roles):
         return
+    gone = role is not None and interaction.guild is not None and interaction.guild.get_role(role) is None
+    if gone:  # deleted on Discord: nobody has it
+        raise PermissionDeniedError(
+            "Scheduling sessions takes the Manage Server permission; the role named for it was deleted. "
+            "A moderator can name another with `/settings session-role`."
+        )
     raise PermissionDeniedError(
         "Scheduling sessions takes the Manage Server permission"
         + (f", or the <@&{role}> role." if role is not None else ".")

@@ -484,3 +484,18 @@ async def test_a_server_without_a_time_zone_is_told_times_are_read_in_utc(club: 
     await berlin(club)
     quiet = await schedule(club, ahead(5)[0])
     assert "UTC" not in (quiet.error or "")
+
+
+async def test_when_the_session_role_is_deleted_its_members_are_told_to_ask_for_another(club: Club) -> None:
+    (paper_id,) = await papers(club, "Role paper")
+    await propose(club, paper_id)
+    club.discord.add_member(GUILD, CAROL, name="carol", permissions=ORGANISERS)
+    role = int(club.discord.guilds[GUILD].members[CAROL]["roles"][0])
+    await club.discord.settle()
+    await club.run("settings session-role", user=MOD, role=str(role))
+    club.discord.remove_role(GUILD, role)
+    await club.discord.settle()
+    refused = await schedule(club, ahead(3)[0], user=CAROL)
+    assert "Manage Server" in (refused.error or "") and f"<@&{role}>" not in (refused.error or "")
+    assert "deleted" in (refused.error or "") and "/settings session-role" in (refused.error or "")
+    assert await rows(club) == []

@@ -352,6 +352,16 @@ class FakeDiscord:
         )
         return member
 
+    def remove_role(self, guild_id: int, role_id: int) -> None:
+        """The role is deleted: members no longer have it, and GUILD_ROLE_DELETE is sent (the permissions members
+        hold stay as set: the fake keeps them per member)."""
+        guild = self._guild(guild_id)
+        if guild.roles.pop(role_id, None) is None:
+            raise ValueError(f"unknown role {role_id}")
+        for member in guild.members.values():
+            member["roles"] = [r for r in member["roles"] if int(r) != role_id]
+        self._dispatch_soon("GUILD_ROLE_DELETE", lambda s: {"guild_id": str(guild_id), "role_id": str(role_id)})
+
     def remove_channel(self, channel_id: int, *, notify: bool = True) -> None:
         """The channel is deleted: later REST calls to it answer 404 code 10003 (and CHANNEL_DELETE is sent)."""
         channel = self._channels.get(channel_id)

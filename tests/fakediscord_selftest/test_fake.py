@@ -339,6 +339,22 @@ async def test_intents_shape_what_the_bot_receives(fake: FakeDiscord):
         await disconnect_bot(plain, task)
 
 
+async def test_a_deleted_role_leaves_the_guild_and_its_members(fake: FakeDiscord, bot: TinyBot):
+    role = int(fake.guilds[GUILD].members[BOB]["roles"][0])
+    guild = bot.get_guild(GUILD)
+    assert guild.get_role(role) is not None
+    fake.remove_role(GUILD, role)
+    await fake.settle()
+    for _ in range(50):
+        if guild.get_role(role) is None:
+            break
+        await asyncio.sleep(0.02)
+    assert guild.get_role(role) is None and fake.dispatched("GUILD_ROLE_DELETE")
+    assert str(role) not in fake.guilds[GUILD].members[BOB]["roles"]
+    with pytest.raises(ValueError):
+        fake.remove_role(GUILD, role)
+
+
 async def test_reconnect_resumes_session(fake: FakeDiscord, bot: TinyBot):
     session_id = bot.ws.session_id
     await fake.request_reconnect()
