@@ -499,3 +499,26 @@ async def test_when_the_session_role_is_deleted_its_members_are_told_to_ask_for_
     assert "Manage Server" in (refused.error or "") and f"<@&{role}>" not in (refused.error or "")
     assert "deleted" in (refused.error or "") and "/settings session-role" in (refused.error or "")
     assert await rows(club) == []
+
+
+async def test_a_reminder_for_a_deleted_channel_is_skipped_and_the_job_goes_on(club: Club) -> None:
+    first, second = await papers(club, "Lost channel paper", "Kept channel paper")
+    await propose(club, first)
+    await propose(club, second)
+    await schedule(club, ahead(3)[0], paper="2502.00100")
+    other = 600_000_000_000_000_078
+    club.discord.add_channel(GUILD, other, name="meetings")
+    await club.discord.settle()
+    await club.run("session schedule", user=MOD, channel=other, when=ahead(3, minute=30)[0], paper="2502.00101")
+    lost, kept = await rows(club)
+    club.discord.remove_channel(CHANNEL)
+    await club.discord.settle()
+    runner = club.bot.services.reading.reminders
+    runner.clock = lambda: kept.starts_at - timedelta(hours=23, minutes=59)
+    await runner.tick()
+    assert [(r.session_id, r.state) for r in await reminders(club)] == [
+        (lost.id, ReminderState.SKIPPED),
+        (kept.id, ReminderState.SENT),
+    ]
+    (sent,) = [m for m in club.discord.channel_messages(other) if "⏰" in m.text()]
+    assert "Kept channel paper" in sent.text()
