@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from itertools import cycle
 
 import discord
 
@@ -45,7 +44,7 @@ def where_text(session: SessionView) -> str:
     if not session.location:
         return f"<#{session.channel_id}>"
     parts = CHANNEL_MENTION.split(clip(" ".join(session.location.split()), WHERE_CHARS))
-    return "".join(f"<#{part}>" if odd else plain(part) for odd, part in zip(cycle((False, True)), parts, strict=False))
+    return "".join(f"<#{part}>" if n % 2 else plain(part) for n, part in enumerate(parts))  # odd: a channel's id
 
 
 def paper_link(session: SessionView) -> str:
