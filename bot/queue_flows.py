@@ -72,7 +72,19 @@ class QueueFlows:
         )
 
     async def show_card(self, item: QueueItem) -> None:
-        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing)."""
+        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing). It waits
+        for a vote's edit under way, so a paper taken off never gets its buttons back from an older count."""
+        async with self._card_lock(item.id):
+            await self._show(item)
+
+    def _card_lock(self, entry_id: int) -> asyncio.Lock:
+        """One card's edits take turns: the last one shows the latest state."""
+        lock = self._cards.get(entry_id)
+        if lock is None:
+            lock = self._cards[entry_id] = asyncio.Lock()
+        return lock
+
+    async def _show(self, item: QueueItem) -> None:
         if not (item.channel_id and item.message_id):
             return
         channel = self.client.get_partial_messageable(item.channel_id, guild_id=item.guild_id)
@@ -109,10 +121,7 @@ class QueueFlows:
     async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> tuple[QueueItem, bool]:
         """Edit the card with its votes read now, and say whether the member pressed the card itself (or the
         queue's list). One card's edits take turns, so the last shows every vote."""
-        lock = self._cards.get(entry_id)
-        if lock is None:
-            lock = self._cards[entry_id] = asyncio.Lock()
-        async with lock:
+        async with self._card_lock(entry_id):
             item = await self.queue.item(guild_id=guild_id, entry_id=entry_id)
             on_card = interaction.message is not None and interaction.message.id == item.message_id
             if on_card:
@@ -120,7 +129,7 @@ class QueueFlows:
                     embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
                 )
             else:
-                await self.show_card(item)
+                await self._show(item)
             return item, on_card
 
     async def pinned(self, payload: discord.RawReactionActionEvent, *, guild_id: int) -> None:

@@ -29,6 +29,10 @@ WHY_CHARS = 300  # a proposal's reason: a line or two, shown on its card and in 
 NOT_QUEUED = (
     "That paper is not on this server's reading queue. Pick one from the list as you type, or see `/queue list`."
 )
+SEVERAL_QUEUED = (
+    "Several papers on the reading queue match those words. Pick the one you mean from the list as you type, or "
+    "give its arXiv id or link."
+)
 GONE = "This paper is no longer on the reading queue ({why}), so it takes no votes. `/queue list` shows what is."
 
 ENTRIES, VOTES, SESSIONS = QUEUE_ENTRIES, QUEUE_VOTES, READING_SESSIONS
@@ -434,10 +438,12 @@ class QueueService:
         if isinstance(wanted, PaperKey):
             key = wanted.key if wanted.key in titles else None
         elif isinstance(wanted, TitleQuery) and titles:
-            best = process.extractOne(
-                wanted.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80
+            hits = process.extract(
+                wanted.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80, limit=2
             )
-            key = best[2] if best else None
+            if len(hits) == 2 and not hits[0][1] == 100 > hits[1][1]:  # taking one off is never a guess between two
+                raise ValidationError(SEVERAL_QUEUED)
+            key = hits[0][2] if hits else None
         if key is None:
             raise NotFoundError(NOT_QUEUED)
         query = (

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Paper, QueueEntry, QueueVote, ReadingSession, utcnow
-from tests.arxiv_standin import FakeArxiv
+from tests.arxiv_standin import FakeArxiv, entry_xml
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
 
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
@@ -220,6 +220,43 @@ async def test_remove_is_for_the_proposer_or_a_moderator(club: Club) -> None:
     assert len(await entries(club)) == 2
 
 
+async def test_remove_by_words_matching_several_queued_papers_removes_none(club: Club) -> None:
+    for arxiv_id, topic in ("2301.00011", "graph"), ("2301.00012", "speech"):
+        title = f"Attention for {topic} networks"
+        club.arxiv.catalog.entries[arxiv_id] = entry_xml(arxiv_id, title, authors=["Ann"], published="2023-01-01")
+        await club.run("queue propose", paper=arxiv_id)
+    vague = await club.run("queue remove", paper="attention networks")
+    assert vague.ephemeral and "Several papers on the reading queue match" in vague.error
+    assert all(e.removed_at is None for e in await entries(club))
+    exact = await club.run("queue remove", paper="attention for speech networks")
+    assert "Took **Attention for speech networks** off" in exact.text()
+    assert [e.removed_at is None for e in sorted(await entries(club), key=lambda e: e.id or 0)] == [True, False]
+
+
+async def test_a_vote_counted_while_the_paper_is_removed_leaves_its_card_without_buttons(club: Club) -> None:
+    await club.run("queue propose", paper=ATTENTION)
+    card = card_of(club)
+    queue = club.bot.services.queue
+    counted, read, go = queue.item, asyncio.Event(), asyncio.Event()
+
+    async def slow_to_show(**kwargs: Any) -> Any:  # the vote's count reaches the card after the removal's
+        item = await counted(**kwargs)
+        read.set()
+        await go.wait()
+        return item
+
+    queue.item = slow_to_show  # type: ignore[method-assign]
+    vote = await club.discord.click(card, button(card, "vote"), user_id=BOB)
+    await read.wait()
+    removing = asyncio.create_task(club.run("queue remove", paper=f"arxiv:{ATTENTION}"))
+    await until(lambda: _removed(club))
+    await asyncio.sleep(0.2)  # the removal would edit the card now, if nothing held it back
+    go.set()
+    await asyncio.gather(removing, vote.wait_done())
+    await club.discord.settle()
+    assert "Taken off the reading queue" in card.text() and card.buttons() == []
+
+
 async def test_a_pin_proposes_the_linked_paper_once_however_many_pins(club: Club) -> None:
     message = await club.discord.post_message(
         CHANNEL, user_id=BOB, content=f"this one looks good: https://arxiv.org/abs/{ATTENTION}v1"
@@ -312,6 +349,10 @@ def quiet(club: Club) -> bool:
 
 async def _has_entries(club: Club, count: int, guild: int = GUILD) -> bool:
     return len(await entries(club, guild)) >= count
+
+
+async def _removed(club: Club) -> bool:
+    return all(e.removed_at is not None for e in await entries(club))
 
 
 async def _has_card(club: Club) -> bool:
