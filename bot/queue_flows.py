@@ -14,7 +14,8 @@ from bot.errors import handle_error
 from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from bot.queue_render import card_view, proposal_card, vote_buttons, votes_text
 from bot.render import clip, plain
-from storage.identity import find_paper_keys
+from storage.errors import NotFoundError
+from storage.identity import PaperKey, find_paper_keys
 from storage.message_links import jump_url
 from storage.papers import PaperService, PaperView
 from storage.queue import QueueItem, QueueService
@@ -22,6 +23,7 @@ from storage.queue import QueueItem, QueueService
 log = logging.getLogger(__name__)
 
 PINNED = "✅"  # the bot's answer to a 📌 on a message without a thread: no message in the channel
+PIN_TRIES = 3  # papers of one pinned message looked up at most, when arXiv does not know the first
 PINS_PER_MINUTE = 6  # per member: each 📌 reads the message and may ask arXiv about its paper
 
 
@@ -153,10 +155,9 @@ class QueueFlows:
         )
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(payload.message_id)
-        keys = find_paper_keys(message_text(message))
-        if not keys:
+        paper = await self._paper_of(find_paper_keys(message_text(message)))
+        if paper is None:
             return
-        paper = await self.papers.ensure(keys[0])
         proposal = await self.queue.propose(
             guild_id=guild_id, paper_id=paper.id, member_id=member.id, member_name=member.display_name, source="pin"
         )
@@ -178,6 +179,16 @@ class QueueFlows:
                 await message.add_reaction(PINNED)
         except discord.HTTPException as exc:  # no permission to post or react there: the paper is queued anyway
             log.info("guild=%s no answer to a pin in channel %s: %s", guild_id, payload.channel_id, exc)
+
+    async def _paper_of(self, keys: list[PaperKey]) -> PaperView | None:
+        """The paper a message is about: its first arXiv id or DOI (a code or slides link beside it is not the
+        paper), else its first link; one arXiv says does not exist is passed over, for the next few."""
+        for key in sorted(keys, key=lambda key: key.scheme not in ("arxiv", "doi"))[:PIN_TRIES]:
+            try:
+                return await self.papers.ensure(key)
+            except NotFoundError:
+                continue
+        return None
 
 
 def message_text(message: discord.Message) -> str:

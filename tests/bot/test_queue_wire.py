@@ -284,6 +284,20 @@ async def test_a_pin_proposes_the_linked_paper_once_however_many_pins(club: Club
     assert "Proposed by **ann** with 📌" in card.text() and len(await entries(club)) == 1
 
 
+async def test_a_pin_proposes_the_paper_a_message_is_about_not_a_code_link_or_an_id_arxiv_lacks(club: Club) -> None:
+    message = await club.discord.post_message(
+        CHANNEL,
+        user_id=BOB,
+        content=f"code at https://github.com/someone/repo, not arXiv:2501.99999 but https://arxiv.org/abs/{ATTENTION}",
+    )
+    await club.discord.react(message, PIN, user_id=ANN)
+    await until(lambda: _has_entries(club, 1))
+    (entry,) = await entries(club)
+    async with club.bot.services.sessions() as session:
+        paper = await session.get(Paper, entry.paper_id)
+    assert paper is not None and paper.key == f"arxiv:{ATTENTION}"
+
+
 async def test_a_pin_on_a_message_with_a_thread_answers_there_with_a_card(club: Club) -> None:
     message = await club.discord.post_message(CHANNEL, user_id=BOB, content=f"doi https://arxiv.org/pdf/{KNOWN_ID}")
     channel = club.bot.get_channel(CHANNEL)
