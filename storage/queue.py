@@ -387,6 +387,10 @@ class QueueService:
                 insert_ignoring_duplicates(conn.dialect.name, VOTES),
                 {"entry_id": entry_id, "member_id": member_id, "guild_id": guild_id, "created_at": now},
             )
+            # Checked again once written: a removal that came in between is seen (the vote is then not kept).
+            removed = ENTRIES.c.id == entry_id, ENTRIES.c.removed_at.is_not(None)
+            if (await conn.execute(core_select(ENTRIES.c.id).where(*removed))).first() is not None:
+                raise ValidationError(GONE.format(why="it was taken off"))
             await session.commit()
             return added.rowcount == 1
 
