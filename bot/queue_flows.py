@@ -14,7 +14,7 @@ from bot.errors import handle_error
 from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from bot.queue_render import card_view, proposal_card, vote_buttons, votes_text
 from bot.render import clip, plain
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, ValidationError
 from storage.identity import PaperKey, find_paper_keys
 from storage.message_links import jump_url
 from storage.papers import PaperService, PaperView
@@ -103,7 +103,11 @@ class QueueFlows:
             guild_id = guild_of(interaction)
             await interaction.response.defer()  # a card is edited below; elsewhere the member is told
             record = self.queue.vote if wanted else self.queue.unvote
-            changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
+            try:
+                changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
+            except ValidationError:  # it left the queue (read, or taken off): its card shows so, the member is told
+                await self._refresh(interaction, guild_id, entry_id)
+                raise
             item, on_card = await self._refresh(interaction, guild_id, entry_id)
             if changed and on_card:
                 return

@@ -184,6 +184,7 @@ async def test_read_papers_leave_the_queue_keeping_their_votes(club: Club) -> No
     assert ATTENTION not in listed
     late = await press(club, read_card, "vote", ANN)
     assert "no longer on the reading queue" in late.error and "read it on" in late.error
+    assert "Read on <t:" in read_card.text() and read_card.buttons() == []  # the press shows it on the card too
     assert await votes(club) == 1 and len(await entries(club)) == 2  # its history is kept
     again = await club.run("queue propose", paper=ATTENTION)
     assert "already read this paper" in again.text()
