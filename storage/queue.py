@@ -20,11 +20,12 @@ from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
 from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.models import Paper, QueueEntry, QueueVote, SessionState, as_utc, utcnow
-from storage.papers import PaperView, mark_known
+from storage.papers import PaperView, choice_label, mark_known
 from storage.tables import PAPERS, QUEUE_ENTRIES, QUEUE_VOTES, READING_SESSIONS
 
 log = logging.getLogger(__name__)
 
+CHOICE_CHARS = 100  # a choice's value as Discord keeps it
 WHY_CHARS = 300  # a proposal's reason: a line or two, shown on its card and in the queue
 NOT_QUEUED = (
     "That paper is not on this server's reading queue. Pick one from the list as you type, or see `/queue list`."
@@ -264,9 +265,12 @@ async def named_entry(session: AsyncSession, *, guild_id: int, text: str, now: d
     """The group's queued entry a member names: its paper's id or link, or words from its title."""
     from rapidfuzz import fuzz, process, utils
 
-    wanted = parse_paper(text)
     titles = await queued_titles(session, guild_id=guild_id, now=now)
     key: str | None = None
+    chosen = [k for k in titles if k == text or (len(text) == CHOICE_CHARS and k.startswith(text))]
+    if len(chosen) == 1:  # a choice from the list as one types: its key, cut to Discord's 100 characters
+        return await _entry_of(session, guild_id=guild_id, key=chosen[0])
+    wanted = parse_paper(text)
     if isinstance(wanted, PaperKey):
         key = wanted.key if wanted.key in titles else None
     elif isinstance(wanted, TitleQuery) and titles:
@@ -278,6 +282,10 @@ async def named_entry(session: AsyncSession, *, guild_id: int, text: str, now: d
         key = hits[0][2] if hits else None
     if key is None:
         raise NotFoundError(NOT_QUEUED)
+    return await _entry_of(session, guild_id=guild_id, key=key)
+
+
+async def _entry_of(session: AsyncSession, *, guild_id: int, key: str) -> QueueEntry:
     query = (
         select(QueueEntry)
         .join(Paper, col(Paper.id) == col(QueueEntry.paper_id))
@@ -468,10 +476,10 @@ class QueueService:
 
         async with self.sessions() as session:
             titles = await queued_titles(session, guild_id=guild_id, now=utcnow())
-        labels = {key: f"{title} ({key.split(':', 1)[1]})" for key, title in titles.items()}
+        labels = {key: choice_label(title, key) for key, title in titles.items()}
         if text.strip():
             hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
             keys = [key for _, _, key in hits]
         else:
             keys = list(labels)[:limit]
-        return [(key, labels[key] if len(labels[key]) <= 100 else labels[key][:99] + "…") for key in keys]
+        return [(key, labels[key]) for key in keys]

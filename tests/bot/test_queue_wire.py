@@ -234,6 +234,28 @@ async def test_remove_by_words_matching_several_queued_papers_removes_none(club:
     assert [e.removed_at is None for e in sorted(await entries(club), key=lambda e: e.id or 0)] == [True, False]
 
 
+async def test_remove_offers_this_groups_queued_papers_each_named_with_its_id(club: Club) -> None:
+    title = "Attention, **again**: a survey of everything " * 20
+    club.arxiv.catalog.entries["2301.00021"] = entry_xml("2301.00021", title, authors=["Ann"], published="2023-01-01")
+    await club.run("queue propose", paper="2301.00021")
+    await club.run("queue propose", paper=KNOWN_ID, guild=OTHER_GUILD)
+    choices = await club.discord.autocomplete(
+        "queue remove", guild_id=GUILD, channel_id=CHANNEL, user_id=ANN, options={"paper": "att"}, focused="paper"
+    )
+    assert [c["value"] for c in choices] == ["arxiv:2301.00021"]
+    assert choices[0]["name"].startswith("Attention, **again**") and choices[0]["name"].endswith("… (2301.00021)")
+
+    link = "https://example.org/papers/" + "long-name-" * 20  # a paper by its link alone, the link 200 characters
+    await club.run("queue propose", paper=link)
+    choices = await club.discord.autocomplete(
+        "queue remove", guild_id=GUILD, channel_id=CHANNEL, user_id=ANN, options={"paper": ""}, focused="paper"
+    )
+    assert len(choices) == 2 and all(len(c["name"]) <= 100 for c in choices)
+    picked = next(c["value"] for c in choices if c["value"].startswith("url:"))  # cut to Discord's 100 characters
+    gone = await club.run("queue remove", paper=picked)
+    assert "off the reading queue" in gone.text()
+
+
 async def test_a_vote_counted_while_the_paper_is_removed_leaves_its_card_without_buttons(club: Club) -> None:
     await club.run("queue propose", paper=ATTENTION)
     card = card_of(club)
