@@ -14,7 +14,8 @@ from bot.errors import handle_error
 from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from bot.queue_render import card_view, proposal_card, vote_buttons, votes_text
 from bot.render import clip, plain
-from storage.identity import find_paper_keys
+from storage.errors import NotFoundError, ValidationError
+from storage.identity import PaperKey, find_paper_keys
 from storage.message_links import jump_url
 from storage.papers import PaperService, PaperView
 from storage.queue import QueueItem, QueueService
@@ -22,6 +23,7 @@ from storage.queue import QueueItem, QueueService
 log = logging.getLogger(__name__)
 
 PINNED = "✅"  # the bot's answer to a 📌 on a message without a thread: no message in the channel
+PIN_TRIES = 3  # papers of one pinned message looked up at most, when arXiv does not know the first
 PINS_PER_MINUTE = 6  # per member: each 📌 reads the message and may ask arXiv about its paper
 
 
@@ -72,7 +74,19 @@ class QueueFlows:
         )
 
     async def show_card(self, item: QueueItem) -> None:
-        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing)."""
+        """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing). It waits
+        for a vote's edit under way, so a paper taken off never gets its buttons back from an older count."""
+        async with self._card_lock(item.id):
+            await self._show(item)
+
+    def _card_lock(self, entry_id: int) -> asyncio.Lock:
+        """One card's edits take turns: the last one shows the latest state."""
+        lock = self._cards.get(entry_id)
+        if lock is None:
+            lock = self._cards[entry_id] = asyncio.Lock()
+        return lock
+
+    async def _show(self, item: QueueItem) -> None:
         if not (item.channel_id and item.message_id):
             return
         channel = self.client.get_partial_messageable(item.channel_id, guild_id=item.guild_id)
@@ -89,7 +103,11 @@ class QueueFlows:
             guild_id = guild_of(interaction)
             await interaction.response.defer()  # a card is edited below; elsewhere the member is told
             record = self.queue.vote if wanted else self.queue.unvote
-            changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
+            try:
+                changed = await record(guild_id=guild_id, entry_id=entry_id, member_id=interaction.user.id)
+            except ValidationError:  # it left the queue (read, or taken off): its card shows so, the member is told
+                await self._refresh(interaction, guild_id, entry_id)
+                raise
             item, on_card = await self._refresh(interaction, guild_id, entry_id)
             if changed and on_card:
                 return
@@ -109,10 +127,7 @@ class QueueFlows:
     async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> tuple[QueueItem, bool]:
         """Edit the card with its votes read now, and say whether the member pressed the card itself (or the
         queue's list). One card's edits take turns, so the last shows every vote."""
-        lock = self._cards.get(entry_id)
-        if lock is None:
-            lock = self._cards[entry_id] = asyncio.Lock()
-        async with lock:
+        async with self._card_lock(entry_id):
             item = await self.queue.item(guild_id=guild_id, entry_id=entry_id)
             on_card = interaction.message is not None and interaction.message.id == item.message_id
             if on_card:
@@ -120,7 +135,7 @@ class QueueFlows:
                     embed=proposal_card(item), view=card_view(self.buttons, item), allowed_mentions=NO_MENTIONS
                 )
             else:
-                await self.show_card(item)
+                await self._show(item)
             return item, on_card
 
     async def pinned(self, payload: discord.RawReactionActionEvent, *, guild_id: int) -> None:
@@ -144,10 +159,9 @@ class QueueFlows:
         )
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(payload.message_id)
-        keys = find_paper_keys(message_text(message))
-        if not keys:
+        paper = await self._paper_of(find_paper_keys(message_text(message)))
+        if paper is None:
             return
-        paper = await self.papers.ensure(keys[0])
         proposal = await self.queue.propose(
             guild_id=guild_id, paper_id=paper.id, member_id=member.id, member_name=member.display_name, source="pin"
         )
@@ -169,6 +183,16 @@ class QueueFlows:
                 await message.add_reaction(PINNED)
         except discord.HTTPException as exc:  # no permission to post or react there: the paper is queued anyway
             log.info("guild=%s no answer to a pin in channel %s: %s", guild_id, payload.channel_id, exc)
+
+    async def _paper_of(self, keys: list[PaperKey]) -> PaperView | None:
+        """The paper a message is about: its first arXiv id or DOI (a code or slides link beside it is not the
+        paper), else its first link; one arXiv says does not exist is passed over, for the next few."""
+        for key in sorted(keys, key=lambda key: key.scheme not in ("arxiv", "doi"))[:PIN_TRIES]:
+            try:
+                return await self.papers.ensure(key)
+            except NotFoundError:
+                continue
+        return None
 
 
 def message_text(message: discord.Message) -> str:

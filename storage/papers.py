@@ -381,7 +381,7 @@ class PaperService:
             hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
             order = {key: i for i, (_, _, key) in enumerate(hits)}
             chosen = sorted((k for k in known if k[1] in order), key=lambda k: order[k[1]])
-        return [(key, _label(title, key)) for _, key, title in chosen]
+        return [(key, choice_label(title, key)) for _, key, title in chosen]
 
     async def fill_pending(self, *, now: datetime | None = None, limit: int = 100, longest: float = 600.0) -> int:
         """Ask arXiv for papers still pending, ``limit`` a request; returns how many were completed.
@@ -484,8 +484,12 @@ def _clear(ranked: list[Candidate]) -> bool:
     return top >= CLEAR_MATCH and (len(ranked) == 1 or top - ranked[1].score >= CLEAR_MARGIN)
 
 
-def _label(title: str, key: str) -> str:
+def choice_label(title: str, key: str) -> str:
+    """A paper as a choice while typing (at most 100 characters): its title, shortened, then its identifier."""
     ident = key.split(":", 1)[1]
+    if title in (ident, key) or len(ident) > 60:  # no title, or a long link: one of them alone
+        text = ident if title == key else title
+        return text if len(text) <= 100 else text[:99].rstrip() + "…"
     room = 100 - len(ident) - 3
     short = title if len(title) <= room else title[: room - 1].rstrip() + "…"
-    return f"{short} ({ident})" if short != ident else ident[:100]
+    return f"{short} ({ident})"

@@ -20,14 +20,19 @@ from storage.db import Sessions, insert_ignoring_duplicates
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
 from storage.identity import PaperKey, TitleQuery, parse_paper
 from storage.models import Paper, QueueEntry, QueueVote, SessionState, as_utc, utcnow
-from storage.papers import PaperView, mark_known
+from storage.papers import PaperView, choice_label, mark_known
 from storage.tables import PAPERS, QUEUE_ENTRIES, QUEUE_VOTES, READING_SESSIONS
 
 log = logging.getLogger(__name__)
 
+CHOICE_CHARS = 100  # a choice's value as Discord keeps it
 WHY_CHARS = 300  # a proposal's reason: a line or two, shown on its card and in the queue
 NOT_QUEUED = (
     "That paper is not on this server's reading queue. Pick one from the list as you type, or see `/queue list`."
+)
+SEVERAL_QUEUED = (
+    "Several papers on the reading queue match those words. Pick the one you mean from the list as you type, or "
+    "give its arXiv id or link."
 )
 GONE = "This paper is no longer on the reading queue ({why}), so it takes no votes. `/queue list` shows what is."
 
@@ -242,6 +247,68 @@ async def _item(session: AsyncSession, *, entry: QueueEntry, now: datetime) -> Q
     return (await _items(session, guild_id=entry.guild_id, rows=[(entry, votes)], now=now, read=True))[0]
 
 
+async def queued_titles(session: AsyncSession, *, guild_id: int, now: datetime) -> dict[str, str]:
+    """Key -> title of every queued paper, in the queue's order."""
+    votes = _votes()
+    query = (
+        core_select(PAPERS.c.key, func.coalesce(PAPERS.c.title, PAPERS.c.key))
+        .join(ENTRIES, ENTRIES.c.paper_id == PAPERS.c.id)
+        .where(*_queued(guild_id, now))
+        .order_by(*_ranked(votes))
+        .limit(500)
+    )
+    conn = await session.connection()
+    return {key: title for key, title in await conn.execute(query)}
+
+
+async def named_entry(session: AsyncSession, *, guild_id: int, text: str, now: datetime) -> QueueEntry:
+    """The group's queued entry a member names: its paper's id or link, or words from its title."""
+    from rapidfuzz import fuzz, process, utils
+
+    titles = await queued_titles(session, guild_id=guild_id, now=now)
+    key: str | None = None
+    chosen = [k for k in titles if k == text or (len(text) == CHOICE_CHARS and k.startswith(text))]
+    if len(chosen) == 1:  # a choice from the list as one types: its key, cut to Discord's 100 characters
+        return await _entry_of(session, guild_id=guild_id, key=chosen[0])
+    wanted = parse_paper(text)
+    if isinstance(wanted, PaperKey):
+        key = wanted.key if wanted.key in titles else None
+    elif isinstance(wanted, TitleQuery) and titles:
+        hits = process.extract(
+            wanted.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80, limit=2
+        )
+        if len(hits) == 2 and not hits[0][1] == 100 > hits[1][1]:  # taking one off is never a guess between two
+            raise ValidationError(SEVERAL_QUEUED)
+        key = hits[0][2] if hits else None
+    if key is None:
+        raise NotFoundError(NOT_QUEUED)
+    return await _entry_of(session, guild_id=guild_id, key=key)
+
+
+async def _entry_of(session: AsyncSession, *, guild_id: int, key: str) -> QueueEntry:
+    query = (
+        select(QueueEntry)
+        .join(Paper, col(Paper.id) == col(QueueEntry.paper_id))
+        .where(QueueEntry.guild_id == guild_id, Paper.key == key)
+    )
+    entry = (await session.exec(query)).first()
+    if entry is None:
+        raise NotFoundError(NOT_QUEUED)
+    return entry
+
+
+async def open_entry(session: AsyncSession, *, guild_id: int, entry_id: int, now: datetime) -> QueueEntry:
+    """The entry, if it still takes votes; a removed or read one is refused, saying which."""
+    entry = await queue_entry(session, guild_id=guild_id, entry_id=entry_id)
+    if entry is None:
+        raise NotFoundError(NOT_QUEUED)
+    if entry.removed_at is not None:
+        raise ValidationError(GONE.format(why="it was taken off"))
+    if (read_at := await read_when(session, guild_id=guild_id, paper_id=entry.paper_id, now=now)) is not None:
+        raise ValidationError(GONE.format(why=f"the group read it on {read_at:%d %B %Y}"))
+    return entry
+
+
 class QueueService:
     """Proposals, votes and the ranked queue of each group; each method is one transaction."""
 
@@ -312,21 +379,26 @@ class QueueService:
             else:
                 outcome = "queued"
             await mark_known(session, guild_id=guild_id, paper_id=paper_id, source="queue")
+            item = await _item(session, entry=entry, now=now)
             await session.commit()
-            if outcome != "queued":
-                log.info("guild=%s queue entry=%s %s by %s (%s)", guild_id, entry.id, outcome, member_id, source)
-            return Proposal(item=await _item(session, entry=entry, now=now), outcome=outcome)
+        if outcome != "queued":
+            log.info("guild=%s queue entry=%s %s by %s (%s)", guild_id, entry.id, outcome, member_id, source)
+        return Proposal(item=item, outcome=outcome)
 
     async def vote(self, *, guild_id: int, entry_id: int, member_id: int, now: datetime | None = None) -> bool:
         """A member's vote for a queued paper; False when they had voted already (one vote per member)."""
         now = now or utcnow()
         async with self.sessions() as session:
-            await self._open(session, guild_id=guild_id, entry_id=entry_id, now=now)
+            await open_entry(session, guild_id=guild_id, entry_id=entry_id, now=now)
             conn = await session.connection()
             added = await conn.execute(
                 insert_ignoring_duplicates(conn.dialect.name, VOTES),
                 {"entry_id": entry_id, "member_id": member_id, "guild_id": guild_id, "created_at": now},
             )
+            # Checked again once written: a removal that came in between is seen (the vote is then not kept).
+            removed = ENTRIES.c.id == entry_id, ENTRIES.c.removed_at.is_not(None)
+            if (await conn.execute(core_select(ENTRIES.c.id).where(*removed))).first() is not None:
+                raise ValidationError(GONE.format(why="it was taken off"))
             await session.commit()
             return added.rowcount == 1
 
@@ -334,7 +406,7 @@ class QueueService:
         """Take back a member's vote; False when they had none on it."""
         now = now or utcnow()
         async with self.sessions() as session:
-            await self._open(session, guild_id=guild_id, entry_id=entry_id, now=now)
+            await open_entry(session, guild_id=guild_id, entry_id=entry_id, now=now)
             gone = await session.exec(
                 delete(QueueVote).where(  # type: ignore[call-overload]
                     col(QueueVote.entry_id) == entry_id,
@@ -381,7 +453,7 @@ class QueueService:
         """Take a paper off the queue, keeping its history. Its proposer or a moderator may."""
         now = now or utcnow()
         async with self.sessions() as session:
-            entry = await self._find_queued(session, guild_id=guild_id, text=text, now=now)
+            entry = await named_entry(session, guild_id=guild_id, text=text, now=now)
             if not moderator and entry.proposed_by != member_id:
                 raise PermissionDeniedError(
                     f"{entry.proposer_name} proposed this paper; only they or a moderator (Manage Messages) can "
@@ -392,71 +464,22 @@ class QueueService:
                 .where(col(QueueEntry.id) == entry.id)
                 .values(removed_at=now, removed_by=member_id)
             )
-            await session.commit()
             await session.refresh(entry)
-            log.info("guild=%s queue entry=%s removed by %s", guild_id, entry.id, member_id)
-            return await _item(session, entry=entry, now=now)
+            item = await _item(session, entry=entry, now=now)
+            await session.commit()
+        log.info("guild=%s queue entry=%s removed by %s", guild_id, entry.id, member_id)
+        return item
 
     async def choices(self, *, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """(paper key, label) of the queued papers best matching what is typed so far, the top of the queue first."""
         from rapidfuzz import fuzz, process, utils  # loaded on first use, not held from start (bench/idle_memory.py)
 
         async with self.sessions() as session:
-            titles = await self._queued_titles(session, guild_id=guild_id, now=utcnow())
-        labels = {key: f"{title} ({key.split(':', 1)[1]})" for key, title in titles.items()}
+            titles = await queued_titles(session, guild_id=guild_id, now=utcnow())
+        labels = {key: choice_label(title, key) for key, title in titles.items()}
         if text.strip():
             hits = process.extract(text, labels, scorer=fuzz.WRatio, processor=utils.default_process, limit=limit)
             keys = [key for _, _, key in hits]
         else:
             keys = list(labels)[:limit]
-        return [(key, labels[key] if len(labels[key]) <= 100 else labels[key][:99] + "…") for key in keys]
-
-    async def _queued_titles(self, session: AsyncSession, *, guild_id: int, now: datetime) -> dict[str, str]:
-        """Key -> title of every queued paper, in the queue's order."""
-        votes = _votes()
-        query = (
-            core_select(PAPERS.c.key, func.coalesce(PAPERS.c.title, PAPERS.c.key))
-            .join(ENTRIES, ENTRIES.c.paper_id == PAPERS.c.id)
-            .where(*_queued(guild_id, now))
-            .order_by(*_ranked(votes))
-            .limit(500)
-        )
-        conn = await session.connection()
-        return {key: title for key, title in await conn.execute(query)}
-
-    async def _find_queued(self, session: AsyncSession, *, guild_id: int, text: str, now: datetime) -> QueueEntry:
-        """The queued entry a member names: its paper's id or link, or words from its title."""
-        from rapidfuzz import fuzz, process, utils
-
-        wanted = parse_paper(text)
-        titles = await self._queued_titles(session, guild_id=guild_id, now=now)
-        key: str | None = None
-        if isinstance(wanted, PaperKey):
-            key = wanted.key if wanted.key in titles else None
-        elif isinstance(wanted, TitleQuery) and titles:
-            best = process.extractOne(
-                wanted.text, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80
-            )
-            key = best[2] if best else None
-        if key is None:
-            raise NotFoundError(NOT_QUEUED)
-        query = (
-            select(QueueEntry)
-            .join(Paper, col(Paper.id) == col(QueueEntry.paper_id))
-            .where(QueueEntry.guild_id == guild_id, Paper.key == key)
-        )
-        entry = (await session.exec(query)).first()
-        if entry is None:
-            raise NotFoundError(NOT_QUEUED)
-        return entry
-
-    async def _open(self, session: AsyncSession, *, guild_id: int, entry_id: int, now: datetime) -> QueueEntry:
-        """The entry, if it still takes votes; a removed or read one is refused, saying which."""
-        entry = await queue_entry(session, guild_id=guild_id, entry_id=entry_id)
-        if entry is None:
-            raise NotFoundError(NOT_QUEUED)
-        if entry.removed_at is not None:
-            raise ValidationError(GONE.format(why="it was taken off"))
-        if (read_at := await read_when(session, guild_id=guild_id, paper_id=entry.paper_id, now=now)) is not None:
-            raise ValidationError(GONE.format(why=f"the group read it on {read_at:%d %B %Y}"))
-        return entry
+        return [(key, labels[key]) for key in keys]

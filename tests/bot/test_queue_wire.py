@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Paper, QueueEntry, QueueVote, ReadingSession, utcnow
-from tests.arxiv_standin import FakeArxiv
+from tests.arxiv_standin import FakeArxiv, entry_xml
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
 
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
@@ -184,6 +184,7 @@ async def test_read_papers_leave_the_queue_keeping_their_votes(club: Club) -> No
     assert ATTENTION not in listed
     late = await press(club, read_card, "vote", ANN)
     assert "no longer on the reading queue" in late.error and "read it on" in late.error
+    assert "Read on <t:" in read_card.text() and read_card.buttons() == []  # the press shows it on the card too
     assert await votes(club) == 1 and len(await entries(club)) == 2  # its history is kept
     again = await club.run("queue propose", paper=ATTENTION)
     assert "already read this paper" in again.text()
@@ -220,6 +221,65 @@ async def test_remove_is_for_the_proposer_or_a_moderator(club: Club) -> None:
     assert len(await entries(club)) == 2
 
 
+async def test_remove_by_words_matching_several_queued_papers_removes_none(club: Club) -> None:
+    for arxiv_id, topic in ("2301.00011", "graph"), ("2301.00012", "speech"):
+        title = f"Attention for {topic} networks"
+        club.arxiv.catalog.entries[arxiv_id] = entry_xml(arxiv_id, title, authors=["Ann"], published="2023-01-01")
+        await club.run("queue propose", paper=arxiv_id)
+    vague = await club.run("queue remove", paper="attention networks")
+    assert vague.ephemeral and "Several papers on the reading queue match" in vague.error
+    assert all(e.removed_at is None for e in await entries(club))
+    exact = await club.run("queue remove", paper="attention for speech networks")
+    assert "Took **Attention for speech networks** off" in exact.text()
+    assert [e.removed_at is None for e in sorted(await entries(club), key=lambda e: e.id or 0)] == [True, False]
+
+
+async def test_remove_offers_this_groups_queued_papers_each_named_with_its_id(club: Club) -> None:
+    title = "Attention, **again**: a survey of everything " * 20
+    club.arxiv.catalog.entries["2301.00021"] = entry_xml("2301.00021", title, authors=["Ann"], published="2023-01-01")
+    await club.run("queue propose", paper="2301.00021")
+    await club.run("queue propose", paper=KNOWN_ID, guild=OTHER_GUILD)
+    choices = await club.discord.autocomplete(
+        "queue remove", guild_id=GUILD, channel_id=CHANNEL, user_id=ANN, options={"paper": "att"}, focused="paper"
+    )
+    assert [c["value"] for c in choices] == ["arxiv:2301.00021"]
+    assert choices[0]["name"].startswith("Attention, **again**") and choices[0]["name"].endswith("… (2301.00021)")
+
+    link = "https://example.org/papers/" + "long-name-" * 20  # a paper by its link alone, the link 200 characters
+    await club.run("queue propose", paper=link)
+    choices = await club.discord.autocomplete(
+        "queue remove", guild_id=GUILD, channel_id=CHANNEL, user_id=ANN, options={"paper": ""}, focused="paper"
+    )
+    assert len(choices) == 2 and all(len(c["name"]) <= 100 for c in choices)
+    picked = next(c["value"] for c in choices if c["value"].startswith("url:"))  # cut to Discord's 100 characters
+    gone = await club.run("queue remove", paper=picked)
+    assert "off the reading queue" in gone.text()
+
+
+async def test_a_vote_counted_while_the_paper_is_removed_leaves_its_card_without_buttons(club: Club) -> None:
+    await club.run("queue propose", paper=ATTENTION)
+    card = card_of(club)
+    queue = club.bot.services.queue
+    counted, read, go = queue.item, asyncio.Event(), asyncio.Event()
+
+    async def slow_to_show(**kwargs: Any) -> Any:  # the vote's count reaches the card after the removal's
+        item = await counted(**kwargs)
+        read.set()
+        await go.wait()
+        return item
+
+    queue.item = slow_to_show  # type: ignore[method-assign]
+    vote = await club.discord.click(card, button(card, "vote"), user_id=BOB)
+    await read.wait()
+    removing = asyncio.create_task(club.run("queue remove", paper=f"arxiv:{ATTENTION}"))
+    await until(lambda: _removed(club))
+    await asyncio.sleep(0.2)  # the removal would edit the card now, if nothing held it back
+    go.set()
+    await asyncio.gather(removing, vote.wait_done())
+    await club.discord.settle()
+    assert "Taken off the reading queue" in card.text() and card.buttons() == []
+
+
 async def test_a_pin_proposes_the_linked_paper_once_however_many_pins(club: Club) -> None:
     message = await club.discord.post_message(
         CHANNEL, user_id=BOB, content=f"this one looks good: https://arxiv.org/abs/{ATTENTION}v1"
@@ -245,6 +305,20 @@ async def test_a_pin_proposes_the_linked_paper_once_however_many_pins(club: Club
     card = await club.run("queue propose", paper=ATTENTION, user=BOB)  # it had no card: now it has one
     assert "Already on the reading queue: here is its card." in card.text() and "1 vote" in card.text()
     assert "Proposed by **ann** with 📌" in card.text() and len(await entries(club)) == 1
+
+
+async def test_a_pin_proposes_the_paper_a_message_is_about_not_a_code_link_or_an_id_arxiv_lacks(club: Club) -> None:
+    message = await club.discord.post_message(
+        CHANNEL,
+        user_id=BOB,
+        content=f"code at https://github.com/someone/repo, not arXiv:2501.99999 but https://arxiv.org/abs/{ATTENTION}",
+    )
+    await club.discord.react(message, PIN, user_id=ANN)
+    await until(lambda: _has_entries(club, 1))
+    (entry,) = await entries(club)
+    async with club.bot.services.sessions() as session:
+        paper = await session.get(Paper, entry.paper_id)
+    assert paper is not None and paper.key == f"arxiv:{ATTENTION}"
 
 
 async def test_a_pin_on_a_message_with_a_thread_answers_there_with_a_card(club: Club) -> None:
@@ -312,6 +386,10 @@ def quiet(club: Club) -> bool:
 
 async def _has_entries(club: Club, count: int, guild: int = GUILD) -> bool:
     return len(await entries(club, guild)) >= count
+
+
+async def _removed(club: Club) -> bool:
+    return all(e.removed_at is not None for e in await entries(club))
 
 
 async def _has_card(club: Club) -> bool:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+import storage.queue
 from storage.db import Sessions
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
 from storage.models import Paper, QueueVote, ReadingSession, SessionState
@@ -145,3 +149,23 @@ def test_a_reason_is_capped() -> None:
     assert check_why("x" * WHY_CHARS) == "x" * WHY_CHARS
     with pytest.raises(ValidationError, match=f"{WHY_CHARS + 1} characters"):
         check_why("x" * (WHY_CHARS + 1))
+
+
+async def test_a_vote_checked_before_a_removal_and_written_after_it_is_refused(
+    sessions: Sessions, queue: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (paper,) = await papers(sessions, 1)
+    entry = (await propose(queue, paper)).item.id
+    checked = storage.queue.read_when
+
+    async def then_removed(session: AsyncSession, **kwargs: Any) -> Any:  # the vote's check, then the removal
+        found = await checked(session, **kwargs)
+        monkeypatch.setattr(storage.queue, "read_when", checked)
+        await queue.remove(guild_id=GUILD, text="arxiv:2501.00000", member_id=ANN, moderator=False, now=NOW)
+        return found
+
+    monkeypatch.setattr(storage.queue, "read_when", then_removed)
+    with pytest.raises(ValidationError, match="taken off"):
+        await queue.vote(guild_id=GUILD, entry_id=entry, member_id=BOB, now=NOW)
+    async with sessions() as session:
+        assert (await session.exec(select(QueueVote))).all() == []
