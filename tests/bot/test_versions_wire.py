@@ -123,3 +123,26 @@ async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_r
             for message in posted:
                 if any((e.get("footer") or {}).get("text") == VERSION_MARK for e in message.embeds):
                     assert message.allowed_mentions == {"parse": []}  # no pings, whatever arXiv's comment says
+
+
+async def test_a_notice_whose_thread_was_deleted_goes_in_the_channel_it_hung_off(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("settings threads", enabled=True, user=MOD)
+        await club.run("note add", paper=PAPER, text="Ann's notes.")
+        await club.run("note add", paper=PAPER, text="Bob's notes.", user=BOB, guild=OTHER_GUILD)
+        [opened] = club.discord.threads(GUILD)
+        club.discord.remove_channel(int(opened["id"]))  # a moderator deleted the paper's thread
+        club.discord.forbid_channel(OTHER_CHANNEL)  # the other group took the bot's right to post
+
+        fake_arxiv.revise(PAPER, version=2, comment="Typos fixed")
+        await run_job(club, CHECK_VERSIONS_JOB)
+        await run_job(club, POST_NOTICES_JOB)
+
+        [embed] = told(club, CHANNEL)  # where the group's notes on the paper started
+        assert embed["title"].startswith("v2 is out: ")
+        assert told(club, OTHER_CHANNEL) == []
+        assert await notices(club) == [(GUILD, 2, DeliveryState.SENT), (OTHER_GUILD, 2, DeliveryState.FAILED)]
+        await run_job(club, POST_NOTICES_JOB)
+        assert len(told(club, CHANNEL)) == 1
