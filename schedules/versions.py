@@ -1,5 +1,9 @@
 """New versions of the papers groups have notes on: the daily check on arXiv, and the notices posted.
 
+Each noted paper is asked about once a day: the check runs every hour (``schedules/jobs.py``) and asks about the
+papers not asked within a day, a few requests a run, so a thousand noted papers are a handful of hourly runs'
+work, never a burst.
+
 A feed's replacement records a paper's new version as it is listed (:mod:`storage.feeds.listed_papers`); the
 daily check asks arXiv about the noted papers no feed brought news of, a batch of ids a request, a few requests a
 run, through the shared pace (:class:`~schedules.ratelimit.ArxivLimiter`, inside the client). Either way the
@@ -22,7 +26,7 @@ from storage.versions import Notice, VersionNotices, overdue
 log = logging.getLogger(__name__)
 
 BATCH = 100  # ids a request: the arXiv client's own batch, so each batch is one request
-MAX_REQUESTS = 3  # requests one daily run sends at most; papers left over are asked first the next day
+MAX_REQUESTS = 3  # requests one run sends at most; papers left over are asked first by the next run, an hour on
 
 
 class NoticePoster(Protocol):
@@ -43,7 +47,7 @@ class NoticePoster(Protocol):
 
 
 class VersionWatch:
-    """Checks the noted papers' versions once a day, and posts the notices waiting."""
+    """Checks each noted paper's version once a day, and posts the notices waiting."""
 
     def __init__(
         self,
