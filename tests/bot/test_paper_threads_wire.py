@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import text
 
+from tests.arxiv_standin import entry_xml
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, OWNER, Club
 
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
 OTHER_PAPER = "2202.12139"
+TRAP = "2301.00001"  # a paper a test gives a title of its own
 READING = 600_000_000_000_000_077  # a second channel in the first server
 CREATE_PUBLIC_THREADS = 1 << 35
 
@@ -221,3 +223,19 @@ async def test_where_no_thread_may_be_opened_the_note_stays_in_the_channel(club:
     club.discord.bot_permissions |= CREATE_PUBLIC_THREADS
     await club.run("note add", paper=ATTENTION, text="now a thread", user=BOB)
     assert notes_in(club, only_thread(club)) == ["now a thread"]
+
+
+async def test_a_paper_title_with_markdown_mentions_and_4000_characters_stays_plain_and_within_limits(
+    club: Club,
+) -> None:
+    title = "[Claim your prize](https://evil.example) @everyone <@123> **loud** " + "x" * 4000
+    club.arxiv.revised[TRAP] = entry_xml(TRAP, title, authors=["A. Author"], published="2023-01-01T00:00:00Z")
+    await threads_on(club)
+    done = await club.run("note add", paper=TRAP, text="first")
+    [thread] = club.discord.threads(GUILD)
+    assert thread["name"].startswith("[Claim your prize]") and len(thread["name"]) == 100  # names show no markdown
+    [line] = lines(club)
+    assert "\\[Claim your prize\\](" in line.content and "@everyone" not in line.content and len(line.content) < 500
+    assert line.allowed_mentions["parse"] == []
+    for said in (done.original.text(), (await club.run("note add", paper=TRAP, text="again")).original.text()):
+        assert "\\[Claim your prize\\](" in said and "@everyone" not in said and "\\*\\*loud" in said
