@@ -60,7 +60,10 @@ class NoteThreads:
         self, channel: discord.abc.Messageable, note: NoteView, *, replacing: int | None
     ) -> InThread | None:
         """The paper's thread, opened from the note's line in ``channel``, recorded (unless another note's thread was
-        recorded first: then that one), and the note posted in it."""
+        recorded first: then that one), and the note posted in it. Written in another paper's thread, the line and
+        the thread go in the channel that thread hangs off."""
+        if isinstance(channel, discord.Thread) and isinstance(channel.parent, discord.TextChannel):
+            channel = channel.parent
         if not isinstance(channel, discord.TextChannel):
             return None  # a thread, a voice channel's chat: threads open from text channels
         line = None

@@ -202,7 +202,9 @@ async def test_another_groups_notes_never_reach_this_groups_thread(club: Club) -
     assert f"/{other_thread})" in card.original.text() and str(thread_id) not in card.original.text()
 
 
-async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> None:
+async def test_a_note_written_inside_the_thread_needs_no_line_and_another_papers_gets_its_own_thread(
+    club: Club,
+) -> None:
     await threads_on(club)
     await club.run("note add", paper=ATTENTION, text="first")
     thread_id = only_thread(club)
@@ -210,6 +212,15 @@ async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> Non
     assert "Saved" in done.original.text()
     assert notes_in(club, thread_id) == ["first", "from inside"]
     assert len(lines(club)) == 1 and lines(club, thread_id) == []  # only the line that opened the thread
+
+    # A note on another paper written in this thread opens that paper's thread from the group's channel.
+    done = await club.run("note add", paper=OTHER_PAPER, text="on the other paper", user=MOD, channel=thread_id)
+    assert "Saved" in done.original.text()
+    [other_thread] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != thread_id]
+    assert club.discord.channel(other_thread)["parent_id"] == str(CHANNEL)
+    assert notes_in(club, other_thread) == ["on the other paper"]
+    assert notes_in(club, thread_id) == ["first", "from inside"]
+    assert len(lines(club)) == 2 and lines(club, thread_id) == []
 
 
 async def test_where_no_thread_may_be_opened_the_note_stays_in_the_channel(club: Club) -> None:
