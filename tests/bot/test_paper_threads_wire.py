@@ -46,10 +46,10 @@ def lines(club: Club, channel: int = CHANNEL) -> list[Any]:
     return [m for m in club.posted(channel) if m.content and m.content.startswith("📝")]
 
 
-def assert_line(message: Any, author: str, thread_id: int, note_message_id: int) -> None:
-    """The one short line a channel gets: who, which paper, a link to the note in the thread; no pings."""
+def assert_line(message: Any, author: str, thread_id: int) -> None:
+    """The one short line a channel gets: who, which paper, a link to the thread the note is in; no pings."""
     assert message.content.startswith(f"📝 **{author}** added a note on **")
-    assert message.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}/{note_message_id}")
+    assert message.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
     assert not message.embeds and message.allowed_mentions["parse"] == []
 
 
@@ -63,7 +63,7 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     [line] = club.posted()  # the channel: one line, the thread hanging off it
     assert line.thread is not None and int(line.thread["id"]) == thread_id
     ann_note = club.discord.channel_messages(thread_id)[0]
-    assert_line(line, "ann", thread_id, ann_note.id)
+    assert_line(line, "ann", thread_id)
     assert f"/{thread_id}/{ann_note.id}" in first.original.text()  # the member's confirmation links to the note
 
     second = await club.run("note add", paper=ATTENTION, text="a reply @everyone", user=BOB)
@@ -73,7 +73,7 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     assert bob_note.allowed_mentions["parse"] == []
     both = club.posted()
     assert len(both) == 2 and both[1].thread is None
-    assert_line(both[1], "bob", thread_id, bob_note.id)
+    assert_line(both[1], "bob", thread_id)
     assert f"/{thread_id}/{bob_note.id}" in second.original.text()
     stored = await rows(club, "SELECT author_id, channel_id, thread_id, message_id FROM notes ORDER BY id")
     assert stored == [(ANN, thread_id, thread_id, ann_note.id), (BOB, thread_id, thread_id, bob_note.id)]
@@ -90,9 +90,12 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     assert "Updated" in edited.original.text()
     assert notes_in(club, thread_id) == ["opening the discussion", "a better reply"]
     assert len(lines(club)) == 2  # an edit adds no line
+    await club.run("note edit", note="1", text="a better opening")
     ask = await club.run("note delete", note="2", user=BOB)
     await club.click(ask, "confirm", user=BOB)
-    assert notes_in(club, thread_id) == ["opening the discussion"]
+    assert notes_in(club, thread_id) == ["a better opening"]
+    for line in lines(club):  # the lines still lead to the notes' thread: the messages they named were replaced
+        assert line.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
 
 
 async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) -> None:
@@ -104,7 +107,7 @@ async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) 
     assert only_thread(club) == thread_id
     assert notes_in(club, thread_id) == ["first, in #papers", "second, from #reading"]
     [line] = club.posted(READING)
-    assert_line(line, "bob", thread_id, club.discord.channel_messages(thread_id)[1].id)
+    assert_line(line, "bob", thread_id)
     assert len(club.posted()) == 1  # #papers only has the first note's line
 
 
