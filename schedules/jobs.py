@@ -34,7 +34,7 @@ CHECK_VERSIONS_JOB = "versions:check"
 CHECK_VERSIONS_LEASE = "versions:check"
 CHECK_VERSIONS_TICK = timedelta(hours=1)  # each run asks about the papers not asked within a day, a few requests
 CHECK_VERSIONS_FIRST = timedelta(minutes=10)  # after start: a restart's first minutes are busy enough
-CHECK_VERSIONS_HOLD = timedelta(minutes=10)  # a run sends a few requests; a dead holder's lease runs out after this
+CHECK_VERSIONS_HOLD = 2 * CHECK_VERSIONS_TICK  # kept from one run to the next; a stopped holder's runs out
 POST_NOTICES_JOB = "versions:post"
 NOTICES_LEASE = "versions:post"
 NOTICE_TICK = 60.0  # seconds between looks for version notices to post

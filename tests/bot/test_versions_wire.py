@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
 
-from schedules.jobs import CHECK_VERSIONS_JOB, POST_NOTICES_JOB
-from storage.models import DeliveryState, Note, PaperThread, VersionNotice
+from schedules.jobs import CHECK_VERSIONS_JOB, CHECK_VERSIONS_LEASE, POST_NOTICES_JOB
+from storage.models import DeliveryState, Lease, Note, PaperThread, VersionNotice
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
 from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, run_job, settings
@@ -100,6 +101,9 @@ async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_r
         await club.bot.close()
 
         async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            async with again.bot.services.sessions() as session:  # given back at the stop: another may check at once
+                lease = await session.get(Lease, CHECK_VERSIONS_LEASE)
+                assert lease is not None and lease.expires_at.replace(tzinfo=UTC) < datetime.now(UTC)
             for _ in range(100):  # the start-up run settles what the stopped process left claimed
                 if {state for _, _, state in await notices(again)} == {DeliveryState.SENT}:
                     break

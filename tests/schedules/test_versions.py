@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlmodel import select
@@ -12,10 +13,11 @@ from sqlmodel import select
 from schedules.arxiv import ArxivClient
 from schedules.arxiv_answers import parse_api_feed
 from schedules.feed_formats import parse_listing
-from schedules.jobs import CHECK_VERSIONS_TICK
+from schedules.jobs import CHECK_VERSIONS_HOLD, CHECK_VERSIONS_LEASE, CHECK_VERSIONS_TICK
 from schedules.poller import ChannelUnavailable, SendFailed
 from schedules.versions import MAX_REQUESTS, VersionWatch
 from storage.db import Sessions
+from storage.leases import LeaseService
 from storage.models import MetadataStatus, Note, Paper, VersionNotice
 from storage.version_check import VersionCheck
 from storage.versions import Notice, VersionNotices, record_new_versions
@@ -127,6 +129,18 @@ async def test_a_thousand_noted_papers_are_each_asked_about_every_day_a_few_requ
         asked += [i for ids in id_lists(fake_arxiv) for i in ids]
         clock.now += CHECK_VERSIONS_TICK
     assert sorted(asked) == [f"2401.{n:05d}" for n in range(1000)]  # every paper, once
+
+
+async def test_one_process_keeps_the_hourly_check_while_it_lives(sessions: Sessions) -> None:
+    first, second = LeaseService(sessions, holder="process-1"), LeaseService(sessions, holder="process-2")
+    hold = partial(LeaseService.hold, name=CHECK_VERSIONS_LEASE, ttl=CHECK_VERSIONS_HOLD)
+    start = datetime.now(UTC)
+    for hour in range(3):  # each process's hourly run, the second's 37 minutes after the first's
+        at = start + hour * CHECK_VERSIONS_TICK
+        assert await hold(first, now=at)
+        assert not await hold(second, now=at + timedelta(minutes=37))
+    # The first process stops after its last run: the second takes the check over once that run's hold ran out.
+    assert await hold(second, now=at + CHECK_VERSIONS_HOLD + timedelta(minutes=1))
 
 
 async def test_arxiv_failing_leaves_the_papers_for_the_next_run(
