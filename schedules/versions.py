@@ -121,8 +121,8 @@ class VersionWatch:
                 continue
             if placed is None:
                 continue
-            message_id, now = placed
-            sent += now
+            message_id, fresh = placed
+            sent += fresh
             await self.notices.mark_sent(notice, message_id=message_id, now=self.clock())
         return sent
 
