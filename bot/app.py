@@ -17,7 +17,15 @@ from bot.errors import install_error_handler
 from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
-from schedules.jobs import NOTICES_LEASE, POLL_LEASE, poll_feeds_now, post_notices_now, register_jobs, watch_imports
+from schedules.jobs import (
+    CHECK_VERSIONS_LEASE,
+    NOTICES_LEASE,
+    POLL_LEASE,
+    poll_feeds_now,
+    post_notices_now,
+    register_jobs,
+    watch_imports,
+)
 from schedules.reminders import watch_reminders
 
 log = logging.getLogger(__name__)
@@ -134,9 +142,9 @@ class PaperClub(commands.Bot):
             waiting.cancel()
         if self.services.scheduler.running:
             self.services.scheduler.shutdown(wait=False)
-        for lease in (POLL_LEASE, NOTICES_LEASE):
+        for lease in (POLL_LEASE, NOTICES_LEASE, CHECK_VERSIONS_LEASE):
             try:
-                await self.services.leases.release(lease)  # another process may poll, or post notices, at once
+                await self.services.leases.release(lease)  # another process may poll, post or check, at once
             except Exception:
                 log.warning("could not give back the %s lease; it expires by itself", lease, exc_info=True)
         await self.services.arxiv.close()

@@ -12,7 +12,7 @@ from bot.errors import View
 from bot.interactions import NO_MENTIONS, guild_of
 from bot.note_posts import retract, send_note
 from bot.note_threads import NoteThreads
-from bot.render import clip
+from bot.render import clip, link_label
 from bot.views import NoteForm, PaperPicker, ask_to_confirm
 from storage.errors import UserFacingError
 from storage.group_settings import GroupSettingsService
@@ -115,7 +115,7 @@ class NoteFlows:
 
         await ask_to_confirm(
             interaction,
-            f"You already have a note on **{clip(taken.paper.display_title, 200)}** (#{taken.note_id}). "
+            f"You already have a note on **{link_label(taken.paper.display_title, 200)}** (#{taken.note_id}). "
             "Update it with this text? The current version is kept in its history.",
             label="Update my note",
             style=discord.ButtonStyle.primary,
@@ -130,7 +130,8 @@ class NoteFlows:
 
         await ask_to_confirm(
             interaction,
-            f"You already have a note on **{clip(note.paper.display_title, 200)}** (#{note.id}). Edit it instead?",
+            f"You already have a note on **{link_label(note.paper.display_title, 200)}** (#{note.id}). "
+            "Edit it instead?",
             label="Edit my note",
             style=discord.ButtonStyle.primary,
             action=edit,
@@ -194,7 +195,7 @@ class NoteFlows:
         )
         where = f" [Jump to it]({jump_url(note.guild_id, posted[0].channel.id, posted[0].id)})." if posted else ""
         await interaction.followup.send(
-            f"{verb} note #{note.id} on **{clip(note.paper.display_title, 200)}**.{where}{pending}{problem}",
+            f"{verb} note #{note.id} on **{link_label(note.paper.display_title, 200)}**.{where}{pending}{problem}",
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

@@ -14,7 +14,7 @@ import discord
 from bot.interactions import NO_MENTIONS
 from bot.note_posts import send_note
 from bot.render import note_line, thread_name
-from storage.message_links import jump_url
+from storage.message_links import channel_url
 from storage.notes import NoteView
 from storage.paper_threads import PaperThreads
 
@@ -53,14 +53,17 @@ class NoteThreads:
         if sent is None:
             return await self._open(channel, note, replacing=place.thread_id)
         if announce:
-            await self._say(channel, note, place.thread_id, sent)
+            await self._say(channel, note, place.thread_id)
         return InThread(messages=sent, thread_id=place.thread_id)
 
     async def _open(
         self, channel: discord.abc.Messageable, note: NoteView, *, replacing: int | None
     ) -> InThread | None:
         """The paper's thread, opened from the note's line in ``channel``, recorded (unless another note's thread was
-        recorded first: then that one), and the note posted in it."""
+        recorded first: then that one), and the note posted in it. Written in another paper's thread, the line and
+        the thread go in the channel that thread hangs off."""
+        if isinstance(channel, discord.Thread) and isinstance(channel.parent, discord.TextChannel):
+            channel = channel.parent
         if not isinstance(channel, discord.TextChannel):
             return None  # a thread, a voice channel's chat: threads open from text channels
         line = None
@@ -85,20 +88,18 @@ class NoteThreads:
             sent = await self._send_in(standing.thread_id, note)
             if sent is None:
                 return None
-            await self._say(channel, note, standing.thread_id, sent)
+            await self._say(channel, note, standing.thread_id)
             return InThread(messages=sent, thread_id=standing.thread_id)
         sent = await send_note(thread, note)
-        url = jump_url(note.guild_id, thread.id, sent[0].id)
+        url = channel_url(note.guild_id, thread.id)
         await self._drop(line.edit(content=note_line(note, url), allowed_mentions=NO_MENTIONS), note, "link")
         return InThread(messages=sent, thread_id=thread.id)
 
-    async def _say(
-        self, channel: discord.abc.Messageable, note: NoteView, thread_id: int, sent: list[discord.Message]
-    ) -> None:
+    async def _say(self, channel: discord.abc.Messageable, note: NoteView, thread_id: int) -> None:
         """The one line in the channel about a note posted in the paper's thread."""
         if getattr(channel, "id", None) == thread_id:
             return  # the member is in the thread: the note itself is the news
-        url = jump_url(note.guild_id, thread_id, sent[0].id)
+        url = channel_url(note.guild_id, thread_id)
         await self._drop(channel.send(note_line(note, url), allowed_mentions=NO_MENTIONS), note, "line")
 
     async def _send_in(self, thread_id: int, note: NoteView) -> list[discord.Message] | None:

@@ -307,7 +307,8 @@ def bold_hits(snippet: str, *, start: str, end: str, limit: int = 300) -> str:
 
 
 def note_line(note: NoteView, url: str | None) -> str:
-    """The one line a channel gets when a note is posted in its paper's thread: who, which paper, and a link."""
+    """The one line a channel gets when a note is posted in its paper's thread: who, which paper, and a link to
+    the thread (not to the note's message, which an edit replaces)."""
     where = f" → {url}" if url else ""
     return (
         f"📝 **{link_label(note.author_name, 80)}** added a note on **{link_label(note.paper.display_title, 200)}**"

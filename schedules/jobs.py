@@ -32,9 +32,9 @@ METADATA_TICK = 30.0  # seconds between looks for pending papers whose retry is 
 FEED_TICK = 60.0  # seconds between looks for due feeds; each feed keeps its own time (arXiv's calendar, backoff)
 CHECK_VERSIONS_JOB = "versions:check"
 CHECK_VERSIONS_LEASE = "versions:check"
-CHECK_VERSIONS_TICK = timedelta(days=1)
+CHECK_VERSIONS_TICK = timedelta(hours=1)  # each run asks about the papers not asked within a day, a few requests
 CHECK_VERSIONS_FIRST = timedelta(minutes=10)  # after start: a restart's first minutes are busy enough
-CHECK_VERSIONS_HOLD = timedelta(minutes=10)  # a run sends a few requests; a dead holder's day is taken over after this
+CHECK_VERSIONS_HOLD = 2 * CHECK_VERSIONS_TICK  # kept from one run to the next; a stopped holder's runs out
 POST_NOTICES_JOB = "versions:post"
 NOTICES_LEASE = "versions:post"
 NOTICE_TICK = 60.0  # seconds between looks for version notices to post
@@ -119,8 +119,8 @@ async def _renew(leases: LeaseService | None, ttl: timedelta, name: str = POLL_L
 
 
 async def check_versions(watch: VersionWatch, leases: LeaseService | None = None) -> None:
-    """The daily check of the noted papers' versions, a few requests to arXiv; by one process at a time. What it
-    finds is posted by the notices job, within a minute."""
+    """The hourly look at the noted papers' versions: those not asked about within a day, a few requests to arXiv
+    a run; by one process at a time. What it finds is posted by the notices job, within a minute."""
     try:
         if leases is not None and not await leases.hold(CHECK_VERSIONS_LEASE, ttl=CHECK_VERSIONS_HOLD):
             return

@@ -1,5 +1,9 @@
 """New versions of the papers groups have notes on: the daily check on arXiv, and the notices posted.
 
+Each noted paper is asked about once a day: the check runs every hour (``schedules/jobs.py``) and asks about the
+papers not asked within a day, a few requests a run, so a thousand noted papers are a handful of hourly runs'
+work, never a burst.
+
 A feed's replacement records a paper's new version as it is listed (:mod:`storage.feeds.listed_papers`); the
 daily check asks arXiv about the noted papers no feed brought news of, a batch of ids a request, a few requests a
 run, through the shared pace (:class:`~schedules.ratelimit.ArxivLimiter`, inside the client). Either way the
@@ -22,7 +26,7 @@ from storage.versions import Notice, VersionNotices, overdue
 log = logging.getLogger(__name__)
 
 BATCH = 100  # ids a request: the arXiv client's own batch, so each batch is one request
-MAX_REQUESTS = 3  # requests one daily run sends at most; papers left over are asked first the next day
+MAX_REQUESTS = 3  # requests one run sends at most; papers left over are asked first by the next run, an hour on
 
 
 class NoticePoster(Protocol):
@@ -43,7 +47,7 @@ class NoticePoster(Protocol):
 
 
 class VersionWatch:
-    """Checks the noted papers' versions once a day, and posts the notices waiting."""
+    """Checks each noted paper's version once a day, and posts the notices waiting."""
 
     def __init__(
         self,
@@ -84,22 +88,24 @@ class VersionWatch:
         """Post the notices waiting, each in its place; returns how many were sent now.
 
         A notice an earlier run claimed may already be in its place (a process stopped between sending and
-        recording): it is looked for first and recorded if found, never sent blind. A place that is gone or
-        forbidden fails the notice; other failures leave it for the next run, until a day has passed.
+        recording): it is looked for first and recorded if found, never sent blind. A paper's thread that is gone
+        or closed passes the notice to the channel the thread hung off; a channel that is gone or forbidden fails
+        the notice; other failures leave it for the next run, until a day has passed.
         """
         if self.poster is None:
             return 0
         sent = 0
         for notice in await self.notices.claim():
             try:
-                message_id = await self.poster.find_posted(notice) if notice.claimed_before else None
-                if message_id is None:
-                    if notice.claimed_before and overdue(notice, now=self.clock()):
-                        log.warning("version notice %s v%d: not posted for a day, given up", notice.key, notice.version)
-                        await self.notices.mark_failed(notice)
-                        continue
-                    message_id = await self.poster.post(notice)
-                    sent += 1
+                try:
+                    placed = await self._place(notice)
+                except ChannelUnavailable as exc:
+                    moved = await self.notices.out_of_thread(notice)
+                    if moved is None:
+                        raise
+                    log.info("version notice %s v%d: the paper's thread is gone (%s)", notice.key, notice.version, exc)
+                    notice = moved
+                    placed = await self._place(notice)
             except ChannelUnavailable as exc:
                 log.info("version notice %s v%d not posted: %s", notice.key, notice.version, exc)
                 await self.notices.mark_failed(notice)
@@ -113,5 +119,23 @@ class VersionWatch:
                     exc_info=True,
                 )
                 continue
+            if placed is None:
+                continue
+            message_id, fresh = placed
+            sent += fresh
             await self.notices.mark_sent(notice, message_id=message_id, now=self.clock())
         return sent
+
+    async def _place(self, notice: Notice) -> tuple[int, bool] | None:
+        """The notice in its place: (its message, whether it was sent now rather than found there); None when it
+        was given up (claimed a day ago, never found posted)."""
+        assert self.poster is not None
+        if notice.claimed_before:
+            found = await self.poster.find_posted(notice)
+            if found is not None:
+                return found, False
+            if overdue(notice, now=self.clock()):
+                log.warning("version notice %s v%d: not posted for a day, given up", notice.key, notice.version)
+                await self.notices.mark_failed(notice)
+                return None
+        return await self.poster.post(notice), True

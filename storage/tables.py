@@ -25,6 +25,7 @@ from storage.models import (
     Subscription,
     Tag,
     TitleLookup,
+    VersionNotice,
 )
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -44,3 +45,4 @@ PAPER_THREADS: Table = PaperThread.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TITLE_LOOKUPS: Table = TitleLookup.__table__  # type: ignore[attr-defined]
+VERSION_NOTICES: Table = VersionNotice.__table__  # type: ignore[attr-defined]

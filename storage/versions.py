@@ -14,11 +14,11 @@ posted by a stopped process: the poster looks in its place before sending it aga
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, update
+from sqlalchemy import and_, exists, update
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -27,9 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions, chunked, insert_ignoring_duplicates
 from storage.identity import PaperKey
 from storage.models import DeliveryState, Note, Paper, VersionNotice, utcnow
-from storage.paper_threads import discussion_place
+from storage.paper_threads import discussion_place, paper_thread
+from storage.tables import VERSION_NOTICES
 
-NOTICES: Table = VersionNotice.__table__  # type: ignore[attr-defined]
 GIVE_UP_AFTER = timedelta(days=1)  # a notice that could not be posted for this long is recorded failed
 
 # (paper id, the version stored before, the version stored now)
@@ -68,7 +68,7 @@ async def record_new_versions(session: AsyncSession, *, changes: Iterable[Versio
             )
     added = 0
     for chunk in chunked(rows):
-        result = await conn.execute(insert_ignoring_duplicates(conn.dialect.name, NOTICES), list(chunk))
+        result = await conn.execute(insert_ignoring_duplicates(conn.dialect.name, VERSION_NOTICES), list(chunk))
         added += max(result.rowcount or 0, 0)
     return added
 
@@ -161,6 +161,23 @@ class VersionNotices:
                 )
             return notices
 
+    async def out_of_thread(self, notice: Notice) -> Notice | None:
+        """A notice whose place, the paper's thread, was deleted or closed since: moved (claimed anew) to the
+        channel the thread hung off, where the group's notes on the paper started. None when its place was not
+        the paper's thread, or the notice was settled meanwhile."""
+        async with self.sessions.begin() as session:
+            thread = await paper_thread(session, guild_id=notice.guild_id, paper_id=notice.paper_id)
+            if thread is None or thread.thread_id != notice.channel_id or thread.channel_id == notice.channel_id:
+                return None
+            moved = await session.exec(
+                update(VersionNotice)  # type: ignore[call-overload]
+                .where(*_key(notice), col(VersionNotice.channel_id) == notice.channel_id)
+                .values(channel_id=thread.channel_id)
+            )
+            if moved.rowcount != 1:
+                return None
+            return replace(notice, channel_id=thread.channel_id, claimed_before=False)
+
     async def mark_sent(self, notice: Notice, *, message_id: int, now: datetime) -> None:
         """The notice is in its place as ``message_id``."""
         await self._settle(notice, state=DeliveryState.SENT, message_id=message_id, sent_at=now)
@@ -173,12 +190,7 @@ class VersionNotices:
         async with self.sessions.begin() as session:
             await session.exec(
                 update(VersionNotice)  # type: ignore[call-overload]
-                .where(
-                    col(VersionNotice.guild_id) == notice.guild_id,
-                    col(VersionNotice.paper_id) == notice.paper_id,
-                    col(VersionNotice.version) == notice.version,
-                    col(VersionNotice.state) == DeliveryState.PENDING,
-                )
+                .where(*_key(notice))
                 .values(**values)
             )
 
@@ -191,6 +203,16 @@ class VersionNotices:
                 .order_by(col(VersionNotice.created_at), col(VersionNotice.paper_id), col(VersionNotice.version))
             )
             return list((await session.exec(query)).all())
+
+
+def _key(notice: Notice) -> tuple[Any, ...]:
+    """The notice's row, while it is still pending."""
+    return (
+        col(VersionNotice.guild_id) == notice.guild_id,
+        col(VersionNotice.paper_id) == notice.paper_id,
+        col(VersionNotice.version) == notice.version,
+        col(VersionNotice.state) == DeliveryState.PENDING,
+    )
 
 
 def overdue(notice: Notice, *, now: datetime) -> bool:

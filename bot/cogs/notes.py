@@ -13,7 +13,7 @@ from bot.interactions import NO_MENTIONS, answer, guild_of, server_moderator
 from bot.note_flows import NoteFlows
 from bot.note_posts import history_pages, retract, show_note
 from bot.options import note_text, parse_note_id, parse_since, tag_filter
-from bot.render import clip, note_list_embed
+from bot.render import link_label, note_list_embed
 from bot.views import HistoryButton, ask_to_confirm, fitted_pages, fixed_pages, send_pages
 from storage.errors import NotFoundError
 from storage.identity import paper_key, parse_paper
@@ -127,14 +127,14 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
                 guild_id=guild_id, note_id=note_id, member_id=pressed.user.id, moderator=moderator
             )
             await pressed.response.edit_message(
-                content=f"Deleted note #{gone.id} on **{clip(gone.paper.display_title, 200)}**.", view=None
+                content=f"Deleted note #{gone.id} on **{link_label(gone.paper.display_title, 200)}**.", view=None
             )
             await retract(self.bot, gone)
 
         whose = "your note" if target.author_id == interaction.user.id else f"{target.author_name}'s note"
         await ask_to_confirm(
             interaction,
-            f"Delete {whose} #{target.id} on **{clip(target.paper.display_title, 200)}**? "
+            f"Delete {whose} #{target.id} on **{link_label(target.paper.display_title, 200)}**? "
             "This removes it and its earlier versions.",
             label="Delete",
             style=discord.ButtonStyle.danger,

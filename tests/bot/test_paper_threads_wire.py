@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import text
 
+from tests.arxiv_standin import entry_xml
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, OWNER, Club
 
 ATTENTION = "1111.2011"  # in the arXiv stand-in's catalog
 OTHER_PAPER = "2202.12139"
+TRAP = "2301.00001"  # a paper a test gives a title of its own
 READING = 600_000_000_000_000_077  # a second channel in the first server
 CREATE_PUBLIC_THREADS = 1 << 35
 
@@ -44,10 +46,10 @@ def lines(club: Club, channel: int = CHANNEL) -> list[Any]:
     return [m for m in club.posted(channel) if m.content and m.content.startswith("📝")]
 
 
-def assert_line(message: Any, author: str, thread_id: int, note_message_id: int) -> None:
-    """The one short line a channel gets: who, which paper, a link to the note in the thread; no pings."""
+def assert_line(message: Any, author: str, thread_id: int) -> None:
+    """The one short line a channel gets: who, which paper, a link to the thread the note is in; no pings."""
     assert message.content.startswith(f"📝 **{author}** added a note on **")
-    assert message.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}/{note_message_id}")
+    assert message.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
     assert not message.embeds and message.allowed_mentions["parse"] == []
 
 
@@ -61,7 +63,7 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     [line] = club.posted()  # the channel: one line, the thread hanging off it
     assert line.thread is not None and int(line.thread["id"]) == thread_id
     ann_note = club.discord.channel_messages(thread_id)[0]
-    assert_line(line, "ann", thread_id, ann_note.id)
+    assert_line(line, "ann", thread_id)
     assert f"/{thread_id}/{ann_note.id}" in first.original.text()  # the member's confirmation links to the note
 
     second = await club.run("note add", paper=ATTENTION, text="a reply @everyone", user=BOB)
@@ -71,7 +73,7 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     assert bob_note.allowed_mentions["parse"] == []
     both = club.posted()
     assert len(both) == 2 and both[1].thread is None
-    assert_line(both[1], "bob", thread_id, bob_note.id)
+    assert_line(both[1], "bob", thread_id)
     assert f"/{thread_id}/{bob_note.id}" in second.original.text()
     stored = await rows(club, "SELECT author_id, channel_id, thread_id, message_id FROM notes ORDER BY id")
     assert stored == [(ANN, thread_id, thread_id, ann_note.id), (BOB, thread_id, thread_id, bob_note.id)]
@@ -88,9 +90,12 @@ async def test_first_note_opens_the_thread_and_later_notes_go_in_it(club: Club) 
     assert "Updated" in edited.original.text()
     assert notes_in(club, thread_id) == ["opening the discussion", "a better reply"]
     assert len(lines(club)) == 2  # an edit adds no line
+    await club.run("note edit", note="1", text="a better opening")
     ask = await club.run("note delete", note="2", user=BOB)
     await club.click(ask, "confirm", user=BOB)
-    assert notes_in(club, thread_id) == ["opening the discussion"]
+    assert notes_in(club, thread_id) == ["a better opening"]
+    for line in lines(club):  # the lines still lead to the notes' thread: the messages they named were replaced
+        assert line.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
 
 
 async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) -> None:
@@ -102,7 +107,7 @@ async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) 
     assert only_thread(club) == thread_id
     assert notes_in(club, thread_id) == ["first, in #papers", "second, from #reading"]
     [line] = club.posted(READING)
-    assert_line(line, "bob", thread_id, club.discord.channel_messages(thread_id)[1].id)
+    assert_line(line, "bob", thread_id)
     assert len(club.posted()) == 1  # #papers only has the first note's line
 
 
@@ -200,7 +205,9 @@ async def test_another_groups_notes_never_reach_this_groups_thread(club: Club) -
     assert f"/{other_thread})" in card.original.text() and str(thread_id) not in card.original.text()
 
 
-async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> None:
+async def test_a_note_written_inside_the_thread_needs_no_line_and_another_papers_gets_its_own_thread(
+    club: Club,
+) -> None:
     await threads_on(club)
     await club.run("note add", paper=ATTENTION, text="first")
     thread_id = only_thread(club)
@@ -208,6 +215,15 @@ async def test_a_note_written_inside_the_thread_needs_no_line(club: Club) -> Non
     assert "Saved" in done.original.text()
     assert notes_in(club, thread_id) == ["first", "from inside"]
     assert len(lines(club)) == 1 and lines(club, thread_id) == []  # only the line that opened the thread
+
+    # A note on another paper written in this thread opens that paper's thread from the group's channel.
+    done = await club.run("note add", paper=OTHER_PAPER, text="on the other paper", user=MOD, channel=thread_id)
+    assert "Saved" in done.original.text()
+    [other_thread] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != thread_id]
+    assert club.discord.channel(other_thread)["parent_id"] == str(CHANNEL)
+    assert notes_in(club, other_thread) == ["on the other paper"]
+    assert notes_in(club, thread_id) == ["first", "from inside"]
+    assert len(lines(club)) == 2 and lines(club, thread_id) == []
 
 
 async def test_where_no_thread_may_be_opened_the_note_stays_in_the_channel(club: Club) -> None:
@@ -221,3 +237,19 @@ async def test_where_no_thread_may_be_opened_the_note_stays_in_the_channel(club:
     club.discord.bot_permissions |= CREATE_PUBLIC_THREADS
     await club.run("note add", paper=ATTENTION, text="now a thread", user=BOB)
     assert notes_in(club, only_thread(club)) == ["now a thread"]
+
+
+async def test_a_paper_title_with_markdown_mentions_and_4000_characters_stays_plain_and_within_limits(
+    club: Club,
+) -> None:
+    title = "[Claim your prize](https://evil.example) @everyone <@123> **loud** " + "x" * 4000
+    club.arxiv.revised[TRAP] = entry_xml(TRAP, title, authors=["A. Author"], published="2023-01-01T00:00:00Z")
+    await threads_on(club)
+    done = await club.run("note add", paper=TRAP, text="first")
+    [thread] = club.discord.threads(GUILD)
+    assert thread["name"].startswith("[Claim your prize]") and len(thread["name"]) == 100  # names show no markdown
+    [line] = lines(club)
+    assert "\\[Claim your prize\\](" in line.content and "@everyone" not in line.content and len(line.content) < 500
+    assert line.allowed_mentions["parse"] == []
+    for said in (done.original.text(), (await club.run("note add", paper=TRAP, text="again")).original.text()):
+        assert "\\[Claim your prize\\](" in said and "@everyone" not in said and "\\*\\*loud" in said

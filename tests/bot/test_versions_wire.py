@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
 
-from schedules.jobs import CHECK_VERSIONS_JOB, POST_NOTICES_JOB
-from storage.models import DeliveryState, Note, PaperThread, VersionNotice
+from schedules.jobs import CHECK_VERSIONS_JOB, CHECK_VERSIONS_LEASE, POST_NOTICES_JOB
+from storage.models import DeliveryState, Lease, Note, PaperThread, VersionNotice
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_CHANNEL, OTHER_GUILD, Club, bot_on, running_club
 from tests.bot.test_feed_posts_wire import fresh, listings, poll_now, run_job, settings
@@ -100,6 +101,9 @@ async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_r
         await club.bot.close()
 
         async with bot_on(club.discord, fake_arxiv, tmp_path) as again:
+            async with again.bot.services.sessions() as session:  # given back at the stop: another may check at once
+                lease = await session.get(Lease, CHECK_VERSIONS_LEASE)
+                assert lease is not None and lease.expires_at.replace(tzinfo=UTC) < datetime.now(UTC)
             for _ in range(100):  # the start-up run settles what the stopped process left claimed
                 if {state for _, _, state in await notices(again)} == {DeliveryState.SENT}:
                     break
@@ -123,3 +127,26 @@ async def test_the_daily_check_tells_each_group_in_its_own_place_once_across_a_r
             for message in posted:
                 if any((e.get("footer") or {}).get("text") == VERSION_MARK for e in message.embeds):
                     assert message.allowed_mentions == {"parse": []}  # no pings, whatever arXiv's comment says
+
+
+async def test_a_notice_whose_thread_was_deleted_goes_in_the_channel_it_hung_off(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("settings threads", enabled=True, user=MOD)
+        await club.run("note add", paper=PAPER, text="Ann's notes.")
+        await club.run("note add", paper=PAPER, text="Bob's notes.", user=BOB, guild=OTHER_GUILD)
+        [opened] = club.discord.threads(GUILD)
+        club.discord.remove_channel(int(opened["id"]))  # a moderator deleted the paper's thread
+        club.discord.forbid_channel(OTHER_CHANNEL)  # the other group took the bot's right to post
+
+        fake_arxiv.revise(PAPER, version=2, comment="Typos fixed")
+        await run_job(club, CHECK_VERSIONS_JOB)
+        await run_job(club, POST_NOTICES_JOB)
+
+        [embed] = told(club, CHANNEL)  # where the group's notes on the paper started
+        assert embed["title"].startswith("v2 is out: ")
+        assert told(club, OTHER_CHANNEL) == []
+        assert await notices(club) == [(GUILD, 2, DeliveryState.SENT), (OTHER_GUILD, 2, DeliveryState.FAILED)]
+        await run_job(club, POST_NOTICES_JOB)
+        assert len(told(club, CHANNEL)) == 1

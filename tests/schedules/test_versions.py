@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlmodel import select
@@ -12,9 +13,11 @@ from sqlmodel import select
 from schedules.arxiv import ArxivClient
 from schedules.arxiv_answers import parse_api_feed
 from schedules.feed_formats import parse_listing
+from schedules.jobs import CHECK_VERSIONS_HOLD, CHECK_VERSIONS_LEASE, CHECK_VERSIONS_TICK
 from schedules.poller import ChannelUnavailable, SendFailed
-from schedules.versions import VersionWatch
+from schedules.versions import MAX_REQUESTS, VersionWatch
 from storage.db import Sessions
+from storage.leases import LeaseService
 from storage.models import MetadataStatus, Note, Paper, VersionNotice
 from storage.version_check import VersionCheck
 from storage.versions import Notice, VersionNotices, record_new_versions
@@ -102,6 +105,42 @@ async def test_the_daily_check_asks_a_batch_a_request_and_each_paper_once_a_day(
     assert [len(ids) for ids in id_lists(fake_arxiv)] == [100]  # at most max_requests; the rest wait their turn
     assert await watch(sessions, client, clock, batch=100, max_requests=1).check() == 0
     assert [len(ids) for ids in id_lists(fake_arxiv)] == [100, 10]
+
+
+async def test_a_thousand_noted_papers_are_each_asked_about_every_day_a_few_requests_a_run(
+    sessions: Sessions, fake_arxiv: FakeArxiv, client: ArxivClient
+) -> None:
+    async with sessions.begin() as session:
+        for n in range(1000):
+            paper = Paper(key=f"arxiv:2401.{n:05d}", version=1, title=f"P{n}", metadata_status=MetadataStatus.OK)
+            session.add(paper)
+            await session.flush()
+            assert paper.id is not None
+            session.add(
+                Note(guild_id=A, paper_id=paper.id, author_id=1, author_name="a", body="n", channel_id=A_CHANNEL)
+            )
+    clock = Clock()
+    versions = watch(sessions, client, clock)  # the job's own batch and requests a run
+    asked: list[str] = []
+    while clock.now < NOW + timedelta(days=1):  # the job's runs over one day
+        fake_arxiv.seen.clear()
+        await versions.check()
+        assert len(id_lists(fake_arxiv)) <= MAX_REQUESTS
+        asked += [i for ids in id_lists(fake_arxiv) for i in ids]
+        clock.now += CHECK_VERSIONS_TICK
+    assert sorted(asked) == [f"2401.{n:05d}" for n in range(1000)]  # every paper, once
+
+
+async def test_one_process_keeps_the_hourly_check_while_it_lives(sessions: Sessions) -> None:
+    first, second = LeaseService(sessions, holder="process-1"), LeaseService(sessions, holder="process-2")
+    hold = partial(LeaseService.hold, name=CHECK_VERSIONS_LEASE, ttl=CHECK_VERSIONS_HOLD)
+    start = datetime.now(UTC)
+    for hour in range(3):  # each process's hourly run, the second's 37 minutes after the first's
+        at = start + hour * CHECK_VERSIONS_TICK
+        assert await hold(first, now=at)
+        assert not await hold(second, now=at + timedelta(minutes=37))
+    # The first process stops after its last run: the second takes the check over once that run's hold ran out.
+    assert await hold(second, now=at + CHECK_VERSIONS_HOLD + timedelta(minutes=1))
 
 
 async def test_arxiv_failing_leaves_the_papers_for_the_next_run(

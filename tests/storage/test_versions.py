@@ -196,3 +196,19 @@ async def test_a_newer_version_found_by_a_members_lookup_is_told_too(sessions: S
     papers = PaperService(sessions, None)
     await papers.ensure(paper_key(KEY), metadata=PaperMetadata(key=KEY, title="Deeper Layers", version=2))
     assert await all_notices(sessions) == [(A, 2, "pending")]
+
+
+async def test_a_version_from_a_feed_found_again_by_the_check_is_one_notice_and_an_older_answer_lowers_nothing(
+    sessions: Sessions,
+) -> None:
+    paper_id = await seed_paper(sessions)
+    await seed_note(sessions, paper_id, guild_id=A, channel_id=A_CHANNEL, author_id=1)
+    await list_on(sessions, LISTING, listed(2))  # the feed's replacement: v1 -> v2
+    check = VersionCheck(sessions)
+    for answered in (2, 1):  # the check sees v2 again, then arXiv answers from a stale mirror: v1
+        meta = PaperMetadata(key=KEY, title="Deeper Layers", version=answered)
+        assert await check.record(asked=[paper_id], found={KEY: meta}, checked_at=T0) == 0
+        assert await stored_version(sessions, paper_id) == 2
+    await list_on(sessions, OTHER_LISTING, listed(1))
+    assert await stored_version(sessions, paper_id) == 2
+    assert await all_notices(sessions) == [(A, 2, "pending")]
