@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -38,6 +38,30 @@ CHECK_VERSIONS_HOLD = 2 * CHECK_VERSIONS_TICK  # kept from one run to the next; 
 POST_NOTICES_JOB = "versions:post"
 NOTICES_LEASE = "versions:post"
 NOTICE_TICK = 60.0  # seconds between looks for version notices to post
+
+
+def every(
+    scheduler: BaseScheduler,
+    job: Callable[..., Any],
+    *,
+    seconds: float,
+    job_id: str,
+    args: Sequence[Any] = (),
+    **options: Any,
+) -> None:
+    """Add (or replace) a job run every ``seconds`` under a fixed id, so a restart replaces rather than doubles it;
+    a run still going when the next is due makes the next one skipped, never run twice at once."""
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=seconds,
+        args=list(args),
+        id=job_id,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        **options,
+    )
 
 
 class StoppedImports(Protocol):
@@ -184,58 +208,43 @@ def register_jobs(
 ) -> None:
     """Add (or replace) every background job."""
     if settings.metadata_retry_interval > 0:
-        scheduler.add_job(
+        every(
+            scheduler,
             fill_pending_metadata,
-            "interval",
             seconds=min(settings.metadata_retry_interval, METADATA_TICK),
+            job_id=PENDING_METADATA_JOB,
             args=[papers, settings.metadata_retry_interval],
-            id=PENDING_METADATA_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
         )
-    scheduler.add_job(
+    every(
+        scheduler,
         poll_feeds,
-        "interval",
         seconds=(tick := min(settings.feed_poll_interval, FEED_TICK)),
+        job_id=POLL_FEEDS_JOB,
         args=[poller, leases, lease_ttl(tick)],
-        id=POLL_FEEDS_JOB,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,  # a cycle still posting when the next is due: the next is skipped, not doubled
     )
     if titles is not None:
-        scheduler.add_job(
+        every(
+            scheduler,
             resolve_titles,
-            "interval",
             seconds=TITLE_TICK,
+            job_id=RESOLVE_TITLES_JOB,
             args=[titles, leases, lease_ttl(TITLE_TICK)],
-            id=RESOLVE_TITLES_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
         )
     if versions is not None:
-        scheduler.add_job(
+        every(
+            scheduler,
             check_versions,
-            "interval",
             seconds=CHECK_VERSIONS_TICK.total_seconds(),
+            job_id=CHECK_VERSIONS_JOB,
             args=[versions, leases],
-            id=CHECK_VERSIONS_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
             next_run_time=datetime.now(UTC) + CHECK_VERSIONS_FIRST,
         )
-        scheduler.add_job(
+        every(
+            scheduler,
             post_version_notices,
-            "interval",
             seconds=NOTICE_TICK,
+            job_id=POST_NOTICES_JOB,
             args=[versions, leases, lease_ttl(NOTICE_TICK)],
-            id=POST_NOTICES_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,  # one run at a time: a notice is never sent by two runs
         )
 
 
@@ -261,15 +270,12 @@ async def roll_back_imports(imports: ImportService, told: StoppedImports | None 
 
 def watch_imports(scheduler: BaseScheduler, *, imports: ImportService, told: StoppedImports | None) -> None:
     """Roll back stopped imports now (at start-up, once their messages can be edited) and every minute after."""
-    scheduler.add_job(
+    every(
+        scheduler,
         roll_back_imports,
-        "interval",
         seconds=ROLL_BACK_TICK,
+        job_id=ROLL_BACK_IMPORTS_JOB,
         args=[imports, told],
-        id=ROLL_BACK_IMPORTS_JOB,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
         next_run_time=datetime.now(UTC),
     )
 

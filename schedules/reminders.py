@@ -21,6 +21,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
+from schedules.jobs import every
 from schedules.poller import ChannelUnavailable
 from storage.reading_sessions import DueReminder, ReadingSessions, SessionView, reminder_due
 
@@ -141,13 +142,4 @@ def _as_claimed(left: DueReminder) -> SessionView:
 def watch_reminders(scheduler: BaseScheduler, runner: ReminderRunner) -> None:
     """Send reminders every minute, starting now (once the bot can read its channels: claims a stopped process
     left are settled first)."""
-    scheduler.add_job(
-        runner.tick,
-        "interval",
-        seconds=TICK,
-        id=REMINDERS_JOB,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=datetime.now(UTC),
-    )
+    every(scheduler, runner.tick, seconds=TICK, job_id=REMINDERS_JOB, next_run_time=datetime.now(UTC))
