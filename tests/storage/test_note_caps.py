@@ -12,21 +12,14 @@ from storage.db import Sessions
 from storage.errors import LimitReachedError
 from storage.imports.importer import Author, ImportPreview, ImportService
 from storage.imports.plan import ImportPlan, PlannedNote, PlannedPaper, Shape
-from storage.models import Note, Paper, utcnow
+from storage.models import Note, utcnow
 from storage.notes import MAX_NOTES_PER_DAY, NoteService
+from tests.storage.stored_papers import add_papers
 
 GUILD, OTHER_GUILD = 1001, 2002
 ANN, BOB = 11, 22
 CAP = 3
 PAIRS = 8
-
-
-async def new_papers(sessions: Sessions, n: int) -> list[int]:
-    async with sessions() as session:
-        papers = [Paper(key=f"arxiv:2501.{10000 + i}", title=f"Paper {i}") for i in range(n)]
-        session.add_all(papers)
-        await session.commit()
-        return [p.id for p in papers if p.id is not None]
 
 
 async def count(sessions: Sessions, sql: str) -> int:
@@ -49,7 +42,7 @@ def test_the_default_is_fifty_a_day() -> None:
 
 async def test_the_cap_is_reached_exactly_and_a_refused_note_leaves_nothing(sessions: Sessions) -> None:
     notes = NoteService(sessions, max_per_day=CAP)
-    papers = await new_papers(sessions, CAP + 1)
+    papers = await add_papers(sessions, CAP + 1)
     for paper_id in papers[:CAP]:
         await add(notes, paper_id)
     with pytest.raises(LimitReachedError) as refused:
@@ -65,7 +58,7 @@ async def test_the_cap_is_reached_exactly_and_a_refused_note_leaves_nothing(sess
 
 async def test_other_members_and_other_servers_keep_their_own_count(sessions: Sessions) -> None:
     notes = NoteService(sessions, max_per_day=CAP)
-    papers = await new_papers(sessions, CAP + 1)
+    papers = await add_papers(sessions, CAP + 1)
     for paper_id in papers[:CAP]:
         await add(notes, paper_id)
     with pytest.raises(LimitReachedError):
@@ -90,7 +83,7 @@ async def test_imported_notes_and_edits_do_not_count(sessions: Sessions) -> None
         preview, guild_id=GUILD, member_id=ANN, author=Author(id=ANN, name="ann"), now=utcnow()
     )
     assert outcome.notes_created == CAP + 2  # dated today, by the same member, in the same server
-    papers = await new_papers(sessions, CAP + 1)
+    papers = await add_papers(sessions, CAP + 1)
     first = await add(notes, papers[0])
     for i in range(CAP + 2):
         await notes.edit(guild_id=GUILD, note_id=first.id, editor_id=ANN, body=f"version {i}")
@@ -102,7 +95,7 @@ async def test_imported_notes_and_edits_do_not_count(sessions: Sessions) -> None
 
 async def test_a_note_a_day_old_makes_room_and_the_refusal_says_when(sessions: Sessions) -> None:
     notes = NoteService(sessions, max_per_day=CAP)
-    papers = await new_papers(sessions, CAP + 2)
+    papers = await add_papers(sessions, CAP + 2)
     added = [await add(notes, paper_id) for paper_id in papers[:CAP]]
     async with sessions() as session:
         now = utcnow()
@@ -117,7 +110,7 @@ async def test_a_note_a_day_old_makes_room_and_the_refusal_says_when(sessions: S
 
 async def test_two_notes_at_once_with_one_place_left_exactly_one_is_saved(sessions: Sessions) -> None:
     notes = NoteService(sessions, max_per_day=CAP)
-    papers = await new_papers(sessions, PAIRS * (CAP + 1))
+    papers = await add_papers(sessions, PAIRS * (CAP + 1))
     members = {100 + m: papers[m * (CAP + 1) : (m + 1) * (CAP + 1)] for m in range(PAIRS)}
     for member, theirs in members.items():
         for paper_id in theirs[: CAP - 1]:

@@ -13,20 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.queue
 from storage.db import Sessions
 from storage.errors import NotFoundError, PermissionDeniedError, ValidationError
-from storage.models import Paper, QueueVote, ReadingSession, SessionState
+from storage.models import QueueVote, ReadingSession, SessionState
 from storage.queue import WHY_CHARS, QueueService, queue_top, ranked_entries
+from tests.storage.stored_papers import add_papers
 
 GUILD, OTHER_GUILD = 1001, 2002
 ANN, BOB, CAT = 11, 22, 33
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
-
-
-async def papers(sessions: Sessions, count: int) -> list[int]:
-    async with sessions() as session:
-        made = [Paper(key=f"arxiv:2501.{n:05d}", title=f"Paper {n}") for n in range(count)]
-        session.add_all(made)
-        await session.commit()
-        return [p.id for p in made if p.id is not None]
 
 
 async def held(sessions: Sessions, *, paper_id: int, at: datetime, state: str = SessionState.SCHEDULED) -> None:
@@ -49,7 +42,7 @@ async def propose(queue: QueueService, paper_id: int, *, by: int = ANN, at: date
 async def test_one_entry_per_paper_however_often_or_at_once_it_is_proposed(
     sessions: Sessions, queue: QueueService
 ) -> None:
-    (paper,) = await papers(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     made = await asyncio.gather(*(propose(queue, paper, by=member) for member in range(100, 120)))
     assert sorted(p.outcome for p in made) == ["added"] + ["queued"] * 19
     assert len({p.item.id for p in made}) == 1
@@ -59,7 +52,7 @@ async def test_one_entry_per_paper_however_often_or_at_once_it_is_proposed(
 
 
 async def test_votes_one_per_member_taken_back_and_never_lost_at_once(sessions: Sessions, queue: QueueService) -> None:
-    (paper,) = await papers(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     entry = (await propose(queue, paper)).item.id
     assert await queue.vote(guild_id=GUILD, entry_id=entry, member_id=ANN, now=NOW)
     assert not await queue.vote(guild_id=GUILD, entry_id=entry, member_id=ANN, now=NOW)
@@ -77,7 +70,7 @@ async def test_votes_one_per_member_taken_back_and_never_lost_at_once(sessions: 
 
 
 async def test_ranked_by_votes_then_age_without_removed_or_read_papers(sessions: Sessions, queue: QueueService) -> None:
-    ids = await papers(sessions, 5)
+    ids = await add_papers(sessions, 5)
     entries = [(await propose(queue, p, at=NOW + timedelta(minutes=n))).item.id for n, p in enumerate(ids)]
     for member in (ANN, BOB):
         await queue.vote(guild_id=GUILD, entry_id=entries[3], member_id=member, now=NOW)
@@ -124,7 +117,7 @@ async def test_ranked_by_votes_then_age_without_removed_or_read_papers(sessions:
 
 
 async def test_removed_by_proposer_or_moderator_and_proposed_again(sessions: Sessions, queue: QueueService) -> None:
-    (paper,) = await papers(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     entry = (await propose(queue, paper, by=ANN)).item.id
     await queue.vote(guild_id=GUILD, entry_id=entry, member_id=BOB, now=NOW)
     with pytest.raises(PermissionDeniedError, match="only they or a moderator"):
@@ -154,7 +147,7 @@ def test_a_reason_is_capped() -> None:
 async def test_a_vote_checked_before_a_removal_and_written_after_it_is_refused(
     sessions: Sessions, queue: QueueService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (paper,) = await papers(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     entry = (await propose(queue, paper)).item.id
     checked = storage.queue.read_when
 

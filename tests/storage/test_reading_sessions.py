@@ -10,21 +10,14 @@ import pytest
 
 from storage.db import Sessions
 from storage.errors import NotFoundError, ValidationError
-from storage.models import Paper, QueueEntry, QueueVote, ReminderState, SessionReminder
+from storage.models import QueueEntry, QueueVote, ReminderState, SessionReminder
 from storage.queue import queue_top
 from storage.reading_sessions import Presenter, ReadingSessions, SessionView
+from tests.storage.stored_papers import add_papers
 
 GUILD, OTHER = 1, 2
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-async def paper_ids(sessions: Sessions, count: int) -> list[int]:
-    async with sessions() as session:
-        papers = [Paper(key=f"arxiv:2501.{n:05d}", title=f"Paper {n}") for n in range(count)]
-        session.add_all(papers)
-        await session.commit()
-        return [p.id for p in papers if p.id is not None]
 
 
 async def entry(sessions: Sessions, paper_id: int, *, votes: int = 0, age: timedelta = DAY, guild: int = GUILD) -> int:
@@ -63,7 +56,7 @@ async def top(sessions: Sessions, now: datetime = NOW, guild: int = GUILD) -> in
 
 async def test_the_queues_top_is_most_votes_then_oldest_and_leaves_out_read_and_removed(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
-    a, b, c, d = await paper_ids(sessions, 4)
+    a, b, c, d = await add_papers(sessions, 4)
     assert await top(sessions) is None
     await entry(sessions, a, votes=1, age=DAY)
     await entry(sessions, b, votes=1, age=2 * DAY)  # as many votes, proposed earlier
@@ -86,7 +79,7 @@ async def test_the_queues_top_is_most_votes_then_oldest_and_leaves_out_read_and_
 
 async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
-    (paper,) = await paper_ids(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
 
     async def schedule(days: int, presenter: Presenter | None = None) -> int | None:
         made = await planned(sessions, paper, NOW + days * DAY, presenter)
@@ -114,7 +107,7 @@ async def test_the_rotation_turns_and_members_come_and_go(sessions: Sessions) ->
 
 async def test_a_reminder_is_claimed_once_however_many_processes_race(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
-    (paper,) = await paper_ids(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     made = await planned(sessions, paper, NOW + timedelta(hours=20))
     due = await reading.due_reminders(now=NOW)
     assert [(kind, s.id) for kind, s in due] == [("24h", made.id)]
@@ -137,7 +130,7 @@ async def test_a_reminder_is_claimed_once_however_many_processes_race(sessions: 
 
 async def test_sessions_scheduled_at_once_take_different_turns(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
-    (paper,) = await paper_ids(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     for member in (10, 11, 12):
         await reading.volunteer(guild_id=GUILD, member_id=member, name=f"m{member}")
     made = await asyncio.gather(*(planned(sessions, paper, NOW + (n + 1) * DAY) for n in range(3)))
@@ -146,7 +139,7 @@ async def test_sessions_scheduled_at_once_take_different_turns(sessions: Session
 
 async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_claimed(sessions: Sessions) -> None:
     reading = ReadingSessions(sessions)
-    (paper,) = await paper_ids(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     made = [await planned(sessions, paper, NOW + timedelta(hours=20 + n)) for n in range(2)]
     due = await reading.due_reminders(now=NOW)  # read, then a moderator moves one and cancels the other
     assert [s.id for _, s in due] == [m.id for m in made]
@@ -158,7 +151,7 @@ async def test_a_reminder_read_before_its_session_moved_or_was_cancelled_is_not_
 
 
 async def test_two_moderators_cancelling_or_moving_at_once_one_wins_the_other_is_told(sessions: Sessions) -> None:
-    (paper,) = await paper_ids(sessions, 1)
+    (paper,) = await add_papers(sessions, 1)
     for round in range(3):
         made = await planned(sessions, paper, NOW + DAY)
         moves = [
