@@ -14,9 +14,9 @@ from discord.ext import commands
 from bot import heartbeat
 from bot.cogs import load_cogs
 from bot.errors import install_error_handler
-from bot.requesters import Tree
 from bot.services import build_services
 from bot.settings import Settings
+from bot.tree import Tree
 from schedules.jobs import (
     CHECK_VERSIONS_LEASE,
     NOTICES_LEASE,
@@ -46,7 +46,7 @@ class PaperClub(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # nothing reads old messages back; with link cards on, a cache only costs memory
-            tree_cls=Tree,  # each command's arXiv requests wait in its server's turn
+            tree_cls=Tree,  # commands start a few at a time, each asking arXiv in its server's turn
             **sharding,
         )
         self.settings = settings

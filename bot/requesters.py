@@ -1,7 +1,7 @@
 """Whose turn an interaction's arXiv requests wait in: its server's (see :mod:`schedules.ratelimit`).
 
 Every way a member reaches the bot sets it once, at the start: slash commands and autocomplete through
-:class:`Tree`, buttons and forms through ``bot.errors.View`` and ``Modal``, link cards in their listener.
+:class:`bot.tree.Tree`, buttons and forms through ``bot.errors.View`` and ``Modal``, link cards in their listener.
 discord.py runs each of those in a task of its own, so the value stays with that interaction and the tasks
 it starts. The scheduler's jobs run as the bot's own work through :class:`BotJobs`, whoever last changed
 the schedule.
@@ -12,30 +12,16 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-import discord
 from apscheduler.executors.asyncio import AsyncIOExecutor
-from discord import app_commands
 
 from schedules.ratelimit import requester
 
-__all__ = ["BotJobs", "Tree", "ask_as"]
+__all__ = ["BotJobs", "ask_as"]
 
 
 def ask_as(guild_id: int | None, user_id: int) -> None:
     """From here on in this task, arXiv requests wait in this server's turn (in direct messages, the member's)."""
     requester.set(guild_id if guild_id is not None else ("member", user_id))
-
-
-class Tree(app_commands.CommandTree[Any]):
-    """The command tree: every slash command and autocomplete asks arXiv in its server's turn.
-
-    The check runs in the same task as the command it lets through (discord.py's ``CommandTree._call``).
-    """
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Note whose turn the command's arXiv requests take; lets every interaction through."""
-        ask_as(interaction.guild_id, interaction.user.id)
-        return True
 
 
 class BotJobs(AsyncIOExecutor):
