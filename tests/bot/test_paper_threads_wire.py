@@ -111,6 +111,33 @@ async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) 
     assert len(club.posted()) == 1  # #papers only has the first note's line
 
 
+async def test_deleting_a_note_takes_its_line_away_and_rewords_the_line_that_opened_the_thread(club: Club) -> None:
+    club.discord.add_channel(GUILD, READING, name="reading")
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="opening the discussion")
+    thread_id = only_thread(club)
+    [opening] = lines(club)
+    await club.run("note add", paper=ATTENTION, text="a reply", user=BOB)
+    await club.run("note add", paper=ATTENTION, text="from #reading", user=MOD, channel=READING)
+    assert len(lines(club)) == 2 and len(lines(club, READING)) == 1
+
+    ask = await club.run("note delete", note="2", user=BOB)
+    await club.click(ask, "confirm", user=BOB)
+    assert lines(club) == [opening] and notes_in(club, thread_id) == ["opening the discussion", "from #reading"]
+
+    club.discord.remove_channel(READING)  # its line cannot be taken back: the note goes all the same
+    ask = await club.run("note delete", note="3", user=MOD)
+    done = await club.click(ask, "confirm", user=MOD)
+    assert "Deleted note #3" in done.text() and notes_in(club, thread_id) == ["opening the discussion"]
+
+    ask = await club.run("note delete", note="1")
+    await club.click(ask, "confirm")
+    assert notes_in(club, thread_id) == [] and lines(club) == [opening] and only_thread(club) == thread_id
+    assert "added a note" not in opening.content and "was deleted" in opening.content  # the way into the thread
+    assert opening.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
+    assert opening.allowed_mentions["parse"] == [] and not opening.deleted
+
+
 async def test_a_long_note_goes_in_the_thread_whole(club: Club) -> None:
     await threads_on(club)
     await club.run("note add", paper=ATTENTION, text="short first note")
