@@ -48,8 +48,8 @@ class NoteThreads:
         note removes its own line and thread (nothing was posted in it yet) and goes in the standing one.
         """
         place = await self.threads.thread(guild_id=note.guild_id, paper_id=note.paper.id)
-        if place is None:
-            return await self._open(channel, note, replacing=None)
+        if place is None or place.gone:
+            return await self._open(channel, note, replacing=place.thread_id if place else None)
         sent = await self._send_in(place.thread_id, note)
         if sent is None:
             return await self._open(channel, note, replacing=place.thread_id)
@@ -106,6 +106,12 @@ class NoteThreads:
             log.info("guild=%s note %s: line not done: %s", note.guild_id, note.id, exc)
             return None
 
+    async def forget(self, guild_id: int, thread_id: int) -> None:
+        """A thread deleted on Discord: when it was a paper's thread, /paper links it no more and the next note on
+        the paper opens a new one."""
+        if await self.threads.forget(guild_id=guild_id, thread_id=thread_id):
+            log.info("guild=%s paper thread %s was deleted", guild_id, thread_id)
+
     async def take_back_line(self, note: NoteView) -> None:
         """The line about a deleted note goes; the line that opened the paper's thread stays, reworded, as the way
         into the thread (a thread's first message has the thread's id). One gone, or out of reach, is left be."""
@@ -124,7 +130,8 @@ class NoteThreads:
 
     async def _send_in(self, thread_id: int, note: NoteView) -> list[discord.Message] | None:
         """The note posted in an existing thread (one archived but not locked opens again); None when the thread
-        is gone: deleted (404), or locked or out of the bot's reach (403)."""
+        is gone: deleted (404: marked so, linked no more even when no new thread can be opened), or locked or out of
+        the bot's reach (403)."""
         thread = self.client.get_partial_messageable(
             thread_id, guild_id=note.guild_id, type=discord.ChannelType.public_thread
         )
@@ -132,6 +139,8 @@ class NoteThreads:
             return await send_note(thread, note)
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("guild=%s thread %s of paper %s is gone: %s", note.guild_id, thread_id, note.paper.id, exc)
+            if isinstance(exc, discord.NotFound):
+                await self.threads.forget(guild_id=note.guild_id, thread_id=thread_id)
             return None
 
     async def _remove(self, thread: discord.Thread, note: NoteView) -> None:

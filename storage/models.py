@@ -570,6 +570,8 @@ class PaperThread(Table, table=True):
     channel_id: int = _snowflake()  # the channel the thread hangs off
     thread_id: int = _snowflake()
     created_at: datetime = _when()
+    # Deleted on Discord: no longer linked, and the next note opens a new thread (the row keeps where it hung off).
+    gone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class VersionNotice(Table, table=True):

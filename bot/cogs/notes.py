@@ -108,6 +108,16 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         )
         await self.flows.publish(interaction, updated, verb="Updated", replace=True)
 
+    # --- papers' threads deleted on Discord ------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A paper's thread deleted on Discord is forgotten; never let a failure escape."""
+        try:
+            await self.flows.threads.forget(payload.guild_id, payload.thread_id)
+        except Exception:
+            log.exception("guild=%s thread %s deletion not recorded", payload.guild_id, payload.thread_id)
+
     # --- /note delete ----------------------------------------------------------------------------------------
 
     @app_commands.command(name="delete", description="Delete a note (yours, or any with Manage Messages)")

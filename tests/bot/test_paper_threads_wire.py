@@ -41,6 +41,15 @@ async def rows(club: Club, query: str) -> list[Any]:
         return list((await session.exec(text(query))).all())  # type: ignore[call-overload]
 
 
+async def until_gone(club: Club, thread_id: int) -> None:
+    """Wait until the bot has marked the paper's thread gone (the deletion reaches it through the gateway)."""
+    for _ in range(200):
+        if await rows(club, f"SELECT 1 FROM paper_threads WHERE thread_id = {thread_id} AND gone") != []:
+            return
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"thread {thread_id} was never marked gone")
+
+
 def lines(club: Club, channel: int = CHANNEL) -> list[Any]:
     """The short lines about notes in a channel."""
     return [m for m in club.posted(channel) if m.content and m.content.startswith("📝")]
@@ -204,6 +213,43 @@ async def test_an_archived_thread_opens_again_and_a_gone_one_is_replaced(club: C
     assert await rows(club, "SELECT thread_id FROM paper_threads") == [(third,)]
     card = await club.run("paper", query=ATTENTION)
     assert f"/channels/{GUILD}/{third})" in card.original.text()
+
+
+async def test_a_thread_deleted_on_discord_is_linked_no_more_and_the_next_note_opens_another(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    link = f"[The group's thread on it](https://discord.com/channels/{GUILD}/{first})"
+    assert link in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.remove_channel(first)  # a moderator deleted it: Discord says so to the bot
+    await until_gone(club, first)
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.bot_permissions &= ~CREATE_PUBLIC_THREADS  # no new thread to be had: the note stays in the channel
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    assert club.discord.threads(GUILD) == [] and "two" in club.posted()[-1].text()
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.bot_permissions |= CREATE_PUBLIC_THREADS
+    await club.run("note add", paper=ATTENTION, text="three", user=MOD)
+    second = only_thread(club)
+    assert second != first and notes_in(club, second) == ["three"]
+    assert [(t, bool(g)) for t, g in await rows(club, "SELECT thread_id, gone FROM paper_threads")] == [(second, False)]
+    card = (await club.run("paper", query=ATTENTION)).original.text()
+    assert f"[The group's thread on it](https://discord.com/channels/{GUILD}/{second})" in card
+
+
+async def test_a_thread_found_deleted_when_a_note_is_posted_is_linked_no_more(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    club.discord.remove_channel(first, notify=False)  # deleted while the bot was away: it learns on posting there
+    club.discord.bot_permissions &= ~CREATE_PUBLIC_THREADS
+    done = await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    assert "Saved" in done.original.text() and "two" in club.posted()[-1].text()
+    assert [(t, bool(g)) for t, g in await rows(club, "SELECT thread_id, gone FROM paper_threads")] == [(first, True)]
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
 
 
 async def test_with_the_setting_off_notes_stay_in_the_channel(club: Club) -> None:
