@@ -163,13 +163,14 @@ class NoteFlows:
         when the group has the threads setting on (an edited note goes back where it was)."""
         channel = interaction.channel
         posted: list[discord.Message] = []
+        line: discord.Message | None = None
         thread_id = note.thread_id
         problem = ""
         if isinstance(channel, discord.abc.Messageable):
             if replace:
                 await retract(self.client, note)
             try:
-                posted, thread_id = await self._post(channel, note, replace=replace)
+                posted, thread_id, line = await self._post(channel, note, replace=replace)
             except discord.HTTPException as exc:
                 log.warning(
                     "guild=%s could not post note %s in channel %s: %s",
@@ -187,6 +188,7 @@ class NoteFlows:
                 message_id=posted[0].id if posted else None,
                 thread_id=thread_id,
                 message_ids=[m.id for m in posted],
+                line=(line.channel.id, line.id) if line is not None else None,
             )
         pending = (
             " arXiv isn't answering right now; the paper's details will be filled in later."
@@ -200,18 +202,24 @@ class NoteFlows:
             allowed_mentions=NO_MENTIONS,
         )
 
+    async def take_down(self, note: NoteView) -> None:
+        """What the bot posted for a deleted note goes: its messages, and the line about it beside its paper's
+        thread (the line that opened the thread is reworded instead). A message gone or out of reach is left be."""
+        await retract(self.client, note)
+        await self.threads.take_back_line(note)
+
     async def _post(
         self, channel: discord.abc.Messageable, note: NoteView, *, replace: bool
-    ) -> tuple[list[discord.Message], int | None]:
-        """The note's messages and its paper's thread: a new note goes in the paper's thread when the group has
-        threads on, an edited one back into the thread it was in; otherwise (or with no thread to be had) in the
-        channel."""
+    ) -> tuple[list[discord.Message], int | None, discord.Message | None]:
+        """The note's messages, its paper's thread and the line about it beside the thread: a new note goes in the
+        paper's thread when the group has threads on, an edited one back into the thread it was in; otherwise (or
+        with no thread to be had) in the channel."""
         was_in_thread = note.thread_id is not None and note.channel_id == note.thread_id
         if was_in_thread if replace else (await self.guilds.get(note.guild_id)).note_threads:
             placed = await self.threads.post(channel, note, announce=not replace)
             if placed is not None:
-                return placed.messages, placed.thread_id
-        return await send_note(channel, note), None if was_in_thread else note.thread_id
+                return placed.messages, placed.thread_id, placed.line
+        return await send_note(channel, note), None if was_in_thread else note.thread_id, None
 
 
 class AddNoteButton(View):

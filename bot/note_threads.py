@@ -13,7 +13,7 @@ import discord
 
 from bot.interactions import NO_MENTIONS
 from bot.note_posts import send_note
-from bot.render import note_line, thread_name
+from bot.render import deleted_note_line, note_line, thread_name
 from storage.message_links import channel_url
 from storage.notes import NoteView
 from storage.paper_threads import PaperThreads
@@ -29,6 +29,7 @@ class InThread:
 
     messages: list[discord.Message]
     thread_id: int
+    line: discord.Message | None = None  # the one line about it in the channel the member wrote from
 
 
 class NoteThreads:
@@ -47,14 +48,13 @@ class NoteThreads:
         note removes its own line and thread (nothing was posted in it yet) and goes in the standing one.
         """
         place = await self.threads.thread(guild_id=note.guild_id, paper_id=note.paper.id)
-        if place is None:
-            return await self._open(channel, note, replacing=None)
+        if place is None or place.gone:
+            return await self._open(channel, note, replacing=place.thread_id if place else None)
         sent = await self._send_in(place.thread_id, note)
         if sent is None:
             return await self._open(channel, note, replacing=place.thread_id)
-        if announce:
-            await self._say(channel, note, place.thread_id)
-        return InThread(messages=sent, thread_id=place.thread_id)
+        line = await self._say(channel, note, place.thread_id) if announce else None
+        return InThread(messages=sent, thread_id=place.thread_id, line=line)
 
     async def _open(
         self, channel: discord.abc.Messageable, note: NoteView, *, replacing: int | None
@@ -88,23 +88,50 @@ class NoteThreads:
             sent = await self._send_in(standing.thread_id, note)
             if sent is None:
                 return None
-            await self._say(channel, note, standing.thread_id)
-            return InThread(messages=sent, thread_id=standing.thread_id)
+            said = await self._say(channel, note, standing.thread_id)
+            return InThread(messages=sent, thread_id=standing.thread_id, line=said)
         sent = await send_note(thread, note)
         url = channel_url(note.guild_id, thread.id)
         await self._drop(line.edit(content=note_line(note, url), allowed_mentions=NO_MENTIONS), note, "link")
-        return InThread(messages=sent, thread_id=thread.id)
+        return InThread(messages=sent, thread_id=thread.id, line=line)
 
-    async def _say(self, channel: discord.abc.Messageable, note: NoteView, thread_id: int) -> None:
-        """The one line in the channel about a note posted in the paper's thread."""
+    async def _say(self, channel: discord.abc.Messageable, note: NoteView, thread_id: int) -> discord.Message | None:
+        """The one line in the channel about a note posted in the paper's thread (None when there is none)."""
         if getattr(channel, "id", None) == thread_id:
-            return  # the member is in the thread: the note itself is the news
+            return None  # the member is in the thread: the note itself is the news
         url = channel_url(note.guild_id, thread_id)
-        await self._drop(channel.send(note_line(note, url), allowed_mentions=NO_MENTIONS), note, "line")
+        try:
+            return await channel.send(note_line(note, url), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:  # the note is posted in the thread all the same
+            log.info("guild=%s note %s: line not done: %s", note.guild_id, note.id, exc)
+            return None
+
+    async def forget(self, guild_id: int, thread_id: int) -> None:
+        """A thread deleted on Discord: when it was a paper's thread, /paper links it no more and the next note on
+        the paper opens a new one."""
+        if await self.threads.forget(guild_id=guild_id, thread_id=thread_id):
+            log.info("guild=%s paper thread %s was deleted", guild_id, thread_id)
+
+    async def take_back_line(self, note: NoteView) -> None:
+        """The line about a deleted note goes; the line that opened the paper's thread stays, reworded, as the way
+        into the thread (a thread's first message has the thread's id). One gone, or out of reach, is left be."""
+        if note.line is None:
+            return
+        channel_id, message_id = note.line
+        message = self.client.get_partial_messageable(channel_id, guild_id=note.guild_id).get_partial_message(
+            message_id
+        )
+        if message_id == note.thread_id:
+            url = channel_url(note.guild_id, message_id)
+            reworded = message.edit(content=deleted_note_line(note, url), allowed_mentions=NO_MENTIONS)
+            await self._drop(reworded, note, "line reworded")
+        else:
+            await self._drop(message.delete(), note, "line taken back")
 
     async def _send_in(self, thread_id: int, note: NoteView) -> list[discord.Message] | None:
         """The note posted in an existing thread (one archived but not locked opens again); None when the thread
-        is gone: deleted (404), or locked or out of the bot's reach (403)."""
+        is gone: deleted (404: marked so, linked no more even when no new thread can be opened), or locked or out of
+        the bot's reach (403)."""
         thread = self.client.get_partial_messageable(
             thread_id, guild_id=note.guild_id, type=discord.ChannelType.public_thread
         )
@@ -112,6 +139,8 @@ class NoteThreads:
             return await send_note(thread, note)
         except (discord.NotFound, discord.Forbidden) as exc:
             log.info("guild=%s thread %s of paper %s is gone: %s", note.guild_id, thread_id, note.paper.id, exc)
+            if isinstance(exc, discord.NotFound):
+                await self.threads.forget(guild_id=note.guild_id, thread_id=thread_id)
             return None
 
     async def _remove(self, thread: discord.Thread, note: NoteView) -> None:

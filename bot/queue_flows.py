@@ -8,13 +8,14 @@ import logging
 import weakref
 from typing import Any
 
+import cachetools
 import discord
 
 from bot.errors import handle_error
 from bot.interactions import NO_MENTIONS, MemberCooldown, guild_of
 from bot.queue_render import card_view, proposal_card, vote_buttons, votes_text
 from bot.render import clip, plain
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import NotFoundError, UserFacingError, ValidationError
 from storage.identity import PaperKey, find_paper_keys
 from storage.message_links import jump_url
 from storage.papers import PaperService, PaperView
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 PINNED = "✅"  # the bot's answer to a 📌 on a message without a thread: no message in the channel
 PIN_TRIES = 3  # papers of one pinned message looked up at most, when arXiv does not know the first
 PINS_PER_MINUTE = 6  # per member: each 📌 reads the message and may ask arXiv about its paper
+NOTHING_TO_QUEUE = (
+    "Nothing to queue here: this message links no paper I could find (an arXiv link or id, a DOI, or another "
+    "link). Use `/queue propose` to propose one."
+)
+NOTICE_SECONDS = 30.0  # how long the answer to a 📌 that queued nothing stays before it deletes itself
+TOLD_FOR = 3600.0  # seconds a member is told once about one message, however often they pin it
 
 
 class QueueFlows:
@@ -38,6 +45,8 @@ class QueueFlows:
         self.pins = MemberCooldown(PINS_PER_MINUTE, 60.0)
         self._cards: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._told_no_content = False
+        self.notice_lasts = NOTICE_SECONDS
+        self._told: cachetools.TTLCache[tuple[int, int], bool] = cachetools.TTLCache(maxsize=4096, ttl=TOLD_FOR)
 
     async def propose(self, interaction: discord.Interaction, paper: PaperView, why: str | None) -> None:
         """Put the paper on the queue and post its card, or say where the paper already is."""
@@ -159,12 +168,16 @@ class QueueFlows:
         )
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(payload.message_id)
-        paper = await self._paper_of(find_paper_keys(message_text(message)))
-        if paper is None:
+        try:
+            paper = await self._paper_of(find_paper_keys(message_text(message)))
+            if paper is None:
+                raise UserFacingError(NOTHING_TO_QUEUE)
+            proposal = await self.queue.propose(
+                guild_id=guild_id, paper_id=paper.id, member_id=member.id, member_name=member.display_name, source="pin"
+            )
+        except UserFacingError as exc:
+            await self._tell_nothing_queued(message, member, exc.message, guild_id=guild_id)
             return
-        proposal = await self.queue.propose(
-            guild_id=guild_id, paper_id=paper.id, member_id=member.id, member_name=member.display_name, source="pin"
-        )
         if proposal.outcome == "queued":
             return  # pinned before, or proposed otherwise: once is enough
         thread = channel if isinstance(channel, discord.Thread) else message.thread
@@ -183,6 +196,25 @@ class QueueFlows:
                 await message.add_reaction(PINNED)
         except discord.HTTPException as exc:  # no permission to post or react there: the paper is queued anyway
             log.info("guild=%s no answer to a pin in channel %s: %s", guild_id, payload.channel_id, exc)
+
+    async def _tell_nothing_queued(
+        self, message: discord.Message, member: discord.Member, why: str, *, guild_id: int
+    ) -> None:
+        """Why a pin queued nothing, as a reply to the message that pings no one and deletes itself soon; a member is
+        told once per message."""
+        log.info("guild=%s pin by %s on message %s queued nothing: %s", guild_id, member.id, message.id, why)
+        if (message.id, member.id) in self._told:
+            return
+        self._told[message.id, member.id] = True
+        try:
+            await message.reply(
+                f"📌 {plain(clip(member.display_name, 100))}: {why}",
+                mention_author=False,
+                allowed_mentions=NO_MENTIONS,
+                delete_after=self.notice_lasts,
+            )
+        except discord.HTTPException as exc:  # no permission to post there: the log has it
+            log.info("guild=%s no answer to a pin in channel %s: %s", guild_id, message.channel.id, exc)
 
     async def _paper_of(self, keys: list[PaperKey]) -> PaperView | None:
         """The paper a message is about: its first arXiv id or DOI (a code or slides link beside it is not the

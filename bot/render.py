@@ -316,6 +316,12 @@ def note_line(note: NoteView, url: str | None) -> str:
     )
 
 
+def deleted_note_line(note: NoteView, url: str) -> str:
+    """What the line that opened a paper's thread says once the note it announced is deleted: the way into the
+    thread, which stays."""
+    return f"📝 A note on **{link_label(note.paper.display_title, 200)}** was deleted; the paper's thread → {url}"
+
+
 def thread_name(paper: PaperView) -> str:
     """A paper's thread is named after it: on one line, within Discord's 100 characters."""
     return clip(" ".join(paper.display_title.split()), 100) or paper.key[:100]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.interactions import NO_MENTIONS
-from bot.session_post import NO_EVENT, SessionPosts
+from bot.session_post import EVENT_PERMISSION, NO_EVENT, SessionPosts
 from bot.session_render import announcement_embed, cancelled_text, moved_text
 from schedules.when import When
 from storage.papers import PaperView
@@ -73,7 +73,7 @@ class SessionFlows:
             event_id = await self.posts.move_event(moved)
             if event_id is None:
                 lines.append(
-                    "The server's event could not be moved: edit it by hand, or check my Manage Events permission."
+                    f"The server's event could not be moved: edit it by hand, or check I have {EVENT_PERMISSION}."
                 )
             elif event_id != moved.event_id:  # deleted on Discord: made again
                 await self.reading.set_posts(guild_id=guild_id, session_id=moved.id, event_id=event_id)

@@ -17,7 +17,8 @@ from storage.reading_sessions import SessionView
 log = logging.getLogger(__name__)
 
 EVENT_LENGTH = timedelta(hours=1)
-NO_EVENT = "I couldn't add it to the server's events: I need the **Manage Events** permission for that."
+EVENT_PERMISSION = "the **Create Events** or **Manage Events** permission"
+NO_EVENT = f"I couldn't add it to the server's events: I need {EVENT_PERMISSION} for that."
 
 
 class SessionPosts:
@@ -76,7 +77,10 @@ class SessionPosts:
     def _guild(self, session: SessionView) -> discord.Guild | None:
         guild = self.client.get_guild(session.guild_id)
         me = guild.me if guild is not None else None
-        if me is None or not me.guild_permissions.manage_events:
+        if me is None:
+            return None
+        allowed = me.guild_permissions  # Create Events is enough for the events the bot made itself: all of its own
+        if not (allowed.create_events or allowed.manage_events):
             return None
         return guild
 

@@ -125,6 +125,10 @@ class Note(Table, table=True):
     thread_id: int | None = _snowflake(nullable=True)
     # Every message the note was posted as, in order (``message_id`` is the first): an edit or delete replaces all.
     message_ids: list[int] = Field(default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": "[]"})
+    # The one line a channel got about the note posted in its paper's thread (the thread's first message when the
+    # note opened it): taken away, or reworded, when the note is deleted.
+    line_channel_id: int | None = _snowflake(nullable=True)
+    line_message_id: int | None = _snowflake(nullable=True)
     created_at: datetime = _when()
     updated_at: datetime = _when()
     # Where the note came from: posted on Discord, or brought in by /import (then dated by its document).
@@ -566,6 +570,8 @@ class PaperThread(Table, table=True):
     channel_id: int = _snowflake()  # the channel the thread hangs off
     thread_id: int = _snowflake()
     created_at: datetime = _when()
+    # Deleted on Discord: no longer linked, and the next note opens a new thread (the row keeps where it hung off).
+    gone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class VersionNotice(Table, table=True):

@@ -53,6 +53,7 @@ class NoteView:
     undated: bool = False  # imported from a document that gave no date
     origin: str = "discord"  # or "import"
     message_ids: tuple[int, ...] = ()  # every message it was posted as, in order
+    line: tuple[int, int] | None = None  # (channel, message) of the line about it beside its paper's thread
 
     @property
     def state_label(self) -> str:
@@ -204,6 +205,8 @@ _NOTE_COLUMNS = (
     NOTES.c.undated,
     NOTES.c.origin,
     NOTES.c.message_ids,
+    NOTES.c.line_channel_id,
+    NOTES.c.line_message_id,
 )
 _VIEW_COLUMNS = (*_NOTE_COLUMNS, TAGS.c.name, *PAPER_VIEW_COLUMNS)
 _TAG = len(_NOTE_COLUMNS)  # where a row's tag is; its paper follows
@@ -234,7 +237,7 @@ def _views_of_rows(rows: Sequence[Sequence[Any]]) -> list[NoteView]:
     views = []
     for row in firsts:
         (nid, guild_id, author_id, author_name, body, revision, created, updated, channel_id, message_id) = row[:10]
-        thread_id, status, undated, origin, message_ids = row[10:_TAG]  # the rest of _NOTE_COLUMNS
+        thread_id, status, undated, origin, message_ids, line_channel_id, line_message_id = row[10:_TAG]  # the rest
         views.append(
             NoteView(
                 id=nid,
@@ -255,6 +258,7 @@ def _views_of_rows(rows: Sequence[Sequence[Any]]) -> list[NoteView]:
                 origin=origin,
                 # Notes posted before every part was kept know only their first message.
                 message_ids=tuple(message_ids or ([message_id] if message_id else [])),
+                line=(line_channel_id, line_message_id) if line_channel_id and line_message_id else None,
             )
         )
     return views
@@ -495,14 +499,19 @@ class NoteService:
         message_id: int | None,
         thread_id: int | None = None,
         message_ids: Sequence[int] = (),
+        line: tuple[int, int] | None = None,
     ) -> None:
-        """Remember the messages a note was posted as (``message_id`` first, then the rest), or none."""
+        """Remember the messages a note was posted as (``message_id`` first, then the rest), or none; and ``line``,
+        the one line a channel got about it beside its paper's thread, when there is a new one (a note re-posted
+        keeps the line it had)."""
         async with self.sessions() as session:
             note = await get_note(session, guild_id=guild_id, note_id=note_id)
             if note is None:
                 return
             note.channel_id, note.message_id, note.thread_id = channel_id, message_id, thread_id
             note.message_ids = list(message_ids) or ([message_id] if message_id else [])
+            if line is not None:
+                note.line_channel_id, note.line_message_id = line
             await session.commit()
 
     async def autocomplete(

@@ -22,10 +22,12 @@ from storage.tables import PAPER_THREADS
 
 @dataclass(frozen=True, slots=True)
 class ThreadPlace:
-    """Where a paper's thread is: the channel it hangs off, and the thread itself."""
+    """Where a paper's thread is: the channel it hangs off, and the thread itself (``gone`` once it was deleted on
+    Discord: linked no more, and replaced by the next note's thread)."""
 
     channel_id: int
     thread_id: int
+    gone: bool = False
 
 
 async def paper_thread(session: AsyncSession, *, guild_id: int, paper_id: int) -> PaperThread | None:
@@ -37,6 +39,7 @@ async def discussion_place(session: AsyncSession, *, guild_id: int, paper_id: in
     """Where to say something about a paper to a group: ``(channel_id, thread_id)``.
 
     - the paper's thread: ``(the channel it hangs off, the thread)``; send into ``thread_id``;
+    - a thread deleted on Discord: ``(the channel it hung off, None)``;
     - else the channel of the group's latest note posted on it: ``(that channel, None)``;
     - else ``None`` (the group never posted about it on Discord).
 
@@ -44,7 +47,7 @@ async def discussion_place(session: AsyncSession, *, guild_id: int, paper_id: in
     """
     thread = await paper_thread(session, guild_id=guild_id, paper_id=paper_id)
     if thread is not None:
-        return thread.channel_id, thread.thread_id
+        return thread.channel_id, None if thread.gone else thread.thread_id
     latest = (
         await session.exec(
             select(col(Note.channel_id))
@@ -75,14 +78,27 @@ async def record_thread(
         await conn.execute(
             update(PAPER_THREADS)
             .where(*where, PAPER_THREADS.c.thread_id == replacing)
-            .values(channel_id=channel_id, thread_id=thread_id, created_at=utcnow())
+            .values(channel_id=channel_id, thread_id=thread_id, created_at=utcnow(), gone=False)
         )
     row = {"guild_id": guild_id, "paper_id": paper_id, "channel_id": channel_id, "thread_id": thread_id}
     await conn.execute(insert_ignoring_duplicates(conn.dialect.name, PAPER_THREADS), [{**row, "created_at": utcnow()}])
     standing = (
-        await conn.execute(core_select(PAPER_THREADS.c.channel_id, PAPER_THREADS.c.thread_id).where(*where))
+        await conn.execute(
+            core_select(PAPER_THREADS.c.channel_id, PAPER_THREADS.c.thread_id, PAPER_THREADS.c.gone).where(*where)
+        )
     ).one()
-    return ThreadPlace(channel_id=standing[0], thread_id=standing[1])
+    return ThreadPlace(channel_id=standing[0], thread_id=standing[1], gone=standing[2])
+
+
+async def forget_thread(session: AsyncSession, *, guild_id: int, thread_id: int) -> bool:
+    """Mark the group's paper thread ``thread_id`` gone (deleted on Discord); whether it was a paper's thread."""
+    conn = await session.connection()
+    marked = await conn.execute(
+        update(PAPER_THREADS)
+        .where(PAPER_THREADS.c.guild_id == guild_id, PAPER_THREADS.c.thread_id == thread_id)
+        .values(gone=True)
+    )
+    return bool(marked.rowcount)
 
 
 class PaperThreads:
@@ -95,7 +111,12 @@ class PaperThreads:
         """The paper's thread in the group, if it has one."""
         async with self.sessions() as session:
             row = await paper_thread(session, guild_id=guild_id, paper_id=paper_id)
-            return None if row is None else ThreadPlace(channel_id=row.channel_id, thread_id=row.thread_id)
+            return None if row is None else ThreadPlace(row.channel_id, row.thread_id, gone=row.gone)
+
+    async def forget(self, *, guild_id: int, thread_id: int) -> bool:
+        """A thread deleted on Discord: if it was a paper's thread, linked no more (see :func:`forget_thread`)."""
+        async with self.sessions.begin() as session:
+            return await forget_thread(session, guild_id=guild_id, thread_id=thread_id)
 
     async def record(
         self, *, guild_id: int, paper_id: int, channel_id: int, thread_id: int, replacing: int | None = None

@@ -114,7 +114,7 @@ async def _view(session: AsyncSession, row: ReadingSession) -> SessionView:
         channel_id=row.channel_id,
         message_id=row.message_id,
         event_id=row.event_id,
-        thread_id=thread.thread_id if thread is not None else None,
+        thread_id=thread.thread_id if thread is not None and not thread.gone else None,
         scheduled_at=as_utc(row.updated_at),
     )
 

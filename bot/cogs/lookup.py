@@ -133,7 +133,9 @@ class Lookup(commands.Cog):
         guild_id = guild_of(interaction)
         page = await self.notes.page(guild_id=guild_id, paper_id=paper.id, limit=5)
         thread = await self.threads.thread(guild_id=guild_id, paper_id=paper.id)
-        card = paper_card(paper, page, thread=channel_url(guild_id, thread.thread_id) if thread else None)
+        # A thread deleted on Discord is linked no more.
+        url = channel_url(guild_id, thread.thread_id) if thread is not None and not thread.gone else None
+        card = paper_card(paper, page, thread=url)
         view = AddNoteButton(paper=paper, flows=self.flows)
         await interaction.followup.send(embed=card, view=view, allowed_mentions=NO_MENTIONS)
 

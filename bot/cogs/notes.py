@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.autocomplete import paper_choices, tag_choices
 from bot.interactions import NO_MENTIONS, answer, guild_of, server_moderator
 from bot.note_flows import NoteFlows
-from bot.note_posts import history_pages, retract, show_note
+from bot.note_posts import history_pages, show_note
 from bot.options import note_text, parse_note_id, parse_since, tag_filter
 from bot.render import link_label, note_list_embed
 from bot.views import HistoryButton, ask_to_confirm, fitted_pages, fixed_pages, send_pages
@@ -108,6 +108,16 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         )
         await self.flows.publish(interaction, updated, verb="Updated", replace=True)
 
+    # --- papers' threads deleted on Discord ------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A paper's thread deleted on Discord is forgotten; never let a failure escape."""
+        try:
+            await self.flows.threads.forget(payload.guild_id, payload.thread_id)
+        except Exception:
+            log.exception("guild=%s thread %s deletion not recorded", payload.guild_id, payload.thread_id)
+
     # --- /note delete ----------------------------------------------------------------------------------------
 
     @app_commands.command(name="delete", description="Delete a note (yours, or any with Manage Messages)")
@@ -129,7 +139,7 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
             await pressed.response.edit_message(
                 content=f"Deleted note #{gone.id} on **{link_label(gone.paper.display_title, 200)}**.", view=None
             )
-            await retract(self.bot, gone)
+            await self.flows.take_down(gone)
 
         whose = "your note" if target.author_id == interaction.user.id else f"{target.author_name}'s note"
         await ask_to_confirm(

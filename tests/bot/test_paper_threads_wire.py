@@ -41,6 +41,15 @@ async def rows(club: Club, query: str) -> list[Any]:
         return list((await session.exec(text(query))).all())  # type: ignore[call-overload]
 
 
+async def until_gone(club: Club, thread_id: int) -> None:
+    """Wait until the bot has marked the paper's thread gone (the deletion reaches it through the gateway)."""
+    for _ in range(200):
+        if await rows(club, f"SELECT 1 FROM paper_threads WHERE thread_id = {thread_id} AND gone") != []:
+            return
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"thread {thread_id} was never marked gone")
+
+
 def lines(club: Club, channel: int = CHANNEL) -> list[Any]:
     """The short lines about notes in a channel."""
     return [m for m in club.posted(channel) if m.content and m.content.startswith("📝")]
@@ -111,6 +120,33 @@ async def test_a_note_from_another_channel_goes_in_the_paper_thread(club: Club) 
     assert len(club.posted()) == 1  # #papers only has the first note's line
 
 
+async def test_deleting_a_note_takes_its_line_away_and_rewords_the_line_that_opened_the_thread(club: Club) -> None:
+    club.discord.add_channel(GUILD, READING, name="reading")
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="opening the discussion")
+    thread_id = only_thread(club)
+    [opening] = lines(club)
+    await club.run("note add", paper=ATTENTION, text="a reply", user=BOB)
+    await club.run("note add", paper=ATTENTION, text="from #reading", user=MOD, channel=READING)
+    assert len(lines(club)) == 2 and len(lines(club, READING)) == 1
+
+    ask = await club.run("note delete", note="2", user=BOB)
+    await club.click(ask, "confirm", user=BOB)
+    assert lines(club) == [opening] and notes_in(club, thread_id) == ["opening the discussion", "from #reading"]
+
+    club.discord.remove_channel(READING)  # its line cannot be taken back: the note goes all the same
+    ask = await club.run("note delete", note="3", user=MOD)
+    done = await club.click(ask, "confirm", user=MOD)
+    assert "Deleted note #3" in done.text() and notes_in(club, thread_id) == ["opening the discussion"]
+
+    ask = await club.run("note delete", note="1")
+    await club.click(ask, "confirm")
+    assert notes_in(club, thread_id) == [] and lines(club) == [opening] and only_thread(club) == thread_id
+    assert "added a note" not in opening.content and "was deleted" in opening.content  # the way into the thread
+    assert opening.content.endswith(f"→ https://discord.com/channels/{GUILD}/{thread_id}")
+    assert opening.allowed_mentions["parse"] == [] and not opening.deleted
+
+
 async def test_a_long_note_goes_in_the_thread_whole(club: Club) -> None:
     await threads_on(club)
     await club.run("note add", paper=ATTENTION, text="short first note")
@@ -177,6 +213,43 @@ async def test_an_archived_thread_opens_again_and_a_gone_one_is_replaced(club: C
     assert await rows(club, "SELECT thread_id FROM paper_threads") == [(third,)]
     card = await club.run("paper", query=ATTENTION)
     assert f"/channels/{GUILD}/{third})" in card.original.text()
+
+
+async def test_a_thread_deleted_on_discord_is_linked_no_more_and_the_next_note_opens_another(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    link = f"[The group's thread on it](https://discord.com/channels/{GUILD}/{first})"
+    assert link in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.remove_channel(first)  # a moderator deleted it: Discord says so to the bot
+    await until_gone(club, first)
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.bot_permissions &= ~CREATE_PUBLIC_THREADS  # no new thread to be had: the note stays in the channel
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    assert club.discord.threads(GUILD) == [] and "two" in club.posted()[-1].text()
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+
+    club.discord.bot_permissions |= CREATE_PUBLIC_THREADS
+    await club.run("note add", paper=ATTENTION, text="three", user=MOD)
+    second = only_thread(club)
+    assert second != first and notes_in(club, second) == ["three"]
+    assert [(t, bool(g)) for t, g in await rows(club, "SELECT thread_id, gone FROM paper_threads")] == [(second, False)]
+    card = (await club.run("paper", query=ATTENTION)).original.text()
+    assert f"[The group's thread on it](https://discord.com/channels/{GUILD}/{second})" in card
+
+
+async def test_a_thread_found_deleted_when_a_note_is_posted_is_linked_no_more(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    club.discord.remove_channel(first, notify=False)  # deleted while the bot was away: it learns on posting there
+    club.discord.bot_permissions &= ~CREATE_PUBLIC_THREADS
+    done = await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    assert "Saved" in done.original.text() and "two" in club.posted()[-1].text()
+    assert [(t, bool(g)) for t, g in await rows(club, "SELECT thread_id, gone FROM paper_threads")] == [(first, True)]
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
 
 
 async def test_with_the_setting_off_notes_stay_in_the_channel(club: Club) -> None:

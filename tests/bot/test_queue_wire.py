@@ -334,12 +334,36 @@ async def test_a_pin_on_a_message_with_a_thread_answers_there_with_a_card(club: 
     assert "1 vote" in card.text()
 
 
-async def test_a_pin_without_a_paper_link_does_nothing(club: Club) -> None:
+async def test_a_pin_without_a_paper_link_queues_nothing_and_says_why_once_quietly(club: Club) -> None:
     message = await club.discord.post_message(CHANNEL, user_id=BOB, content="anyone up for lunch? 2024.")
     await club.discord.react(message, PIN, user_id=ANN)
+    reply = await club.discord.wait_for_message(CHANNEL, after=message)
+    assert "Nothing to queue here" in reply.text() and "/queue propose" in reply.text() and "ann" in reply.text()
+    assert reply.message_reference is not None and reply.message_reference["message_id"] == str(message.id)
+    assert reply.allowed_mentions == {"parse": [], "replied_user": False}
+    await club.discord.unreact(message, PIN, user_id=ANN)
+    await club.discord.react(message, PIN, user_id=ANN)  # the same member again: told once is enough
     await club.discord.settle()
     await asyncio.sleep(0.3)
+    await club.discord.settle()
     assert await entries(club) == [] and message.reactions == [PIN]
+    assert [m for m in club.posted() if m.message_reference] == [reply]
+
+
+async def test_the_answer_to_a_pin_that_queued_nothing_deletes_itself(club: Club) -> None:
+    flows = club.bot.get_cog("Queue").flows  # type: ignore[union-attr]
+    flows.notice_lasts = 0.0  # it stays half a minute for members; here it goes at once
+    message = await club.discord.post_message(CHANNEL, user_id=BOB, content="no link, just words")
+    await club.discord.react(message, PIN, user_id=ANN)
+
+    async def deleted() -> bool:
+        return bool(club.discord.dispatched("MESSAGE_DELETE"))
+
+    await until(deleted)
+    (gone,) = [club.discord.message(int(d["id"])) for d in club.discord.dispatched("MESSAGE_DELETE")]
+    assert gone.author_id == club.discord.bot_user_id and "Nothing to queue here" in gone.text()
+    assert gone.message_reference is not None and gone.message_reference["message_id"] == str(message.id)
+    assert not message.deleted
 
 
 async def test_a_pin_in_another_server_stays_in_that_server(club: Club) -> None:

@@ -91,3 +91,21 @@ async def test_discussion_place_skips_notes_never_posted(sessions: Sessions) -> 
     await note(sessions, paper_id, author=ANN, channel=CHANNEL, age=5)
     await note(sessions, paper_id, author=BOB, channel=None, age=0)  # imported, or its post failed
     assert await threads.place(guild_id=GUILD, paper_id=paper_id) == (CHANNEL, None)
+
+
+async def test_a_thread_deleted_on_discord_is_marked_gone_in_its_group_only_and_its_notices_go_to_its_channel(
+    sessions: Sessions,
+) -> None:
+    threads = PaperThreads(sessions)
+    paper_id = await paper(sessions)
+    await threads.record(guild_id=GUILD, paper_id=paper_id, channel_id=CHANNEL, thread_id=1)
+    await threads.record(guild_id=OTHER_GUILD, paper_id=paper_id, channel_id=OTHER_CHANNEL, thread_id=2)
+    await note(sessions, paper_id, author=ANN, channel=1, age=1)  # posted in the thread
+    assert not await threads.forget(guild_id=OTHER_GUILD, thread_id=1)  # not that group's thread
+    assert not await threads.forget(guild_id=GUILD, thread_id=99)  # no paper's thread
+    assert await threads.forget(guild_id=GUILD, thread_id=1)
+    assert await threads.thread(guild_id=GUILD, paper_id=paper_id) == ThreadPlace(CHANNEL, 1, gone=True)
+    assert await threads.place(guild_id=GUILD, paper_id=paper_id) == (CHANNEL, None)  # where it hung off
+    assert await threads.place(guild_id=OTHER_GUILD, paper_id=paper_id) == (OTHER_CHANNEL, 2)
+    again = await threads.record(guild_id=GUILD, paper_id=paper_id, channel_id=CHANNEL, thread_id=3, replacing=1)
+    assert again == ThreadPlace(CHANNEL, 3) and await threads.place(guild_id=GUILD, paper_id=paper_id) == (CHANNEL, 3)
