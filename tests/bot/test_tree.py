@@ -42,7 +42,9 @@ async def test_a_burst_starts_a_few_commands_each_pass_of_the_loop_in_order() ->
 
 async def test_every_command_of_a_burst_is_answered(club: Club) -> None:
     members = [ANN, BOB, MOD, OWNER] * 3
-    sent = [await club.discord.slash("stats", guild_id=GUILD, channel_id=CHANNEL, user_id=m, options={}) for m in members]
+    sent = [
+        await club.discord.slash("stats", guild_id=GUILD, channel_id=CHANNEL, user_id=m, options={}) for m in members
+    ]
     await asyncio.gather(*(inter.wait_done() for inter in sent))
     for inter in sent:
         assert inter.messages, "a command of the burst was never answered"
