@@ -99,15 +99,7 @@ def test_a_parsed_listing_holds_no_more_of_an_item_than_is_stored() -> None:
 
 async def test_what_a_feed_lists_when_a_channel_follows_it_is_stored_capped(sessions: Sessions) -> None:
     meta = PaperMetadata(key="url:https://lab.example/p/2", title="T" * HUGE, abstract="S" * HUGE)
-    await SubscriptionService(sessions).subscribe(
-        guild_id=1,
-        channel_id=10,
-        created_by=9,
-        url="https://lab.example/feed",
-        kind=FeedKind.WEB,
-        source="https://lab.example/feed",
-        current=[(meta, None)],
-    )
+    await follow_listing(sessions, meta)
     paper = await stored(sessions, meta.key)
     assert_capped(paper.title, MAX_TITLE_CHARS, "TTT")
     assert_capped(paper.abstract, MAX_ABSTRACT_CHARS, "SSS")

@@ -56,33 +56,23 @@ async def test_a_key_whose_holder_let_go_to_a_waiter_is_still_one_lock_for_newco
     order: list[str] = []
     first_in, second_in, let_first_go, let_second_go = (asyncio.Event() for _ in range(4))
 
-    async def first() -> None:
+    async def turn(name: str, inside: asyncio.Event | None = None, let_go: asyncio.Event | None = None) -> None:
         async with locks[7]:
-            order.append("first in")
-            first_in.set()
-            await let_first_go.wait()
-            order.append("first out")
+            order.append(f"{name} in")
+            if inside and let_go:
+                inside.set()
+                await let_go.wait()
+                order.append(f"{name} out")
 
-    async def second() -> None:
-        async with locks[7]:
-            order.append("second in")
-            second_in.set()
-            await let_second_go.wait()
-            order.append("second out")
-
-    async def third() -> None:
-        async with locks[7]:
-            order.append("third in")
-
-    one = asyncio.create_task(first())
+    one = asyncio.create_task(turn("first", first_in, let_first_go))
     await first_in.wait()
-    two = asyncio.create_task(second())
+    two = asyncio.create_task(turn("second", second_in, let_second_go))
     for _ in range(5):
         await asyncio.sleep(0)  # the second waits on the first's lock
     let_first_go.set()
     await second_in.wait()
     gc.collect()
-    three = asyncio.create_task(third())
+    three = asyncio.create_task(turn("third"))
     for _ in range(5):
         await asyncio.sleep(0)
     assert not three.done()  # the second holds the key's one lock
