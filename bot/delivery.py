@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
+import cachetools
 import discord
 
 from bot.interactions import NO_MENTIONS
@@ -21,6 +24,7 @@ from bot.render import COLOUR, clip, pack, paper_title, people, plain, trim_sent
 from schedules.catch_up import CaughtUp
 from schedules.poller import Batch, ChannelUnavailable, OnSent, SendFailed
 from storage.feeds.polls import PlannedDelivery
+from storage.locks import KeyedLocks
 from storage.papers import PaperView
 
 log = logging.getLogger(__name__)
@@ -111,11 +115,15 @@ def caught_up_line(note: CaughtUp) -> str:
 class DiscordDeliverer:
     """Posts feed papers to channels, and finds what was posted when a stopped process left it unrecorded."""
 
-    def __init__(self, client: discord.Client, *, pause: float = 1.0) -> None:
+    def __init__(
+        self, client: discord.Client, *, pause: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
         self.pause = pause  # seconds between two messages to one channel
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._next_send: dict[int, float] = {}  # channel id -> event-loop time the next message may go
+        self.clock = clock
+        self._locks: KeyedLocks[int] = KeyedLocks()  # one channel's messages go one after another
+        # channel id -> clock time the next message may go, forgotten once it has passed
+        self._next_send: cachetools.TTLCache[int, float] = cachetools.TTLCache(math.inf, ttl=pause, timer=clock)
 
     async def deliver(self, batch: Batch, on_sent: OnSent) -> None:
         """Post the batch in order, awaiting ``on_sent(delivery ids, message id)`` after each message.
@@ -234,8 +242,7 @@ class DiscordDeliverer:
     async def _send(
         self, channel_id: int, channel: discord.abc.Messageable, content: str | None, embeds: list[discord.Embed]
     ) -> discord.Message:
-        loop = asyncio.get_running_loop()
-        wait = self._next_send.get(channel_id, 0.0) - loop.time()
+        wait = self._next_send.get(channel_id, 0.0) - self.clock()
         if wait > 0:
             await asyncio.sleep(wait)
         try:
@@ -244,7 +251,7 @@ class DiscordDeliverer:
             _raise_if_unavailable(exc, channel_id, channel, "post in")
             raise
         finally:
-            self._next_send[channel_id] = loop.time() + self.pause
+            self._next_send[channel_id] = self.clock() + self.pause
 
 
 @contextmanager

@@ -3,9 +3,7 @@ and a 📌 reaction read as a proposal."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from typing import Any
 
 import cachetools
@@ -17,6 +15,7 @@ from bot.queue_render import card_view, proposal_card, vote_buttons, votes_text
 from bot.render import clip, plain
 from storage.errors import NotFoundError, UserFacingError, ValidationError
 from storage.identity import PaperKey, find_paper_keys
+from storage.locks import KeyedLocks
 from storage.message_links import jump_url
 from storage.papers import PaperService, PaperView
 from storage.queue import QueueItem, QueueService
@@ -43,7 +42,7 @@ class QueueFlows:
         self.papers = papers
         self.buttons = vote_buttons(self.vote)  # registered with the client by the queue's cog
         self.pins = MemberCooldown(PINS_PER_MINUTE, 60.0)
-        self._cards: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._cards: KeyedLocks[int] = KeyedLocks()  # one card's edits take turns: the last shows the latest state
         self._told_no_content = False
         self.notice_lasts = NOTICE_SECONDS
         self._told: cachetools.TTLCache[tuple[int, int], bool] = cachetools.TTLCache(maxsize=4096, ttl=TOLD_FOR)
@@ -85,15 +84,8 @@ class QueueFlows:
     async def show_card(self, item: QueueItem) -> None:
         """Show a proposal as it is now on its card, wherever that is (a card may be gone: then nothing). It waits
         for a vote's edit under way, so a paper taken off never gets its buttons back from an older count."""
-        async with self._card_lock(item.id):
+        async with self._cards[item.id]:
             await self._show(item)
-
-    def _card_lock(self, entry_id: int) -> asyncio.Lock:
-        """One card's edits take turns: the last one shows the latest state."""
-        lock = self._cards.get(entry_id)
-        if lock is None:
-            lock = self._cards[entry_id] = asyncio.Lock()
-        return lock
 
     async def _show(self, item: QueueItem) -> None:
         if not (item.channel_id and item.message_id):
@@ -136,7 +128,7 @@ class QueueFlows:
     async def _refresh(self, interaction: discord.Interaction, guild_id: int, entry_id: int) -> tuple[QueueItem, bool]:
         """Edit the card with its votes read now, and say whether the member pressed the card itself (or the
         queue's list). One card's edits take turns, so the last shows every vote."""
-        async with self._card_lock(entry_id):
+        async with self._cards[entry_id]:
             item = await self.queue.item(guild_id=guild_id, entry_id=entry_id)
             on_card = interaction.message is not None and interaction.message.id == item.message_id
             if on_card:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.errors import Modal, View
-from bot.interactions import NO_MENTIONS, answer
+from bot.interactions import NO_MENTIONS, MemberCooldown, answer
 from bot.render import clip
 from storage.identity import PaperKey
 from storage.note_text import SECTION_NAMES, compose_body, parse_tags
@@ -71,11 +71,13 @@ async def ask_to_confirm(
 
 
 class Pager(View):
-    """Previous / next buttons over a listing."""
+    """Previous / next buttons over a listing; with ``cooldown``, each page turned spends one of the member's uses
+    (a page of search results is a search of its own)."""
 
-    def __init__(self, *, owner_id: int, fetch: PageFetch) -> None:
+    def __init__(self, *, owner_id: int, fetch: PageFetch, cooldown: MemberCooldown | None = None) -> None:
         super().__init__(owner_id=owner_id)
         self.fetch = fetch
+        self.cooldown = cooldown
         self.page = 1
 
     def shown(self, pages: int) -> bool:
@@ -89,6 +91,8 @@ class Pager(View):
         self.next.disabled = page >= pages
 
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        if self.cooldown is not None:
+            self.cooldown.check(interaction)  # over the rate: told like a command, and the page stays as it is
         embed, page, pages = await self.fetch(page)
         self.sync(page, pages)
         await interaction.response.edit_message(embed=embed, view=self, allowed_mentions=NO_MENTIONS)
@@ -105,12 +109,18 @@ class Pager(View):
 
 
 async def send_pages(
-    interaction: discord.Interaction, fetch: PageFetch, *, ephemeral: bool = False, pager: Pager | None = None
+    interaction: discord.Interaction,
+    fetch: PageFetch,
+    *,
+    ephemeral: bool = False,
+    pager: Pager | None = None,
+    cooldown: MemberCooldown | None = None,
 ) -> None:
     """Answer with the first page, and Previous/Next buttons (for the asker) when there are more; ``pager`` is the
-    view with those buttons when a listing needs more of them."""
+    view with those buttons when a listing needs more of them. ``cooldown`` is spent by each page turned (the
+    command has spent one for the first page)."""
     embed, page, pages = await fetch(1)
-    pager = pager or Pager(owner_id=interaction.user.id, fetch=fetch)
+    pager = pager or Pager(owner_id=interaction.user.id, fetch=fetch, cooldown=cooldown)
     pager.sync(page, pages)
     await answer(
         interaction,

@@ -27,6 +27,7 @@ from storage.digests.content import DigestContent, DigestData
 from storage.digests.runs import DigestRuns, RunView
 from storage.digests.schedule import DigestSchedules, ScheduleView
 from storage.leases import LeaseService
+from storage.locks import KeyedLocks
 from storage.models import DigestRunState
 from storage.time_zones import zone
 
@@ -102,7 +103,7 @@ class DigestRunner:
         self.leases = leases
         # With shards spread over processes, each schedules only the digests of its own shards' guilds.
         self.owns = owns
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: KeyedLocks[int] = KeyedLocks()  # one server's digest runs take turns
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
@@ -183,7 +184,7 @@ class DigestRunner:
         moderator moved the schedule, the digest starts where the last one ended (nothing twice, nothing lost),
         and a scheduled one that would come less than half a week after it is left to the next.
         """
-        async with self._lock(schedule.guild_id):
+        async with self._locks[schedule.guild_id]:
             start = await self.start_after_last(schedule.guild_id, start, end)
             if trigger != "now" and end - start < SHORTEST_DIGEST:
                 latest = await self.runs.latest_run(guild_id=schedule.guild_id)
@@ -266,7 +267,7 @@ class DigestRunner:
             return
         # A group without a schedule posts with the default one (``/digest now`` before ``/digest schedule``).
         schedule = await self.schedules.schedule_or_default(guild_id=run.guild_id, channel_id=run.channel_id)
-        async with self._lock(run.guild_id):
+        async with self._locks[run.guild_id]:
             current = await self.runs.get_run(run_id=run.id)  # another task may have finished it meanwhile
             if current is not None and current.state == DigestRunState.POSTING:
                 await self._post(current, schedule)
@@ -366,6 +367,3 @@ class DigestRunner:
         else:
             await self.runs.finish(run_id=run.id)
         return await self.runs.get_run(run_id=run.id) or run
-
-    def _lock(self, guild_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(guild_id, asyncio.Lock())

@@ -14,7 +14,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,15 @@ from schedules.arxiv_answers import (
     parse_api_feed,
 )
 from storage.errors import PaperInputError, UserFacingError
-from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
+from storage.feeds.caps import (
+    MAX_AUTHOR_CHARS,
+    MAX_AUTHORS,
+    MAX_CATEGORIES,
+    MAX_LINK_CHARS,
+    MAX_TITLE_CHARS,
+    capped,
+    within_caps,
+)
 from storage.feeds.categories import CATEGORIES, canonical_category
 from storage.feeds.sources import ARXIV_LISTING, ARXIV_QUERY, WEB
 from storage.identity import PaperKey, paper_key
@@ -227,18 +235,10 @@ def _fingerprint(items: tuple[FeedItem, ...]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _within_caps(item: FeedItem) -> FeedItem:
-    """The item with its title and abstract cut as they are stored: a listing is held while its poll lasts."""
-    if len(item.title) <= MAX_TITLE_CHARS and len(item.abstract) <= MAX_ABSTRACT_CHARS:
-        return item
-    title, abstract = capped(item.title, MAX_TITLE_CHARS), capped(item.abstract, MAX_ABSTRACT_CHARS)
-    return dataclasses.replace(item, title=title, abstract=abstract)
-
-
 def _listing(items: list[FeedItem], *, title: str, built: datetime | None, partial: bool, kind: str) -> Listing:
     first: dict[str, FeedItem] = {}
     for item in items:
-        first.setdefault(item.key, _within_caps(item))  # a paper listed twice counts once, where it first appears
+        first.setdefault(item.key, within_caps(item))  # a paper listed twice counts once, where it first appears
     unique = tuple(first.values())
     title = capped(title, MAX_TITLE_CHARS)
     return Listing(items=unique, title=title, built=built, fingerprint=_fingerprint(unique), partial=partial, kind=kind)
@@ -306,23 +306,36 @@ def _rss1_announce(primary: str, flag: str | None, listed: str | None) -> str:
 def _entry_categories(entry: Mapping[str, Any], *, arxiv: bool) -> tuple[str, ...]:
     terms = (str(tag.get("term") or "").strip() for tag in entry.get("tags") or ())
     if arxiv:
-        chosen = [canonical_category(term) or term for term in terms if is_arxiv_category(term)]
+        chosen = (canonical_category(term) or term for term in terms if is_arxiv_category(term))
     else:
-        chosen = [name for term in terms if (name := canonical_category(term)) in CATEGORIES]
-    return tuple(dict.fromkeys(chosen))
+        chosen = (name for term in terms if (name := canonical_category(term)) in CATEGORIES)
+    return _first_distinct(chosen, MAX_CATEGORIES)
+
+
+def _first_distinct(values: Iterable[str], most: int) -> tuple[str, ...]:
+    """The first ``most`` distinct values, in order; the rest are never read (a feed may list any number)."""
+    kept: dict[str, None] = {}
+    for value in values:
+        kept[value] = None
+        if len(kept) >= most:
+            break
+    return tuple(kept)
 
 
 def _entry_authors(entry: Mapping[str, Any], *, arxiv: bool) -> tuple[str, ...]:
-    names: list[str] = []
+    return _first_distinct(_author_names(entry, arxiv=arxiv), MAX_AUTHORS)
+
+
+def _author_names(entry: Mapping[str, Any], *, arxiv: bool) -> Iterator[str]:
     for author in entry.get("authors") or ():
-        raw = str(author.get("name") or "") if isinstance(author, Mapping) else ""
+        # arXiv joins a paper's names in one line: beyond what every kept name could fill, it is not read
+        raw = str(author.get("name") or "")[: MAX_AUTHORS * MAX_AUTHOR_CHARS] if isinstance(author, Mapping) else ""
         if "<" in raw:
             raw = _strip_tags(raw)
         if arxiv:
-            names.extend(_split_authors(raw))
+            yield from _split_authors(raw)
         elif name := collapse(raw):
-            names.append(name)
-    return tuple(dict.fromkeys(names))
+            yield name
 
 
 def _entry_item(entry: Mapping[str, Any], *, listed: str | None) -> FeedItem | None:
@@ -382,7 +395,7 @@ def _entry_item(entry: Mapping[str, Any], *, listed: str | None) -> FeedItem | N
         authors=_entry_authors(entry, arxiv=listed_by_arxiv),
         categories=categories,
         announce_type=announce,
-        link=link or key.abs_url,
+        link=link if link and len(link) <= MAX_LINK_CHARS else key.abs_url,  # a link cut short leads nowhere
         published=_when(entry.get("published_parsed")) or _when(entry.get("updated_parsed")),
         doi=collapse(entry.get("arxiv_doi")).split(" ")[0] or None,
         journal_ref=collapse(entry.get("arxiv_journal_reference") or entry.get("arxiv_journal_ref")) or None,

@@ -171,7 +171,7 @@ class Lookup(commands.Cog):
             embed, shown = search_embed(result, query=query, guild_id=guild_id)
             return embed, shown, shown < len(result.hits) or result.has_more
 
-        await send_pages(interaction, fitted_pages(read))
+        await send_pages(interaction, fitted_pages(read), cooldown=self.searches)  # each page is a search
 
     @search.autocomplete("tag")
     async def search_tag_choices(

@@ -18,7 +18,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import chunked, insert_ignoring_duplicates
-from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS, capped
+from storage.feeds.caps import within_caps
 from storage.feeds.kinds import FeedKind
 from storage.metadata import PaperMetadata
 from storage.models import MetadataStatus, utcnow
@@ -58,12 +58,13 @@ def speaks_for(kind: str, key: str) -> bool:
 
 
 def _paper_row(meta: PaperMetadata, now: datetime) -> dict[str, Any]:
+    meta = within_caps(meta)
     return {
         "key": meta.key,
         "version": meta.version,
-        "title": capped(meta.title, MAX_TITLE_CHARS) or None,
+        "title": meta.title or None,
         "authors": list(meta.authors),
-        "abstract": capped(meta.abstract, MAX_ABSTRACT_CHARS) or None,
+        "abstract": meta.abstract or None,
         "categories": list(meta.categories),
         "published": meta.published,
         "updated": meta.updated,

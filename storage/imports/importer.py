@@ -38,6 +38,7 @@ from storage.imports.rollback import (
 )
 from storage.imports.writing import Author, ImportOutcome, paper_ids, restore_notes, write_notes
 from storage.leases import LeaseService
+from storage.locks import KeyedLocks
 from storage.models import (
     ImportRun,
     ImportState,
@@ -119,7 +120,7 @@ class ImportService:
         self.sessions = sessions
         self.leases = leases or LeaseService(sessions)
         self.chunk = chunk
-        self._applying: dict[int, asyncio.Lock] = {}  # one import at a time per group, in this process
+        self._applying: KeyedLocks[int] = KeyedLocks()  # one import at a time per group, in this process
         self._running: set[int] = set()  # imports this process is applying: claimed by it, never rolled back by it
 
     async def preview(self, file_name: str, data: bytes, *, shape: str | None = None) -> ImportPreview:
@@ -142,8 +143,8 @@ class ImportService:
         ``progress(done, total)`` is told after each chunk (the command line draws a bar with it). ``message`` is
         the (channel, message) that shows the import: it is edited if the import has to be rolled back.
         """
-        lock = self._applying.setdefault(guild_id, asyncio.Lock())
-        async with lock:  # two moderators confirming at once: the second finds the first's notes and keeps them
+        # two moderators confirming at once: the second finds the first's notes and keeps them
+        async with self._applying[guild_id]:
             return await self._apply(
                 preview,
                 guild_id=guild_id,

@@ -105,6 +105,23 @@ async def test_search_over_the_rate_is_refused_to_that_member_alone(quick: Club)
     assert 1 <= refused(await club.run("search", query="wombat")) <= 60
 
 
+async def test_each_page_of_search_results_spends_a_search(quick: Club) -> None:
+    """Paging runs the search again: Next and Previous count against the same rate, and over it the page stays."""
+    club = quick
+    for i, ident in enumerate(club.arxiv.catalog.ids(7)):
+        await club.run("note add", paper=ident, text=f"The wombat result number {i}", user=BOB)
+    first = await club.run("search", query="wombat")
+    assert "Results 1–5" in first.original.text()
+    for turn in range(SEARCHES_PER_MINUTE - 1):
+        page = await club.click(first, "page:next" if turn % 2 == 0 else "page:previous")
+        assert not page.ephemeral and ("Results 6–7" if turn % 2 == 0 else "Results 1–5") in page.text()
+    assert "Results 6–7" in first.original.text()
+    assert 1 <= refused(await club.click(first, "page:previous")) <= 60
+    assert "Results 6–7" in first.original.text()  # the page stays as it was
+    assert 1 <= refused(await club.run("search", query="wombat")) <= 60  # the pages spent the searches
+    assert not (await club.run("search", query="wombat", user=BOB)).ephemeral
+
+
 async def test_similar_over_the_rate_is_refused_to_that_member_alone(quick: Club) -> None:
     club = quick
     known = club.arxiv.catalog.ids(1)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -288,3 +289,19 @@ async def test_different_channels_do_not_wait_for_each_other(club: Club) -> None
     assert isinstance(results[0], ChannelUnavailable) and "#other-papers" in str(results[0])
     assert results[1] is None
     assert [len(m.embeds) for m in bot_posts(club)] == [10, 2]
+
+
+async def test_a_deliverer_keeps_nothing_per_channel_once_its_pause_has_passed(club: Club) -> None:
+    """Channels come and go over a long run: their locks and pauses do not stay with the deliverer."""
+    now = [1000.0]
+    deliverer = DiscordDeliverer(club.bot, pause=5.0, clock=lambda: now[0])
+    channels = [600_000_000_000_000_100 + n for n in range(30)]
+    for n, channel in enumerate(channels):
+        club.discord.add_channel(GUILD, channel, name=f"papers-{n}")
+        await deliverer.deliver(Batch(channel_id=channel, papers=[planned(paper(n + 1))]), Recorder(club))
+    assert all(len(club.discord.channel_messages(channel)) == 1 for channel in channels)
+    gc.collect()
+    assert len(deliverer._locks) == 0  # nobody posts now
+    assert len(deliverer._next_send) == len(channels)  # each channel's pause still runs
+    now[0] += 5.0
+    assert deliverer._next_send.get(channels[0]) is None and len(deliverer._next_send) == 0

@@ -8,10 +8,19 @@ from datetime import timedelta
 from aiohttp import web
 from sqlmodel import select
 
-from schedules.feed_formats import parse_listing
+from schedules.feed_formats import FeedItem, parse_listing
 from schedules.poller import FEEDS_AT_ONCE
+from storage.caches import footprint
 from storage.db import Sessions
-from storage.feeds.caps import MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS
+from storage.feeds.caps import (
+    MAX_ABSTRACT_CHARS,
+    MAX_AUTHOR_CHARS,
+    MAX_AUTHORS,
+    MAX_CATEGORIES,
+    MAX_COMMENT_CHARS,
+    MAX_JOURNAL_REF_CHARS,
+    MAX_TITLE_CHARS,
+)
 from storage.feeds.kinds import FeedKind
 from storage.feeds.polls import PollRecords
 from storage.feeds.subscriptions import SubscriptionService
@@ -21,6 +30,7 @@ from tests.loopback import serving
 from tests.schedules.test_poller import NOW, Channels, poller
 
 HUGE = 100_000
+MANY = 10_000  # authors of one item: twenty times what is kept (feedparser reads 100,000 in seconds)
 
 
 def web_feed(items: list[tuple[str, str, str]]) -> bytes:
@@ -38,6 +48,19 @@ def web_feed(items: list[tuple[str, str, str]]) -> bytes:
 async def follow(sessions: Sessions, url: str, channel: int) -> None:
     await SubscriptionService(sessions).subscribe(
         guild_id=channel, channel_id=channel, created_by=9, url=url, kind=FeedKind.WEB, source=url
+    )
+
+
+async def follow_listing(sessions: Sessions, meta: PaperMetadata) -> None:
+    """A channel follows a feed that lists ``meta`` now: the paper is stored as the feed says it."""
+    await SubscriptionService(sessions).subscribe(
+        guild_id=1,
+        channel_id=10,
+        created_by=9,
+        url="https://lab.example/feed",
+        kind=FeedKind.WEB,
+        source="https://lab.example/feed",
+        current=[(meta, None)],
     )
 
 
@@ -76,18 +99,80 @@ def test_a_parsed_listing_holds_no_more_of_an_item_than_is_stored() -> None:
 
 async def test_what_a_feed_lists_when_a_channel_follows_it_is_stored_capped(sessions: Sessions) -> None:
     meta = PaperMetadata(key="url:https://lab.example/p/2", title="T" * HUGE, abstract="S" * HUGE)
-    await SubscriptionService(sessions).subscribe(
-        guild_id=1,
-        channel_id=10,
-        created_by=9,
-        url="https://lab.example/feed",
-        kind=FeedKind.WEB,
-        source="https://lab.example/feed",
-        current=[(meta, None)],
-    )
+    await follow_listing(sessions, meta)
     paper = await stored(sessions, meta.key)
     assert_capped(paper.title, MAX_TITLE_CHARS, "TTT")
     assert_capped(paper.abstract, MAX_ABSTRACT_CHARS, "SSS")
+
+
+def hostile_entry(n_authors: int, n_categories: int) -> str:
+    """One arXiv-looking Atom entry that names every author, category and link it can, with huge references."""
+    authors = "".join(
+        f"<author><name>Author {i}{' of a lab' * (50 if i < 3 else 0)}</name></author>" for i in range(n_authors)
+    )
+    terms = ("cs." + "".join(chr(97 + i // 26**d % 26) for d in range(3)) for i in range(n_categories))
+    categories = "".join(f'<category term="{term}"/>' for term in terms)
+    links = "".join(f'<link rel="enclosure" href="https://lab.example/file{i}.pdf"/>' for i in range(1_000))
+    return (
+        "<entry><id>oai:arXiv.org:2401.00001v1</id><title>Everyone</title>"
+        f'<link href="https://lab.example/{"p" * HUGE}"/>{links}'
+        "<summary>arXiv:2401.00001v1 Announce Type: new Abstract: Signed by everyone.</summary>"
+        f"{authors}{categories}<arxiv:doi>10.1234/{'d' * HUGE}</arxiv:doi>"
+        f"<arxiv:journal_ref>J. {'r' * HUGE}</arxiv:journal_ref><arxiv:comment>{'c' * HUGE}</arxiv:comment></entry>"
+    )
+
+
+def atom(entries: str, *, api: bool = False) -> bytes:
+    """An Atom feed: an arXiv listing, or with ``api`` an answer shaped like the arXiv API's."""
+    head = 'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"' if api else ""
+    return (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom" '
+        f"{head}><title>cs updates on arXiv.org</title>{entries}</feed>"
+    ).encode()
+
+
+def assert_item_capped(item: FeedItem | Paper) -> None:
+    """The first authors and categories, each cut to its length, and the references cut or left out."""
+    assert len(item.authors) == MAX_AUTHORS and item.authors[3] == "Author 3"  # the first ones, in order
+    assert all(len(name) <= MAX_AUTHOR_CHARS for name in item.authors)
+    assert_capped(item.authors[0], MAX_AUTHOR_CHARS, "Author 0 of a lab")
+    assert len(item.categories) == MAX_CATEGORIES and list(item.categories[:2]) == ["cs.aaa", "cs.baa"]
+    assert item.doi is None  # a DOI cut short would name another paper, or none
+    assert_capped(item.journal_ref, MAX_JOURNAL_REF_CHARS, "J. rrr")
+
+
+def test_a_parsed_listing_keeps_the_first_of_a_hostile_items_authors_and_categories_and_one_link() -> None:
+    body = atom(hostile_entry(MANY, 2_000))
+    (item,) = parse_listing(body).items
+    assert_item_capped(item)
+    assert item.link == "https://arxiv.org/abs/2401.00001"  # its own link was too long to be one
+    assert footprint(item) < 200_000  # what the caps let through, of a body of megabytes
+
+
+def test_an_answer_shaped_like_the_arxiv_api_is_capped_alike() -> None:
+    """A feed whose body looks like an arXiv API answer is read by the API's parser: its items are cut the same."""
+    entry = hostile_entry(2_000, 2_000).replace("oai:arXiv.org:2401.00001v1", "http://arxiv.org/abs/2401.00001v1")
+    (item,) = parse_listing(atom(entry, api=True)).items
+    assert_item_capped(item)
+    assert_capped(item.comment, MAX_COMMENT_CHARS, "ccc")
+
+
+async def test_what_a_feed_lists_is_stored_with_its_lists_and_references_capped(sessions: Sessions) -> None:
+    meta = PaperMetadata(
+        key="url:https://lab.example/p/3",
+        title="Everyone",
+        authors=tuple(f"Author {i}{' of a lab' * (50 if i < 3 else 0)}" for i in range(HUGE)),
+        categories=tuple(
+            f"cs.{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676 % 26)}" for i in range(2_000)
+        ),
+        doi="10.1234/" + "d" * HUGE,
+        journal_ref="J. " + "r" * HUGE,
+        comment="c" * HUGE,
+    )
+    await follow_listing(sessions, meta)
+    paper = await stored(sessions, meta.key)
+    assert_item_capped(paper)
+    assert_capped(paper.comment, MAX_COMMENT_CHARS, "ccc")
 
 
 class Gate:
