@@ -18,6 +18,7 @@ from storage.notes import NoteView
 log = logging.getLogger(__name__)
 
 MAX_MESSAGES = 3  # a longer note would drown the channel: its start is posted and the whole note attached
+THREAD_ARCHIVED = 50083  # Discord's code: a message in an archived thread can be neither edited nor deleted
 
 
 class NoteParts:
@@ -97,14 +98,29 @@ async def retract(client: discord.Client, note: NoteView) -> None:
     """Delete every message the note was posted as; one already gone is fine."""
     if not (note.channel_id and note.message_ids):
         return
-    channel = client.get_partial_messageable(note.channel_id, guild_id=note.guild_id)
     for message_id in note.message_ids:
         try:
-            await channel.get_partial_message(message_id).delete()
+            await delete_message(client, note.channel_id, message_id, guild_id=note.guild_id)
         except discord.NotFound:
             continue  # deleted by a moderator, or with its channel
         except discord.HTTPException as exc:
             log.info("guild=%s message %s of note %s not removed: %s", note.guild_id, message_id, note.id, exc)
+
+
+async def delete_message(client: discord.Client, channel_id: int, message_id: int, *, guild_id: int) -> None:
+    """Delete one of the bot's messages. One in an archived thread (a week without messages) is deleted once the
+    thread is open again, as Discord's app does it; a locked thread, or one out of reach, raises as Discord said."""
+    message = client.get_partial_messageable(channel_id, guild_id=guild_id).get_partial_message(message_id)
+    try:
+        await message.delete()
+    except discord.HTTPException as exc:
+        if exc.code != THREAD_ARCHIVED:
+            raise
+        thread = await client.fetch_channel(channel_id)
+        if not isinstance(thread, discord.Thread) or thread.locked:
+            raise
+        await thread.edit(archived=False)
+        await message.delete()
 
 
 def _who(note: NoteView, member_id: int) -> str:

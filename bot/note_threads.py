@@ -12,7 +12,7 @@ from typing import Literal
 import discord
 
 from bot.interactions import NO_MENTIONS
-from bot.note_posts import send_note
+from bot.note_posts import delete_message, send_note
 from bot.render import deleted_note_line, note_line, thread_name
 from storage.message_links import channel_url
 from storage.notes import NoteView
@@ -118,15 +118,16 @@ class NoteThreads:
         if note.line is None:
             return
         channel_id, message_id = note.line
-        message = self.client.get_partial_messageable(channel_id, guild_id=note.guild_id).get_partial_message(
-            message_id
-        )
-        if message_id == note.thread_id:
+        if message_id == note.thread_id:  # in the channel the thread hangs off, never in an archived thread
+            message = self.client.get_partial_messageable(channel_id, guild_id=note.guild_id).get_partial_message(
+                message_id
+            )
             url = channel_url(note.guild_id, message_id)
             reworded = message.edit(content=deleted_note_line(note, url), allowed_mentions=NO_MENTIONS)
             await self._drop(reworded, note, "line reworded")
         else:
-            await self._drop(message.delete(), note, "line taken back")
+            taken = delete_message(self.client, channel_id, message_id, guild_id=note.guild_id)
+            await self._drop(taken, note, "line taken back")
 
     async def _send_in(self, thread_id: int, note: NoteView) -> list[discord.Message] | None:
         """The note posted in an existing thread (one archived but not locked opens again); None when the thread

@@ -326,3 +326,38 @@ async def test_a_paper_title_with_markdown_mentions_and_4000_characters_stays_pl
     assert line.allowed_mentions["parse"] == []
     for said in (done.original.text(), (await club.run("note add", paper=TRAP, text="again")).original.text()):
         assert "\\[Claim your prize\\](" in said and "@everyone" not in said and "\\*\\*loud" in said
+
+
+async def test_a_note_in_an_archived_thread_is_deleted_and_replaced_there_not_left_behind(club: Club) -> None:
+    """Discord refuses to delete or edit a message in an archived thread: the bot opens the thread again first, as
+    Discord's app does, so a note deleted or edited a week on leaves no old copy behind."""
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    thread_id = only_thread(club)
+    club.discord.archive_thread(thread_id)  # a week without messages: Discord archived it
+
+    await club.run("note edit", note="2", text="two, better", user=BOB)
+    assert notes_in(club, thread_id) == ["one", "two, better"]
+
+    club.discord.archive_thread(thread_id)
+    ask = await club.run("note delete", note="1")
+    await club.click(ask, "confirm")
+    assert notes_in(club, thread_id) == ["two, better"]
+
+
+async def test_a_deleted_notes_line_in_an_archived_thread_is_taken_away(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=OTHER_PAPER, text="on the other paper")
+    await club.run("note add", paper=ATTENTION, text="first")
+    other, attention = (int(t["id"]) for t in club.discord.threads(GUILD))
+    # Written inside the first paper's thread: the note goes in its own paper's thread, its line in this one.
+    await club.run("note add", paper=OTHER_PAPER, text="from the attention thread", user=BOB, channel=attention)
+    assert notes_in(club, other) == ["on the other paper", "from the attention thread"]
+    assert len(lines(club, attention)) == 1
+
+    club.discord.archive_thread(attention)  # a week on, Discord archived the thread the line is in
+    ask = await club.run("note delete", note="3", user=BOB)
+    await club.click(ask, "confirm", user=BOB)
+    assert notes_in(club, other) == ["on the other paper"]
+    assert lines(club, attention) == []

@@ -1964,6 +1964,14 @@ class FakeDiscord:
         if meta and meta.get("locked") and not self._bot_perms(channel_id) & P(manage_threads=True).value:
             raise ApiError(403, 50013, "Missing Permissions")
 
+    @staticmethod
+    def _check_not_archived(channel: dict) -> None:
+        """Like Discord: a message in an archived thread can be neither edited nor deleted until the thread is open
+        again (Discord's app opens it first)."""
+        meta = channel.get("thread_metadata")
+        if meta and meta.get("archived"):
+            raise ApiError(400, 50083, "Thread is archived")
+
     async def _reopen_if_archived(self, channel: dict) -> None:
         """Like Discord: sending a message in an archived thread (not locked) opens it again."""
         meta = channel.get("thread_metadata")
@@ -2280,7 +2288,8 @@ class FakeDiscord:
 
     async def _r_edit_thread(self, request: web.Request, cid: str) -> web.Response:
         """Modify a thread (the fake edits threads only): its name, archived, locked, auto-archive duration. Like
-        Discord, locking, and archiving someone else's thread, take Manage Threads; its creator may archive it."""
+        Discord, locking, and archiving someone else's thread, take Manage Threads; its creator may archive it, and
+        whoever may send messages in it may open it again while it is not locked."""
         channel = self._rest_channel(cid)
         if channel["type"] not in THREAD_TYPES:
             raise AssertionError("the fake edits threads only; PATCH of other channels is not modelled")
@@ -2291,7 +2300,9 @@ class FakeDiscord:
         meta = channel["thread_metadata"]
         manages = bool(self._bot_perms(int(channel["id"])) & P(manage_threads=True).value)
         owner = channel.get("owner_id") == str(self.bot_user_id)
-        if ("locked" in body and not manages) or ("archived" in body and not (manages or owner)):
+        sends = bool(self._bot_perms(int(channel["id"])) & P(send_messages=True).value)
+        reopens = body.get("archived") is False and not meta.get("locked") and sends
+        if ("locked" in body and not manages) or ("archived" in body and not (manages or owner or reopens)):
             raise ApiError(403, 50013, "Missing Permissions")
         if meta.get("locked") and not manages:
             raise ApiError(403, 50083, "Thread is archived")
@@ -2351,6 +2362,7 @@ class FakeDiscord:
     async def _r_edit_message(self, request: web.Request, cid: str, mid: str) -> web.Response:
         channel = self._rest_channel(cid)
         msg = self._rest_message(int(channel["id"]), mid)
+        self._check_not_archived(channel)
         body, files = await self._read_body(request)
         if msg.author_id != self.bot_user_id:
             if set(body) - {"flags"}:
@@ -2363,6 +2375,7 @@ class FakeDiscord:
     async def _r_delete_message(self, request: web.Request, cid: str, mid: str) -> web.Response:
         channel = self._rest_channel(cid)
         msg = self._rest_message(int(channel["id"]), mid)
+        self._check_not_archived(channel)
         if (
             msg.author_id != self.bot_user_id
             and not self._bot_perms(int(channel["id"])) & P(manage_messages=True).value
