@@ -114,11 +114,14 @@ class NoteThreads:
 
     async def take_back_line(self, note: NoteView) -> None:
         """The line about a deleted note goes; the line that opened the paper's thread stays, reworded, as the way
-        into the thread (a thread's first message has the thread's id). One gone, or out of reach, is left be."""
+        into the thread (a thread's first message has the thread's id), while that thread is the paper's. One gone,
+        or out of reach, is left be."""
         if note.line is None:
             return
         channel_id, message_id = note.line
-        if message_id == note.thread_id:  # in the channel the thread hangs off, never in an archived thread
+        place = await self.threads.thread(guild_id=note.guild_id, paper_id=note.paper.id)
+        if message_id == note.thread_id and place is not None and place.thread_id == message_id and not place.gone:
+            # in the channel the thread hangs off, never in an archived thread
             message = self.client.get_partial_messageable(channel_id, guild_id=note.guild_id).get_partial_message(
                 message_id
             )

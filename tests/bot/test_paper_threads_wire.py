@@ -361,3 +361,23 @@ async def test_a_deleted_notes_line_in_an_archived_thread_is_taken_away(club: Cl
     await club.click(ask, "confirm", user=BOB)
     assert notes_in(club, other) == ["on the other paper"]
     assert lines(club, attention) == []
+
+
+async def test_the_opening_line_of_a_deleted_thread_is_taken_away_with_its_note_not_left_linking_nowhere(
+    club: Club,
+) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    [opening] = lines(club)
+    club.discord.remove_channel(first)  # a moderator deleted the thread: its opening line stays in the channel
+    await until_gone(club, first)
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    second = only_thread(club)
+    assert second != first and len(lines(club)) == 2
+
+    ask = await club.run("note delete", note="1")
+    await club.click(ask, "confirm")
+    assert opening.deleted  # its thread is gone: reworded, it would lead nowhere
+    [standing] = lines(club)
+    assert standing.content.endswith(f"→ https://discord.com/channels/{GUILD}/{second}")
