@@ -13,6 +13,7 @@ Each also asks arXiv in its server's turn (:mod:`bot.requesters`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any
 
@@ -22,6 +23,8 @@ from discord import app_commands
 from bot.requesters import ask_as
 
 __all__ = ["Tree"]
+
+log = logging.getLogger(__name__)
 
 
 class Tree(app_commands.CommandTree[Any]):
@@ -43,6 +46,11 @@ class Tree(app_commands.CommandTree[Any]):
             asyncio.get_running_loop().call_soon(self._start_next)
 
     def _start_next(self) -> None:
+        if self.client.is_closed():  # the bot is stopping: commands not started yet go unanswered, and unstarted
+            log.info("%d commands not started: the bot is stopping", len(self._arrived))
+            self._arrived.clear()
+            self._starting = False
+            return
         for _ in range(min(self.STARTS_PER_PASS, len(self._arrived))):
             super()._from_interaction(self._arrived.popleft())
         if self._arrived:

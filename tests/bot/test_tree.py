@@ -49,3 +49,27 @@ async def test_every_command_of_a_burst_is_answered(club: Club) -> None:
     for inter in sent:
         assert inter.messages, "a command of the burst was never answered"
         assert "No notes in this server yet" in inter.original.embeds[0]["description"]
+
+
+async def test_commands_left_waiting_when_the_bot_closes_are_dropped_and_the_loop_is_told_no_error() -> None:
+    started: list[Any] = []
+    errors: list[dict[str, Any]] = []
+
+    class Recording(Tree):
+        async def _call(self, interaction: Any) -> None:
+            started.append(interaction)
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        async with discord.Client(intents=discord.Intents.none()) as client:
+            tree = Recording(client)
+            for command in range(10):  # a burst read just before the bot stops
+                tree._from_interaction(command)  # type: ignore[arg-type]
+        for _ in range(10):  # passes of the loop after the client closed
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []
+    assert len(started) < 10 and not tree._arrived  # what was left waiting is let go
+    assert started == list(range(len(started)))
