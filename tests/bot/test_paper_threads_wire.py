@@ -363,9 +363,7 @@ async def test_a_deleted_notes_line_in_an_archived_thread_is_taken_away(club: Cl
     assert lines(club, attention) == []
 
 
-async def test_the_opening_line_of_a_deleted_thread_is_taken_away_with_its_note_not_left_linking_nowhere(
-    club: Club,
-) -> None:
+async def test_a_deleted_threads_opening_line_goes_with_its_note_not_left_linking_nowhere(club: Club) -> None:
     await threads_on(club)
     await club.run("note add", paper=ATTENTION, text="one")
     first = only_thread(club)
