@@ -46,7 +46,7 @@ class Tree(app_commands.CommandTree[Any]):
             asyncio.get_running_loop().call_soon(self._start_next)
 
     def _start_next(self) -> None:
-        if self.client.is_closed():  # the bot is stopping: commands not started yet go unanswered, and unstarted
+        if self.client.is_closed():  # the bot is stopping: commands not started yet are let go unanswered
             log.info("%d commands not started: the bot is stopping", len(self._arrived))
             self._arrived.clear()
             self._starting = False
