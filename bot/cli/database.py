@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,8 @@ from bot.cli.base import (
 )
 
 if TYPE_CHECKING:
+    import argparse
+
     from storage.migrations import MigrationStatus
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any
 
 from bot.cli.base import OK, PROG, on_database, operator_settings, require_database_file, say
 from bot.cli.text import embed_text
 
 if TYPE_CHECKING:
+    import argparse
+
     from storage.db import Sessions
     from storage.digests.schedule import ScheduleView
 

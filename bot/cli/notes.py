@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from bot.cli.base import (
 from bot.cli.text import embed_text, plain
 
 if TYPE_CHECKING:
+    import argparse
+
     from storage.db import Sessions
 
 

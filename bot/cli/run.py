@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING
 from bot.cli.base import FAILED, OK, database_label, load_settings, reason, scrub
 
 if TYPE_CHECKING:
+    import argparse
+
     from bot.settings import Settings
 
 log = logging.getLogger("bot")
@@ -70,8 +71,8 @@ async def _run_claimed(settings: Settings) -> None:
         await runner
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run the bot."""
+def cmd_run(args: argparse.Namespace | None = None) -> int:
+    """Run the bot (``python -m bot`` alone parses no command line: ``args`` is None)."""
     settings = load_settings(require_token=True)
     settings.configure_logging()
     try:

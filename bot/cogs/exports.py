@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 
@@ -33,6 +32,8 @@ def export_file(text: str, name: str) -> discord.File | None:
     """The export as an attachment, gzipped when large; None when even that is too big to upload."""
     data = text.encode("utf-8")
     if len(data) > MAX_ATTACHMENT:
+        import gzip  # loaded on first use, not held from start (bench/idle_memory.py)
+
         data, name = gzip.compress(data), name + ".gz"
         if len(data) > MAX_ATTACHMENT:
             return None

@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import Sessions, chunked
 from storage.errors import UserFacingError
 from storage.exports import GroupExport
-from storage.imports import detect_shape, json_export, parse_document
+from storage.imports import detect_shape, parse_document
 from storage.imports.plan import ImportPlan, Shape
 from storage.imports.rollback import (
     StoppedImport,
@@ -91,6 +91,8 @@ def read_document(file_name: str, data: bytes, *, shape: str | None = None) -> I
     export = None
     chosen = shape or detect_shape(text)  # recognised once
     if chosen == Shape.EXPORT:  # read once: the lossless content, and the plan from it
+        from storage.imports import json_export  # loaded on first use, not held from start (bench/idle_memory.py)
+
         export = json_export.read_export(text)
         plan = json_export.plan_of(export, text)
     else:

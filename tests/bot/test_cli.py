@@ -138,6 +138,47 @@ async def test_every_command_has_help_and_usage_errors_exit_2(tmp_path: Path) ->
     assert not (tmp_path / "data").exists()  # nothing above touched a database
 
 
+# Modules only some paths need, each imported where it is first used (bench/idle_memory.py).
+LOADED_WHEN_USED = (
+    "argparse",  # the command line's parser: `python -m bot` alone has nothing to parse
+    "gzip",  # a large /export
+    "storage.imports.json_export",  # importing a paperclub export
+    "feedparser",
+    "rapidfuzz",
+    "difflib",
+    "tenacity",
+    "html",
+    "alembic",
+    "asyncpg",
+)
+
+
+async def test_the_bot_started_without_a_command_holds_only_what_running_needs(tmp_path: Path) -> None:
+    """`python -m bot`, as the container starts it (here stopping at the missing token), having loaded the bot's
+    modules: none of the above is loaded."""
+    code = (
+        "import sys\n"
+        "import bot.app\n"
+        "from bot.cli.main import main\n"
+        "sys.argv = ['bot']\n"
+        "assert main() == 2\n"
+        f"print(' '.join(name for name in {LOADED_WHEN_USED!r} if name in sys.modules))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        cwd=tmp_path,
+        env=environment(tmp_path, DISCORD_TOKEN=None),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "DISCORD_TOKEN is not set" in err.decode()
+    assert out.decode().split() == []
+
+
 async def test_check_says_to_migrate_then_passes_after_migrate(empty_db_url: str, tmp_path: Path) -> None:
     main, empty_file, missing, unreachable = (tmp_path / name for name in ("main", "file", "missing", "unreachable"))
     (empty_file / "data").mkdir(parents=True)
