@@ -8,15 +8,17 @@ from datetime import datetime
 import discord
 
 from bot.delivery import DiscordDeliverer
-from bot.digest_render import render_digest
 from schedules.digests import OnPart, Part
 from storage.digests.content import DigestData
-from storage.digests.picks import choose
 from storage.digests.schedule import ScheduleView
 
 
 def build_digest(data: DigestData, *, quiet_weeks: bool, explain: bool = False) -> list[list[discord.Embed]]:
     """The digest's messages: the week's notes, questions, the feed papers that match the group, troubles."""
+    # Loaded by the first digest (weekly) or preview, not held from start (bench/idle_memory.py).
+    from bot.digest_render import render_digest
+    from storage.digests.picks import choose
+
     picked = choose(data)
     return render_digest(data, picked, quiet_weeks=quiet_weeks, explain=explain)
 

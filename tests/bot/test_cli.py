@@ -143,6 +143,8 @@ LOADED_WHEN_USED = (
     "argparse",  # the command line's parser: `python -m bot` alone has nothing to parse
     "gzip",  # a large /export
     "storage.imports.json_export",  # importing a paperclub export
+    "storage.digests.picks",  # a digest built or previewed
+    "bot.digest_render",
     "feedparser",
     "rapidfuzz",
     "difflib",
