@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.files import write_whole
 from storage.sqlite_files import sqlite_file
 
 if TYPE_CHECKING:  # ``python -m bot health`` reads the heartbeat without loading discord.py
@@ -52,8 +52,9 @@ def touch(path: str | Path) -> None:
     """Record a heartbeat now, creating the file's folder if needed (blocking: run it in a thread)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{time.time():.0f}\n")
-    os.utime(path)  # the content may be unchanged within a second; the modification time is what counts
+    # A new file each time, moved in place: its modification time is the heartbeat's, and once the file is
+    # there the heartbeat is recorded (nothing touches it after).
+    write_whole(path, f"{time.time():.0f}\n".encode())
 
 
 def age(path: str | Path, *, now: float | None = None) -> float | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from bot.cli.base import (
     say,
 )
 from bot.cli.text import embed_text, plain
+from bot.files import write_whole
 
 if TYPE_CHECKING:
     import argparse
@@ -39,15 +39,9 @@ def _write(text: str, output: Path | None) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(FAILED) from None
         return
-    temporary: str | None = None
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, output)
+        write_whole(output, data)
     except OSError as exc:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
         raise CommandError(f"can't write {output}: {exc.strerror or exc}") from None
 
 

@@ -249,12 +249,14 @@ async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_cho
 
     kept = await club.run("import", user=MOD, attachments={"file": sample(club, "daily_posts.md")})
     assert "Import with the suggested dates" in [b["label"] for b in kept.messages[-1].buttons()]
-    await club.click(kept, "confirm", user=MOD)
+    confirmed = await club.click(kept, "confirm", user=MOD)
+    await until(lambda: "Imported: " in confirmed.text())  # the moderator is told once the notes are written
     assert (await rows(club, stored.format(day=flag.read_as)))[0][0] == 1
     assert (await rows(club, stored.format(day=flag.proposed)))[0][0] == 0
 
     fixed = await club.run("import", user=MOD, guild=OTHER_GUILD, attachments={"file": sample(club, "daily_posts.md")})
     pressed = await club.click(fixed, "fixed", user=MOD)
+    await until(lambda: "Imported: " in pressed.text())
     assert "new notes" in pressed.messages[-1].text()
     query = stored.format(day=flag.proposed) + f" AND guild_id = {OTHER_GUILD}"
     assert (await rows(club, query))[0][0] == 1
