@@ -17,7 +17,7 @@ from storage.exports import ExportService
 from storage.imports import parse_document
 from tests.arxiv_standin import FakeArxiv
 from tests.bot.conftest import ANN, BOB, CHANNEL, GUILD, MOD, OTHER_GUILD, OWNER, Club, bot_on, running_club
-from tests.fakediscord import CommandUnavailable
+from tests.fakediscord import CommandUnavailable, Interaction
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "imports"
 
@@ -96,7 +96,7 @@ async def test_confirming_imports_once_with_one_summary_and_again_creates_nothin
     plan = parse_document((SAMPLES / "running_log.md").read_text())
     inter = await club.run("import", user=MOD, member=BOB, attachments={"file": sample(club, "running_log.md")})
     pressed = await club.click(inter, "confirm", user=MOD)
-    await applied(club)
+    await applied(pressed)
     assert pressed.acknowledged
     assert await count(club, "notes") == len(plan.notes)
     assert {r[0] for r in await rows(club, "SELECT DISTINCT author_id FROM notes")} == {BOB}
@@ -118,7 +118,7 @@ async def test_confirming_imports_once_with_one_summary_and_again_creates_nothin
     again = await club.run(
         "import", user=MOD, member=BOB, dry_run=False, attachments={"file": sample(club, "running_log.md")}
     )
-    await applied(club)
+    await applied(again)
     assert "0 new notes" in again.messages[-1].text() and f"{len(plan.notes)} already here" in again.messages[-1].text()
     assert await count(club, "notes") == len(plan.notes)
     assert await count(club, "imports") == 2
@@ -134,7 +134,7 @@ async def test_cancel_changes_nothing(club: Club) -> None:
 async def test_a_paper_list_becomes_papers_the_group_finds_at_once(club: Club) -> None:
     plan = parse_document((SAMPLES / "paper_list.md").read_text())
     inter = await club.run("import", user=MOD, dry_run=False, attachments={"file": sample(club, "paper_list.md")})
-    await applied(club)
+    await applied(inter)
     assert inter.messages and await count(club, "notes") == 0
     assert await count(club, "guild_papers") == len(plan.papers)
     first = next(paper for paper in plan.papers if paper.key is None)  # arXiv's own papers get arXiv's metadata
@@ -146,8 +146,10 @@ async def test_a_paper_list_becomes_papers_the_group_finds_at_once(club: Club) -
 
 
 async def test_export_json_reimports_into_an_empty_group_with_identical_notes(club: Club) -> None:
-    await club.run("import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")})
-    await applied(club)
+    imported = await club.run(
+        "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
+    )
+    await applied(imported)
     await club.run("note add", user=BOB, paper="1111.2011", tags="transformers", text="Posted on Discord, then edited.")
     note_id = (await rows(club, f"SELECT id FROM notes WHERE author_id = {BOB}"))[0][0]
     await club.run("note edit", user=BOB, note=str(note_id), text="The edited text.")
@@ -161,7 +163,7 @@ async def test_export_json_reimports_into_an_empty_group_with_identical_notes(cl
 
     file = club.discord.host_file("backup.json", data, content_type="application/json")
     restored = await club.run("import", user=MOD, guild=OTHER_GUILD, dry_run=False, attachments={"file": file})
-    await applied(club)
+    await applied(restored)
     assert "by their original authors" in restored.messages[0].text()
     assert "new notes" in restored.messages[-1].text(), restored.text()
 
@@ -222,7 +224,7 @@ async def test_titles_are_matched_to_arxiv_in_the_background_and_the_summary_fol
     plan = parse_document((SAMPLES / "running_log.md").read_text())
     titles = len({p.identity for p in plan.all_papers if p.key is None})
     inter = await club.run("import", user=MOD, dry_run=False, attachments={"file": sample(club, "running_log.md")})
-    await applied(club)
+    await applied(inter)
     assert f"{titles} titles are being looked up" in inter.messages[-1].text()
     summary = club.posted()[0]
     assert f"0 of {titles}" in summary.text()
@@ -250,13 +252,13 @@ async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_cho
     kept = await club.run("import", user=MOD, attachments={"file": sample(club, "daily_posts.md")})
     assert "Import with the suggested dates" in [b["label"] for b in kept.messages[-1].buttons()]
     confirmed = await club.click(kept, "confirm", user=MOD)
-    await until(lambda: "Imported: " in confirmed.text())  # the moderator is told once the notes are written
+    await applied(confirmed)
     assert (await rows(club, stored.format(day=flag.read_as)))[0][0] == 1
     assert (await rows(club, stored.format(day=flag.proposed)))[0][0] == 0
 
     fixed = await club.run("import", user=MOD, guild=OTHER_GUILD, attachments={"file": sample(club, "daily_posts.md")})
     pressed = await club.click(fixed, "fixed", user=MOD)
-    await until(lambda: "Imported: " in pressed.text())
+    await applied(pressed)
     assert "new notes" in pressed.messages[-1].text()
     query = stored.format(day=flag.proposed) + f" AND guild_id = {OTHER_GUILD}"
     assert (await rows(club, query))[0][0] == 1
@@ -264,8 +266,10 @@ async def test_a_flagged_date_is_kept_as_read_unless_the_suggested_dates_are_cho
 
 
 async def test_a_note_imported_by_title_is_linked_with_note_edit_and_a_reimport_finds_it(club: Club) -> None:
-    await club.run("import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")})
-    await applied(club)
+    imported = await club.run(
+        "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
+    )
+    await applied(imported)
     note_id, title_key = (
         await rows(
             club,
@@ -287,18 +291,15 @@ async def test_a_note_imported_by_title_is_linked_with_note_edit_and_a_reimport_
     again = await club.run(
         "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
     )
-    await applied(club)
+    await applied(again)
     assert "0 new notes" in again.messages[-1].text()
     assert await count(club, "notes") == before
 
 
-async def applied(club: Club) -> None:
-    """Wait until no import is being written: its summary follows the last chunk, which a busy machine may take
-    longer over than the fake Discord's quiet period."""
-    async with asyncio.timeout(10):
-        while await rows(club, "SELECT id FROM imports WHERE state = 'applying'"):  # noqa: ASYNC110 - rows in the database
-            await asyncio.sleep(0.02)
-    await club.discord.settle()
+async def applied(inter: Interaction) -> None:
+    """Wait until the moderator is told the import is in: the bot says so once every note is written and the
+    channel's summary is shown, which a busy machine may take longer over than the fake Discord's quiet period."""
+    await until(lambda: "Imported: " in inter.text())
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -356,7 +357,7 @@ async def test_an_import_stopped_mid_way_is_rolled_back_on_restart_and_its_messa
             done = await again.run(
                 "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(again, "running_log.md")}
             )
-            await applied(again)
+            await applied(done)
             assert f"{len(plan.notes)} new notes, 0 already here" in done.messages[-1].text()
             assert await count(again, "notes") == 1 + len(plan.notes)  # whole, this time
             summary = again.posted()[-1]
