@@ -336,6 +336,7 @@ async def test_an_import_stopped_mid_way_is_rolled_back_on_restart_and_its_messa
         await club.run(
             "import", user=MOD, member=ANN, dry_run=False, attachments={"file": sample(club, "running_log.md")}
         )
+        await until(lambda: calls == 3)  # the import got as far as its third chunk (two were written before it)
         assert await count(club, "notes") == 1 + 4  # Bob's, and two chunks of the import
         posted = club.posted()
         message = posted[-1]  # after Bob's note
