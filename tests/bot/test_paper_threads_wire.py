@@ -379,3 +379,27 @@ async def test_a_deleted_threads_opening_line_goes_with_its_note_not_left_linkin
     assert opening.deleted  # its thread is gone: reworded, it would lead nowhere
     [standing] = lines(club)
     assert standing.content.endswith(f"→ https://discord.com/channels/{GUILD}/{second}")
+
+
+async def test_a_deleted_channels_paper_threads_go_with_it_though_discord_tells_of_no_thread_deleted(
+    club: Club,
+) -> None:
+    club.discord.add_channel(GUILD, READING, name="reading")
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="in #reading", channel=READING)
+    doomed = only_thread(club)
+    club.discord.archive_thread(doomed)  # a week without messages: Discord archived it, out of the bot's view
+    await club.run("note add", paper=OTHER_PAPER, text="in #papers")
+    [kept] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != doomed]
+
+    club.discord.remove_channel(READING)  # a moderator deleted #reading, and its threads with it
+    await until_gone(club, doomed)
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+    kept_link = f"[The group's thread on it](https://discord.com/channels/{GUILD}/{kept})"
+    assert kept_link in (await club.run("paper", query=OTHER_PAPER)).original.text()
+    marked = await rows(club, "SELECT thread_id, gone FROM paper_threads ORDER BY thread_id")
+    assert [(t, bool(g)) for t, g in marked] == [(doomed, True), (kept, False)]
+
+    await club.run("note add", paper=ATTENTION, text="in #papers now", user=BOB)
+    [fresh] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != kept]
+    assert notes_in(club, fresh) == ["in #papers now"] and club.discord.channel(fresh)["parent_id"] == str(CHANNEL)
