@@ -150,3 +150,26 @@ async def test_a_notice_whose_thread_was_deleted_goes_in_the_channel_it_hung_off
         assert await notices(club) == [(GUILD, 2, DeliveryState.SENT), (OTHER_GUILD, 2, DeliveryState.FAILED)]
         await run_job(club, POST_NOTICES_JOB)
         assert len(told(club, CHANNEL)) == 1
+
+
+async def test_a_notice_that_finds_the_papers_thread_deleted_marks_it_gone_for_the_group(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        await club.run("settings threads", enabled=True, user=MOD)
+        await club.run("note add", paper=PAPER, text="Ann's notes.")
+        [opened] = club.discord.threads(GUILD)
+        thread = int(opened["id"])
+        club.discord.remove_channel(thread, notify=False)  # deleted while the bot was away: the notice finds out
+
+        fake_arxiv.revise(PAPER, version=2, comment="Typos fixed")
+        await run_job(club, CHECK_VERSIONS_JOB)
+        await run_job(club, POST_NOTICES_JOB)
+
+        [embed] = told(club, CHANNEL)
+        assert embed["title"].startswith("v2 is out: ")
+        async with club.bot.services.sessions() as session:
+            standing = await session.get(PaperThread, (GUILD, (await session.exec(select(Note))).one().paper_id))
+            assert standing is not None and standing.thread_id == thread and standing.gone
+        card = (await club.run("paper", query=PAPER)).original.text()
+        assert "The group's thread" not in card
