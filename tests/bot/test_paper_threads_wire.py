@@ -403,3 +403,30 @@ async def test_a_deleted_channels_paper_threads_go_with_it_though_discord_tells_
     await club.run("note add", paper=ATTENTION, text="in #papers now", user=BOB)
     [fresh] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != kept]
     assert notes_in(club, fresh) == ["in #papers now"] and club.discord.channel(fresh)["parent_id"] == str(CHANNEL)
+
+
+async def test_an_edited_note_whose_thread_was_deleted_leaves_no_line_leading_to_it(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    opening, bobs = lines(club)
+    club.discord.remove_channel(first)  # a moderator deleted the thread: its lines stay in the channel
+    await until_gone(club, first)
+
+    edited = await club.run("note edit", note="2", text="two, better", user=BOB)
+    second = only_thread(club)
+    assert second != first and notes_in(club, second) == ["two, better"]
+    assert f"/{second}/" in edited.original.text()
+    assert bobs.deleted  # it led to the deleted thread
+    assert not opening.deleted  # another note's line: that note was not edited
+    [new_line] = [line for line in lines(club) if line.id not in (opening.id, bobs.id)]
+    assert new_line.content.endswith(f"→ https://discord.com/channels/{GUILD}/{second}")
+
+    await club.run("note edit", note="1", text="one, better")  # the line that opened the deleted thread goes too
+    assert opening.deleted and notes_in(club, second) == ["two, better", "one, better"]
+    assert lines(club) == [new_line]  # into the standing thread: an edit adds no line
+
+    ask = await club.run("note delete", note="2", user=BOB)  # the new line is the note's now: it opened the thread
+    await club.click(ask, "confirm", user=BOB)
+    assert not new_line.deleted and "was deleted; the paper's thread →" in new_line.content
