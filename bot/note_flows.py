@@ -213,11 +213,14 @@ class NoteFlows:
     ) -> tuple[list[discord.Message], int | None, discord.Message | None]:
         """The note's messages, its paper's thread and the line about it beside the thread: a new note goes in the
         paper's thread when the group has threads on, an edited one back into the thread it was in; otherwise (or
-        with no thread to be had) in the channel."""
+        with no thread to be had) in the channel. An edited note whose thread was gone is in a new thread, with a
+        new line: its old line, leading to the old thread, is taken back as a deleted note's is."""
         was_in_thread = note.thread_id is not None and note.channel_id == note.thread_id
         if was_in_thread if replace else (await self.guilds.get(note.guild_id)).note_threads:
             placed = await self.threads.post(channel, note, announce=not replace)
             if placed is not None:
+                if replace and placed.thread_id != note.thread_id:
+                    await self.threads.take_back_line(note)
                 return placed.messages, placed.thread_id, placed.line
         return await send_note(channel, note), None if was_in_thread else note.thread_id, None
 

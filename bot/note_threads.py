@@ -112,6 +112,12 @@ class NoteThreads:
         if await self.threads.forget(guild_id=guild_id, thread_id=thread_id):
             log.info("guild=%s paper thread %s was deleted", guild_id, thread_id)
 
+    async def forget_channel(self, guild_id: int, channel_id: int) -> None:
+        """A channel deleted on Discord: its papers' threads went with it (Discord tells of no thread deleted), so
+        /paper links them no more and the papers' next notes open new ones."""
+        if marked := await self.threads.forget_channel(guild_id=guild_id, channel_id=channel_id):
+            log.info("guild=%s channel %s was deleted with %d paper threads", guild_id, channel_id, marked)
+
     async def take_back_line(self, note: NoteView) -> None:
         """The line about a deleted note goes; the line that opened the paper's thread stays, reworded, as the way
         into the thread (a thread's first message has the thread's id), while that thread is the paper's. One gone,

@@ -195,11 +195,12 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
     posting = NotePosting(notes=notes, papers=papers, titles=titles)
 
     # New versions of noted papers: recorded by feeds and a daily check on arXiv, told in the paper's place.
+    threads = PaperThreads(sessions)
     versions = VersionWatch(
         check=VersionCheck(sessions),
         notices=VersionNotices(sessions),
         source=arxiv,
-        poster=DiscordVersionPoster(sender),
+        poster=DiscordVersionPoster(sender, threads=threads),
     )
     # Reading sessions: announced and put on the server's calendar by the cog, reminded by the runner, each
     # reminder posted by the process owning the guild.
@@ -217,7 +218,7 @@ def build_services(settings: Settings, client: discord.Client) -> Services:
         papers=papers,
         notes=notes,
         posting=posting,
-        threads=PaperThreads(sessions),
+        threads=threads,
         group_settings=GroupSettingsService(sessions),
         search=SearchService(sessions),
         similar=SimilarService(sessions),

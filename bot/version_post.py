@@ -6,10 +6,15 @@ This is the Discord side of :mod:`schedules.versions`: :class:`DiscordVersionPos
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import discord
 
 from bot.delivery import DiscordDeliverer
 from bot.render import COLOUR, EMBED_TITLE, clip, plain, safe_url
+from schedules.poller import ChannelUnavailable
+from storage.paper_threads import PaperThreads
 from storage.versions import Notice
 
 COMMENT = 300  # characters of arXiv's comment shown: a line or two
@@ -30,8 +35,9 @@ def version_embed(notice: Notice) -> discord.Embed:
 class DiscordVersionPoster:
     """Posts version notices, and finds one a stopped process posted without recording it."""
 
-    def __init__(self, sender: DiscordDeliverer) -> None:
+    def __init__(self, sender: DiscordDeliverer, *, threads: PaperThreads) -> None:
         self.sender = sender
+        self.threads = threads
 
     async def post(self, notice: Notice) -> int:
         """Post the notice; its message id. Raises ChannelUnavailable when its place is gone or forbidden."""
@@ -40,10 +46,23 @@ class DiscordVersionPoster:
         async def record(message_id: int) -> None:
             posted.append(message_id)
 
-        await self.sender.post_messages(notice.channel_id, [[version_embed(notice)]], record)
+        async with self._place_of(notice):
+            await self.sender.post_messages(notice.channel_id, [[version_embed(notice)]], record)
         return posted[0]
 
     async def find_posted(self, notice: Notice) -> int | None:
         """The bot's message that is this notice, posted in its place since the notice was recorded."""
         embeds = [version_embed(notice)]
-        return await self.sender.find_message(notice.channel_id, embeds, after=None, since=notice.created_at)
+        async with self._place_of(notice):
+            return await self.sender.find_message(notice.channel_id, embeds, after=None, since=notice.created_at)
+
+    @asynccontextmanager
+    async def _place_of(self, notice: Notice) -> AsyncIterator[None]:
+        """A place found deleted that was the paper's thread is marked gone, as when a note finds it so: /paper
+        links it no more and the paper's next note opens a new one. The error goes on (the notice moves on)."""
+        try:
+            yield
+        except ChannelUnavailable as exc:
+            if isinstance(exc.__cause__, discord.NotFound):
+                await self.threads.forget(guild_id=notice.guild_id, thread_id=notice.channel_id)
+            raise

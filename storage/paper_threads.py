@@ -101,6 +101,22 @@ async def forget_thread(session: AsyncSession, *, guild_id: int, thread_id: int)
     return bool(marked.rowcount)
 
 
+async def forget_channel_threads(session: AsyncSession, *, guild_id: int, channel_id: int) -> int:
+    """Mark gone the group's paper threads hanging off ``channel_id``, a channel deleted on Discord (its threads go
+    with it, and Discord says nothing of them); how many were marked."""
+    conn = await session.connection()
+    marked = await conn.execute(
+        update(PAPER_THREADS)
+        .where(
+            PAPER_THREADS.c.guild_id == guild_id,
+            PAPER_THREADS.c.channel_id == channel_id,
+            ~PAPER_THREADS.c.gone,
+        )
+        .values(gone=True)
+    )
+    return int(marked.rowcount or 0)
+
+
 class PaperThreads:
     """Each paper's one discussion thread in a group."""
 
@@ -117,6 +133,11 @@ class PaperThreads:
         """A thread deleted on Discord: if it was a paper's thread, linked no more (see :func:`forget_thread`)."""
         async with self.sessions.begin() as session:
             return await forget_thread(session, guild_id=guild_id, thread_id=thread_id)
+
+    async def forget_channel(self, *, guild_id: int, channel_id: int) -> int:
+        """A channel deleted on Discord: its papers' threads are linked no more (see :func:`forget_channel_threads`)."""
+        async with self.sessions.begin() as session:
+            return await forget_channel_threads(session, guild_id=guild_id, channel_id=channel_id)
 
     async def record(
         self, *, guild_id: int, paper_id: int, channel_id: int, thread_id: int, replacing: int | None = None

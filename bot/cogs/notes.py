@@ -118,6 +118,15 @@ class Notes(commands.GroupCog, group_name="note", group_description="Post, edit,
         except Exception:
             log.exception("guild=%s thread %s deletion not recorded", payload.guild_id, payload.thread_id)
 
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A channel deleted on Discord takes its threads along, papers' threads too, with no event for each (only
+        the threads the bot has in view get one); never let a failure escape."""
+        try:
+            await self.flows.threads.forget_channel(channel.guild.id, channel.id)
+        except Exception:
+            log.exception("guild=%s channel %s deletion not recorded", channel.guild.id, channel.id)
+
     # --- /note delete ----------------------------------------------------------------------------------------
 
     @app_commands.command(name="delete", description="Delete a note (yours, or any with Manage Messages)")

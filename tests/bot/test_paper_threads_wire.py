@@ -379,3 +379,54 @@ async def test_a_deleted_threads_opening_line_goes_with_its_note_not_left_linkin
     assert opening.deleted  # its thread is gone: reworded, it would lead nowhere
     [standing] = lines(club)
     assert standing.content.endswith(f"→ https://discord.com/channels/{GUILD}/{second}")
+
+
+async def test_a_deleted_channels_paper_threads_go_with_it_though_discord_tells_of_no_thread_deleted(
+    club: Club,
+) -> None:
+    club.discord.add_channel(GUILD, READING, name="reading")
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="in #reading", channel=READING)
+    doomed = only_thread(club)
+    club.discord.archive_thread(doomed)  # a week without messages: Discord archived it, out of the bot's view
+    await club.run("note add", paper=OTHER_PAPER, text="in #papers")
+    [kept] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != doomed]
+
+    club.discord.remove_channel(READING)  # a moderator deleted #reading, and its threads with it
+    await until_gone(club, doomed)
+    assert "The group's thread" not in (await club.run("paper", query=ATTENTION)).original.text()
+    kept_link = f"[The group's thread on it](https://discord.com/channels/{GUILD}/{kept})"
+    assert kept_link in (await club.run("paper", query=OTHER_PAPER)).original.text()
+    marked = await rows(club, "SELECT thread_id, gone FROM paper_threads ORDER BY thread_id")
+    assert [(t, bool(g)) for t, g in marked] == [(doomed, True), (kept, False)]
+
+    await club.run("note add", paper=ATTENTION, text="in #papers now", user=BOB)
+    [fresh] = [int(t["id"]) for t in club.discord.threads(GUILD) if int(t["id"]) != kept]
+    assert notes_in(club, fresh) == ["in #papers now"] and club.discord.channel(fresh)["parent_id"] == str(CHANNEL)
+
+
+async def test_an_edited_note_whose_thread_was_deleted_leaves_no_line_leading_to_it(club: Club) -> None:
+    await threads_on(club)
+    await club.run("note add", paper=ATTENTION, text="one")
+    first = only_thread(club)
+    await club.run("note add", paper=ATTENTION, text="two", user=BOB)
+    opening, bobs = lines(club)
+    club.discord.remove_channel(first)  # a moderator deleted the thread: its lines stay in the channel
+    await until_gone(club, first)
+
+    edited = await club.run("note edit", note="2", text="two, better", user=BOB)
+    second = only_thread(club)
+    assert second != first and notes_in(club, second) == ["two, better"]
+    assert f"/{second}/" in edited.original.text()
+    assert bobs.deleted  # it led to the deleted thread
+    assert not opening.deleted  # another note's line: that note was not edited
+    [new_line] = [line for line in lines(club) if line.id not in (opening.id, bobs.id)]
+    assert new_line.content.endswith(f"→ https://discord.com/channels/{GUILD}/{second}")
+
+    await club.run("note edit", note="1", text="one, better")  # the line that opened the deleted thread goes too
+    assert opening.deleted and notes_in(club, second) == ["two, better", "one, better"]
+    assert lines(club) == [new_line]  # into the standing thread: an edit adds no line
+
+    ask = await club.run("note delete", note="2", user=BOB)  # the new line is the note's now: it opened the thread
+    await club.click(ask, "confirm", user=BOB)
+    assert not new_line.deleted and "was deleted; the paper's thread →" in new_line.content

@@ -39,6 +39,14 @@ async def notices(club: Club) -> list[tuple[int, int, str]]:
         return sorted((row.guild_id, row.version, row.state) for row in rows)
 
 
+async def noted_in_a_thread(club: Club) -> int:
+    """The group has threads on and Ann's note opened the paper's thread: its id."""
+    await club.run("settings threads", enabled=True, user=MOD)
+    await club.run("note add", paper=PAPER, text="Ann's notes.")
+    [opened] = club.discord.threads(GUILD)
+    return int(opened["id"])
+
+
 async def test_a_feed_replacement_of_a_noted_paper_is_told_once_where_it_was_noted(
     fake_arxiv: FakeArxiv, tmp_path: Path
 ) -> None:
@@ -133,11 +141,9 @@ async def test_a_notice_whose_thread_was_deleted_goes_in_the_channel_it_hung_off
     fake_arxiv: FakeArxiv, tmp_path: Path
 ) -> None:
     async with running_club(fake_arxiv, tmp_path) as club:
-        await club.run("settings threads", enabled=True, user=MOD)
-        await club.run("note add", paper=PAPER, text="Ann's notes.")
+        opened = await noted_in_a_thread(club)
         await club.run("note add", paper=PAPER, text="Bob's notes.", user=BOB, guild=OTHER_GUILD)
-        [opened] = club.discord.threads(GUILD)
-        club.discord.remove_channel(int(opened["id"]))  # a moderator deleted the paper's thread
+        club.discord.remove_channel(opened)  # a moderator deleted the paper's thread
         club.discord.forbid_channel(OTHER_CHANNEL)  # the other group took the bot's right to post
 
         fake_arxiv.revise(PAPER, version=2, comment="Typos fixed")
@@ -150,3 +156,23 @@ async def test_a_notice_whose_thread_was_deleted_goes_in_the_channel_it_hung_off
         assert await notices(club) == [(GUILD, 2, DeliveryState.SENT), (OTHER_GUILD, 2, DeliveryState.FAILED)]
         await run_job(club, POST_NOTICES_JOB)
         assert len(told(club, CHANNEL)) == 1
+
+
+async def test_a_notice_that_finds_the_papers_thread_deleted_marks_it_gone_for_the_group(
+    fake_arxiv: FakeArxiv, tmp_path: Path
+) -> None:
+    async with running_club(fake_arxiv, tmp_path) as club:
+        thread = await noted_in_a_thread(club)
+        club.discord.remove_channel(thread, notify=False)  # deleted while the bot was away: the notice finds out
+
+        fake_arxiv.revise(PAPER, version=2, comment="Typos fixed")
+        await run_job(club, CHECK_VERSIONS_JOB)
+        await run_job(club, POST_NOTICES_JOB)
+
+        [embed] = told(club, CHANNEL)
+        assert embed["title"].startswith("v2 is out: ")
+        async with club.bot.services.sessions() as session:
+            standing = await session.get(PaperThread, (GUILD, (await session.exec(select(Note))).one().paper_id))
+            assert standing is not None and standing.thread_id == thread and standing.gone
+        card = (await club.run("paper", query=PAPER)).original.text()
+        assert "The group's thread" not in card

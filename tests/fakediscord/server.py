@@ -363,7 +363,8 @@ class FakeDiscord:
         self._dispatch_soon("GUILD_ROLE_DELETE", lambda s: {"guild_id": str(guild_id), "role_id": str(role_id)})
 
     def remove_channel(self, channel_id: int, *, notify: bool = True) -> None:
-        """The channel is deleted: later REST calls to it answer 404 code 10003 (and CHANNEL_DELETE is sent)."""
+        """The channel is deleted: later REST calls to it answer 404 code 10003 (and CHANNEL_DELETE is sent). Like
+        Discord, a channel's threads go with it, archived ones too, with no THREAD_DELETE of their own."""
         channel = self._channels.get(channel_id)
         if channel is None:
             raise ValueError(f"unknown channel {channel_id}")
@@ -373,6 +374,9 @@ class FakeDiscord:
             guild = self.guilds[int(guild_id)]
             guild.channels.pop(channel_id, None)
             guild.threads.pop(channel_id, None)
+            for thread_id in [t for t, thread in guild.threads.items() if thread.get("parent_id") == str(channel_id)]:
+                self._removed_channels.add(thread_id)
+                guild.threads.pop(thread_id)
         if notify:
             event = "THREAD_DELETE" if channel["type"] in THREAD_TYPES else "CHANNEL_DELETE"
             self._dispatch_soon(event, lambda s: dict(channel))
