@@ -30,6 +30,11 @@ class ThreadPlace:
     gone: bool = False
 
 
+def linked_thread(place: ThreadPlace | PaperThread | None) -> int | None:
+    """The paper's thread members are sent to: none when it has none, or once it was deleted on Discord."""
+    return place.thread_id if place is not None and not place.gone else None
+
+
 async def paper_thread(session: AsyncSession, *, guild_id: int, paper_id: int) -> PaperThread | None:
     """The group's thread on this paper, if it has one."""
     return await session.get(PaperThread, (guild_id, paper_id))
@@ -47,7 +52,7 @@ async def discussion_place(session: AsyncSession, *, guild_id: int, paper_id: in
     """
     thread = await paper_thread(session, guild_id=guild_id, paper_id=paper_id)
     if thread is not None:
-        return thread.channel_id, None if thread.gone else thread.thread_id
+        return thread.channel_id, linked_thread(thread)
     latest = (
         await session.exec(
             select(col(Note.channel_id))

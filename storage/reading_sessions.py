@@ -32,7 +32,7 @@ from storage.models import (
     as_utc,
     utcnow,
 )
-from storage.paper_threads import paper_thread
+from storage.paper_threads import linked_thread, paper_thread
 from storage.papers import PaperView
 from storage.queue import queue_top
 
@@ -114,7 +114,7 @@ async def _view(session: AsyncSession, row: ReadingSession) -> SessionView:
         channel_id=row.channel_id,
         message_id=row.message_id,
         event_id=row.event_id,
-        thread_id=thread.thread_id if thread is not None and not thread.gone else None,
+        thread_id=linked_thread(thread),
         scheduled_at=as_utc(row.updated_at),
     )
 

@@ -18,7 +18,7 @@ from bot.views import fitted_pages, send_pages
 from storage.identity import PaperKey, display_title, parse_paper
 from storage.message_links import channel_url, jump_url
 from storage.notes import NoteService
-from storage.paper_threads import PaperThreads
+from storage.paper_threads import PaperThreads, linked_thread
 from storage.papers import PaperService, PaperView
 from storage.search import HIT_END, HIT_START, SearchFilters, SearchHit, SearchPage, SearchService, fts_query
 from storage.similar import Similar, SimilarService
@@ -132,9 +132,8 @@ class Lookup(commands.Cog):
         """The paper card, with the group's thread on it and a button to add a note for members who have none."""
         guild_id = guild_of(interaction)
         page = await self.notes.page(guild_id=guild_id, paper_id=paper.id, limit=5)
-        thread = await self.threads.thread(guild_id=guild_id, paper_id=paper.id)
-        # A thread deleted on Discord is linked no more.
-        url = channel_url(guild_id, thread.thread_id) if thread is not None and not thread.gone else None
+        thread_id = linked_thread(await self.threads.thread(guild_id=guild_id, paper_id=paper.id))
+        url = channel_url(guild_id, thread_id) if thread_id is not None else None
         card = paper_card(paper, page, thread=url)
         view = AddNoteButton(paper=paper, flows=self.flows)
         await interaction.followup.send(embed=card, view=view, allowed_mentions=NO_MENTIONS)
